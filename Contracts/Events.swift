@@ -1,0 +1,138 @@
+import Foundation
+
+// Event payloads. Each names its type and version; the envelope carries the tenant.
+
+public struct TenantCreated: EventPayload {
+    public static let eventType = EventType(domain: "tenant", name: "created")
+    public static let version = 1
+    public var name: String
+
+    public init(name: String) { self.name = name }
+}
+
+public struct TenantSuspended: EventPayload {
+    public static let eventType = EventType(domain: "tenant", name: "suspended")
+    public static let version = 1
+    public var reason: String
+
+    public init(reason: String) { self.reason = reason }
+}
+
+public struct TenantReactivated: EventPayload {
+    public static let eventType = EventType(domain: "tenant", name: "reactivated")
+    public static let version = 1
+
+    public init() {}
+}
+
+public struct APIKeyCreated: EventPayload {
+    public static let eventType = EventType(domain: "apikey", name: "created")
+    public static let version = 1
+    public var apiKeyID: UUID
+    public var name: String
+    /// The public lookup prefix, e.g. `sk-sy-AbCd1234`; never the secret.
+    public var prefix: String
+    public var role: Role
+    public var expiresAt: Date?
+    /// Models the key may call; nil means every model the tenant may use.
+    public var allowedModels: [String]?
+
+    public init(apiKeyID: UUID, name: String, prefix: String, role: Role, expiresAt: Date? = nil, allowedModels: [String]? = nil) {
+        self.apiKeyID = apiKeyID
+        self.name = name
+        self.prefix = prefix
+        self.role = role
+        self.expiresAt = expiresAt
+        self.allowedModels = allowedModels
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case apiKeyID = "api_key_id"
+        case name, prefix, role
+        case expiresAt = "expires_at"
+        case allowedModels = "allowed_models"
+    }
+}
+
+/// Gateways drop a revoked key from their caches when they see this.
+public struct APIKeyRevoked: EventPayload {
+    public static let eventType = EventType(domain: "apikey", name: "revoked")
+    public static let version = 1
+    public var apiKeyID: UUID
+    public var prefix: String
+    public var revokedAt: Date
+
+    public init(apiKeyID: UUID, prefix: String, revokedAt: Date) {
+        self.apiKeyID = apiKeyID
+        self.prefix = prefix
+        self.revokedAt = revokedAt.roundedToMilliseconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case apiKeyID = "api_key_id"
+        case prefix
+        case revokedAt = "revoked_at"
+    }
+}
+
+/// One model call, published once by the router. Billing prices it into the ledger.
+public struct UsageRecorded: EventPayload {
+    public static let eventType = EventType(domain: "usage", name: "recorded")
+    public static let version = 1
+
+    public enum Status: String, Codable, Sendable {
+        /// The provider answered in full.
+        case succeeded
+        /// The provider failed; tokens it still reported are counted.
+        case failed
+        /// The caller left before the end; tokens produced until then are counted.
+        case cancelled
+    }
+
+    /// The gateway's `x-request-id`.
+    public var requestID: String
+    public var apiKeyID: UUID?
+    /// The model name the tenant asked for.
+    public var model: String
+    /// The catalog deployment that answered.
+    public var deployment: String
+    public var promptTokens: Int
+    public var completionTokens: Int
+    /// Integer micro-USD at the catalog price in force when the call was made.
+    public var costMicros: Int64
+    public var latencyMs: Int
+    /// Time to first token of a streamed answer.
+    public var ttftMs: Int?
+    public var status: Status
+
+    public init(
+        requestID: String, apiKeyID: UUID?, model: String, deployment: String,
+        promptTokens: Int, completionTokens: Int, costMicros: Int64,
+        latencyMs: Int, ttftMs: Int? = nil, status: Status
+    ) {
+        self.requestID = requestID
+        self.apiKeyID = apiKeyID
+        self.model = model
+        self.deployment = deployment
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.costMicros = costMicros
+        self.latencyMs = latencyMs
+        self.ttftMs = ttftMs
+        self.status = status
+    }
+
+    public var totalTokens: Int { promptTokens + completionTokens }
+
+    enum CodingKeys: String, CodingKey {
+        case requestID = "request_id"
+        case apiKeyID = "api_key_id"
+        case model, deployment
+        case promptTokens = "prompt_tokens"
+        case completionTokens = "completion_tokens"
+        case costMicros = "cost_micros"
+        case latencyMs = "latency_ms"
+        case ttftMs = "ttft_ms"
+        case status
+    }
+}

@@ -1,0 +1,43 @@
+# Switchyard: `make run` starts everything on this machine; `make test` runs every test.
+# Ports, replicas and build configuration are variables: make up REPLICAS=2 CONFIG=release
+.PHONY: run up down restart test migrate infra-up infra-down deps build logs
+
+REPLICAS ?= 1
+CONFIG ?= debug
+export REPLICAS CONFIG
+
+run:
+	@bash scripts/run.sh
+
+up:
+	@bash scripts/up.sh
+
+down:
+	@bash scripts/services.sh stop
+	@bash scripts/infra.sh down .run
+
+restart:
+	@test -n "$(SERVICE)" || { echo "usage: make restart SERVICE=billing"; exit 2; }
+	@bash scripts/services.sh restart "$(SERVICE)" "$(REPLICAS)"
+
+test: deps
+	@bash scripts/test.sh
+
+migrate: deps infra-up
+	@swift build -c $(CONFIG) --product switchyard
+	@set -a && . .run/infra.env && set +a && "$$(swift build -c $(CONFIG) --show-bin-path)/switchyard" migrate
+
+infra-up: deps
+	@bash scripts/infra.sh up .run
+
+infra-down:
+	@bash scripts/infra.sh down .run
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@swift build -c $(CONFIG)
+
+logs:
+	@tail -n 50 -F .run/logs/*.log

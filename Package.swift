@@ -1,0 +1,119 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// One library with the logic and one thin executable per service, in dependency order of the
+/// platform: see DESIGN.md.
+let services = ["Gateway", "Router", "Orchestrator", "Realtime", "Ingestion", "Analytics", "Billing"]
+
+let runtime: [Target.Dependency] = [
+    "Contracts", "SwitchyardBus", "SwitchyardDatabase", "SwitchyardRedis", "SwitchyardRuntime",
+    .product(name: "Logging", package: "swift-log"),
+]
+
+let serviceTargets: [Target] = services.flatMap { name -> [Target] in
+    let lower = name.lowercased()
+    return [
+        .target(name: "\(name)Service", dependencies: runtime, path: "Services/\(name)/\(name)Service"),
+        .executableTarget(name: lower, dependencies: [.target(name: "\(name)Service"), "SwitchyardRuntime"], path: "Services/\(name)/\(lower)"),
+    ]
+}
+
+let package = Package(
+    name: "switchyard",
+    platforms: [.macOS(.v15)],
+    products: services.map { .executable(name: $0.lowercased(), targets: [$0.lowercased()]) } + [
+        .executable(name: "switchyard", targets: ["switchyard"]),
+        .library(name: "Contracts", targets: ["Contracts"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        .target(name: "Contracts", path: "Contracts"),
+
+        .systemLibrary(name: "CNats", path: "Shared/CNats", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
+        .systemLibrary(name: "CHiredis", path: "Shared/CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+
+        .target(
+            name: "SwitchyardBus",
+            dependencies: [
+                "Contracts", "CNats",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/Bus"
+        ),
+        .target(
+            name: "SwitchyardDatabase",
+            dependencies: [
+                "Contracts",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/Database"
+        ),
+        .target(
+            name: "SwitchyardRedis",
+            dependencies: [
+                "CHiredis",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/Redis"
+        ),
+        .target(
+            name: "SwitchyardRuntime",
+            dependencies: [
+                "Contracts", "SwitchyardBus", "SwitchyardDatabase", "SwitchyardRedis",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/Runtime"
+        ),
+
+        .executableTarget(
+            name: "switchyard",
+            dependencies: [
+                "Contracts", "SwitchyardBus", "SwitchyardDatabase", "SwitchyardRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/switchyard"
+        ),
+
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests"),
+        .testTarget(
+            name: "PlatformTests",
+            dependencies: [
+                "Contracts", "SwitchyardBus", "SwitchyardDatabase", "SwitchyardRedis", "SwitchyardRuntime",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/PlatformTests"
+        ),
+        // A durable consumer in a process of its own, so a test can kill it with SIGKILL.
+        .executableTarget(
+            name: "bus-probe",
+            dependencies: ["Contracts", "SwitchyardBus", "SwitchyardDatabase", "SwitchyardRuntime"],
+            path: "Tests/Fixtures/bus-probe"
+        ),
+    ] + serviceTargets
+)

@@ -1,0 +1,4 @@
+import AnalyticsService
+import SwitchyardRuntime
+
+await ServiceRuntime.main(AnalyticsApp.definition)

@@ -1,0 +1,4 @@
+import BillingService
+import SwitchyardRuntime
+
+await ServiceRuntime.main(BillingApp.definition)

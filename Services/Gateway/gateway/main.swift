@@ -1,0 +1,4 @@
+import GatewayService
+import SwitchyardRuntime
+
+await ServiceRuntime.main(GatewayApp.definition)

@@ -1,0 +1,4 @@
+import IngestionService
+import SwitchyardRuntime
+
+await ServiceRuntime.main(IngestionApp.definition)

@@ -1,0 +1,4 @@
+import OrchestratorService
+import SwitchyardRuntime
+
+await ServiceRuntime.main(OrchestratorApp.definition)

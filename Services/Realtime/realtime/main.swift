@@ -1,0 +1,4 @@
+import RealtimeService
+import SwitchyardRuntime
+
+await ServiceRuntime.main(RealtimeApp.definition)

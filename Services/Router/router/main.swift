@@ -1,0 +1,4 @@
+import RouterService
+import SwitchyardRuntime
+
+await ServiceRuntime.main(RouterApp.definition)

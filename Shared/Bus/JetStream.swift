@@ -1,0 +1,184 @@
+import CNats
+import Contracts
+import Foundation
+
+/// A JetStream stream Switchyard keeps.
+public struct StreamSpec: Sendable, Equatable {
+    public var name: String
+    public var subjects: [String]
+    /// How long a published message id is remembered for deduplication.
+    public var duplicateWindow: Duration
+    /// Messages older than this are removed; nil keeps them until limits or purge.
+    public var maxAge: Duration?
+
+    public init(name: String, subjects: [String], duplicateWindow: Duration = .seconds(120), maxAge: Duration? = nil) {
+        self.name = name
+        self.subjects = subjects
+        self.duplicateWindow = duplicateWindow
+        self.maxAge = maxAge
+    }
+
+    /// Every event of every tenant.
+    public static let events = StreamSpec(name: "EVENTS", subjects: [Subject.allEvents])
+    /// Messages consumers could not handle, kept until an operator replays or purges them.
+    public static let deadLetters = StreamSpec(name: "DLQ", subjects: [Subject.allDeadLetters])
+}
+
+/// The server's acknowledgement of a stored message.
+public struct PublishAck: Sendable, Equatable {
+    public var stream: String
+    public var sequence: UInt64
+    /// True when a message with the same `Nats-Msg-Id` was stored already: nothing new was stored.
+    public var duplicate: Bool
+}
+
+/// A stored message read back by sequence.
+public struct StoredMessage: Sendable {
+    public var sequence: UInt64
+    public var message: NATSMessage
+    public var storedAt: Date
+}
+
+/// Counts and bounds of a stream.
+public struct StreamState: Sendable, Equatable {
+    public var messages: UInt64
+    public var firstSequence: UInt64
+    public var lastSequence: UInt64
+}
+
+extension Bus {
+    /// Creates the streams, or brings an existing stream's subjects and limits to the spec.
+    /// Safe to run from every replica at every start.
+    public func ensureStreams(_ specs: [StreamSpec] = [.events, .deadLetters]) async throws {
+        for spec in specs {
+            try await ensureStream(spec)
+        }
+    }
+
+    private func ensureStream(_ spec: StreamSpec) async throws {
+        try await blocking {
+            try withStreamConfig(spec) { config in
+                var info: UnsafeMutablePointer<jsStreamInfo>?
+                var code = jsErrCode(rawValue: 0)
+                var status = js_AddStream(&info, self.jetStream, &config, nil, &code)
+                if status != NATS_OK, code == JSStreamNameExistErr {
+                    code = jsErrCode(rawValue: 0)
+                    status = js_UpdateStream(&info, self.jetStream, &config, nil, &code)
+                }
+                jsStreamInfo_Destroy(info)
+                try check(status, "stream \(spec.name)", jsCode: code)
+            }
+        }
+        logger.debug("stream ready", metadata: ["stream": "\(spec.name)"])
+    }
+
+    /// Stores an event in `EVENTS` and waits for the server's acknowledgement. The envelope id
+    /// is the message id, so publishing the same envelope again stores nothing new.
+    @discardableResult
+    public func publish<Payload>(_ envelope: Envelope<Payload>) async throws -> PublishAck {
+        var headers = [
+            BusHeader.messageID: envelope.id.uuidString.lowercased(),
+            BusHeader.eventType: envelope.type.description,
+        ]
+        if let correlationID = envelope.correlationID { headers[BusHeader.correlationID] = correlationID }
+        let message = NATSMessage(subject: envelope.subject, headers: headers, payload: try JSONCoding.encode(envelope))
+        return try await publishToStream(message)
+    }
+
+    /// Stores a message in the stream that holds its subject and waits for the acknowledgement.
+    public func publishToStream(_ message: NATSMessage) async throws -> PublishAck {
+        return try await blocking {
+            let cMessage = try message.makeCMessage()
+            defer { natsMsg_Destroy(cMessage) }
+            var ack: UnsafeMutablePointer<jsPubAck>?
+            var code = jsErrCode(rawValue: 0)
+            let status = js_PublishMsg(&ack, self.jetStream, cMessage, nil, &code)
+            defer { jsPubAck_Destroy(ack) }
+            try check(status, "publish \(message.subject)", jsCode: code)
+            guard let ack else { throw BusError.failed(operation: "publish \(message.subject)", status: "no acknowledgement", detail: "") }
+            return PublishAck(stream: String(cString: ack.pointee.Stream), sequence: ack.pointee.Sequence, duplicate: ack.pointee.Duplicate)
+        }
+    }
+
+    /// The message at `sequence`, or nil when there is none (never stored, deleted or purged).
+    public func storedMessage(stream: String, sequence: UInt64) async throws -> StoredMessage? {
+        return try await blocking {
+            var cMessage: OpaquePointer?
+            var code = jsErrCode(rawValue: 0)
+            let status = js_GetMsg(&cMessage, self.jetStream, stream, sequence, nil, &code)
+            if status == NATS_NOT_FOUND || code == JSNoMessageFoundErr { return nil }
+            try check(status, "get \(stream) #\(sequence)", jsCode: code)
+            guard let cMessage else { return nil }
+            defer { natsMsg_Destroy(cMessage) }
+            // A message read back from a stream carries its stored time in `natsMsg_GetTime` (ns).
+            let nanoseconds = natsMsg_GetTime(cMessage)
+            return StoredMessage(
+                sequence: sequence, message: NATSMessage(copying: cMessage),
+                storedAt: Date(timeIntervalSince1970: Double(nanoseconds) / 1_000_000_000))
+        }
+    }
+
+    public func streamState(_ stream: String) async throws -> StreamState {
+        return try await blocking {
+            var info: UnsafeMutablePointer<jsStreamInfo>?
+            var code = jsErrCode(rawValue: 0)
+            let status = js_GetStreamInfo(&info, self.jetStream, stream, nil, &code)
+            defer { jsStreamInfo_Destroy(info) }
+            try check(status, "stream info \(stream)", jsCode: code)
+            let state = info!.pointee.State
+            return StreamState(messages: state.Msgs, firstSequence: state.FirstSeq, lastSequence: state.LastSeq)
+        }
+    }
+
+    /// Removes one message; false when it was not there.
+    @discardableResult
+    public func deleteStoredMessage(stream: String, sequence: UInt64) async throws -> Bool {
+        return try await blocking {
+            var code = jsErrCode(rawValue: 0)
+            let status = js_DeleteMsg(self.jetStream, stream, sequence, nil, &code)
+            if status == NATS_NOT_FOUND || code == JSNoMessageFoundErr || code == JSSequenceNotFoundErr { return false }
+            try check(status, "delete \(stream) #\(sequence)", jsCode: code)
+            return true
+        }
+    }
+
+    /// Removes every message of the stream on `subject` (a filter with wildcards), or all.
+    public func purge(stream: String, subject: String? = nil) async throws {
+        try await blocking {
+            var options = jsOptions()
+            jsOptions_Init(&options)
+            var code = jsErrCode(rawValue: 0)
+            let status = withOptionalCString(subject) { subject in
+                options.Stream.Purge.Subject = subject
+                return js_PurgeStream(self.jetStream, stream, &options, &code)
+            }
+            try check(status, "purge \(stream)", jsCode: code)
+        }
+    }
+}
+
+/// Fills a C stream configuration whose strings live as long as `body` runs.
+private func withStreamConfig<T>(_ spec: StreamSpec, _ body: (inout jsStreamConfig) throws -> T) throws -> T {
+    var config = jsStreamConfig()
+    jsStreamConfig_Init(&config)
+    config.Storage = js_FileStorage
+    config.Duplicates = spec.duplicateWindow.nanoseconds
+    config.MaxAge = spec.maxAge?.nanoseconds ?? 0
+    let name = strdup(spec.name)
+    let subjects = spec.subjects.map { UnsafePointer(strdup($0)) }
+    defer {
+        free(name)
+        subjects.forEach { free(UnsafeMutablePointer(mutating: $0)) }
+    }
+    config.Name = UnsafePointer(name)
+    return try subjects.withUnsafeBufferPointer { buffer in
+        config.Subjects = UnsafeMutablePointer(mutating: buffer.baseAddress)
+        config.SubjectsLen = Int32(buffer.count)
+        return try body(&config)
+    }
+}
+
+func withOptionalCString<T>(_ string: String?, _ body: (UnsafePointer<CChar>?) throws -> T) rethrows -> T {
+    guard let string else { return try body(nil) }
+    return try string.withCString(body)
+}

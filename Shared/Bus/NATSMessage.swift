@@ -1,0 +1,84 @@
+import CNats
+import Foundation
+
+/// A NATS message copied out of the C client, so its memory is Swift's and it can cross tasks.
+public struct NATSMessage: Sendable {
+    public var subject: String
+    public var replyTo: String?
+    /// Header names as sent; one value each (Switchyard never repeats a header).
+    public var headers: [String: String]
+    public var payload: Data
+
+    public init(subject: String, replyTo: String? = nil, headers: [String: String] = [:], payload: Data = Data()) {
+        self.subject = subject
+        self.replyTo = replyTo
+        self.headers = headers
+        self.payload = payload
+    }
+
+    /// Copies subject, reply, headers and data out of a C message; the caller still owns `message`.
+    init(copying message: OpaquePointer) {
+        subject = String(cString: natsMsg_GetSubject(message))
+        replyTo = natsMsg_GetReply(message).map { String(cString: $0) }
+        let length = Int(natsMsg_GetDataLength(message))
+        payload = length == 0 ? Data() : Data(bytes: natsMsg_GetData(message), count: length)
+        headers = [:]
+        var keys: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+        var count: Int32 = 0
+        guard natsMsgHeader_Keys(message, &keys, &count) == NATS_OK, let keys else { return }
+        defer { free(keys) }
+        for index in 0..<Int(count) {
+            guard let key = keys[index] else { continue }
+            var value: UnsafePointer<CChar>?
+            if natsMsgHeader_Get(message, key, &value) == NATS_OK, let value {
+                headers[String(cString: key)] = String(cString: value)
+            }
+        }
+    }
+
+    /// A C message with this content, owned by the caller (publish it, then `natsMsg_Destroy`).
+    func makeCMessage() throws(BusError) -> OpaquePointer {
+        var message: OpaquePointer?
+        let status = payload.withUnsafeBytes { bytes in
+            natsMsg_Create(&message, subject, replyTo, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(bytes.count))
+        }
+        try check(status, "message create")
+        guard let message else { throw .failed(operation: "message create", status: "no message", detail: "") }
+        for (key, value) in headers {
+            let status = natsMsgHeader_Set(message, key, value)
+            if status != NATS_OK {
+                natsMsg_Destroy(message)
+                throw busError(status, "header \(key)")
+            }
+        }
+        return message
+    }
+}
+
+/// Header names Switchyard puts on its messages.
+public enum BusHeader {
+    /// JetStream's deduplication key: the envelope id of an event.
+    public static let messageID = "Nats-Msg-Id"
+    /// Unix milliseconds after which the caller no longer waits for the reply.
+    public static let deadline = "Switchyard-Deadline"
+    /// Carried from the gateway's request through every service and event it causes.
+    public static let correlationID = "Switchyard-Correlation-Id"
+    public static let eventType = "Switchyard-Event-Type"
+    /// Present on a reply that is an error: the body is a `ServiceFault`.
+    public static let fault = "Switchyard-Fault"
+    /// The position of a chunk in a streamed reply, from 0.
+    public static let chunk = "Switchyard-Chunk"
+    /// Present on the last chunk of a streamed reply.
+    public static let final = "Switchyard-Final"
+    /// On a replayed dead letter: the only consumer that should handle it.
+    public static let replayFor = "Switchyard-Replay-For"
+
+    // Set on dead letters.
+    public static let deadLetterConsumer = "Switchyard-DLQ-Consumer"
+    public static let deadLetterSubject = "Switchyard-DLQ-Subject"
+    public static let deadLetterStream = "Switchyard-DLQ-Stream"
+    public static let deadLetterSequence = "Switchyard-DLQ-Stream-Sequence"
+    public static let deadLetterDeliveries = "Switchyard-DLQ-Deliveries"
+    public static let deadLetterError = "Switchyard-DLQ-Error"
+    public static let deadLetterFailedAt = "Switchyard-DLQ-Failed-At"
+}

@@ -1,0 +1,210 @@
+import CNats
+import Contracts
+import Foundation
+import Synchronization
+
+extension Bus {
+    /// Sends a request and waits for its one reply until `timeout`. The callee sees the deadline
+    /// in `Switchyard-Deadline` and stops working when it passes.
+    ///
+    /// Throws `BusError.timedOut`, `.noResponders`, or `.remote(fault)` when the callee answered
+    /// with an error.
+    public func request(
+        _ subject: String, payload: Data, headers: [String: String] = [:], timeout: Duration
+    ) async throws -> NATSMessage {
+        let inbox = try inbox()
+        let (replySubject, waiter) = inbox.expectReply()
+        defer { inbox.forget(replySubject) }
+        try publish(requestMessage(subject, replyTo: replySubject, payload: payload, headers: headers, timeout: timeout))
+        let reply = try await waiter.value(timeout: timeout, subject: subject)
+        try Self.throwIfFault(reply, subject: subject)
+        return reply
+    }
+
+    /// Sends a request whose answer comes as numbered chunks, ending with a final chunk. Chunks
+    /// are yielded as they arrive and the stream ends at the final one; a missing chunk, a fault or the deadline ends the stream with
+    /// an error. Ending iteration early tells the callee to stop.
+    public func requestStream(
+        _ subject: String, payload: Data, headers: [String: String] = [:], timeout: Duration
+    ) throws -> AsyncThrowingStream<NATSMessage, any Error> {
+        let inbox = try inbox()
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: NATSMessage.self)
+        let replySubject = inbox.expectStream(subject: subject, continuation)
+        let deadlineTimer = Task {
+            try await Task.sleep(for: timeout)
+            continuation.finish(throwing: BusError.timedOut(subject: subject))
+        }
+        continuation.onTermination = { [weak self] termination in
+            deadlineTimer.cancel()
+            inbox.forget(replySubject)
+            if case .cancelled = termination {
+                // The callee listens here for as long as it streams.
+                try? self?.publish(NATSMessage(subject: StreamCancellation.subject(forReply: replySubject)))
+            }
+        }
+        try publish(requestMessage(subject, replyTo: replySubject, payload: payload, headers: headers, timeout: timeout))
+        return stream
+    }
+
+    private func requestMessage(
+        _ subject: String, replyTo: String, payload: Data, headers: [String: String], timeout: Duration
+    ) -> NATSMessage {
+        var headers = headers
+        let deadline = Date().addingTimeInterval(Double(timeout.milliseconds) / 1000)
+        headers[BusHeader.deadline] = String(Int64(deadline.timeIntervalSince1970 * 1000))
+        return NATSMessage(subject: subject, replyTo: replyTo, headers: headers, payload: payload)
+    }
+
+    static func throwIfFault(_ reply: NATSMessage, subject: String) throws {
+        if reply.headers["Status"] == "503" { throw BusError.noResponders(subject: subject) }
+        guard reply.headers[BusHeader.fault] != nil else { return }
+        let fault = (try? JSONCoding.decode(ServiceFault.self, from: reply.payload))
+            ?? ServiceFault(code: "unreadable_fault", message: String(decoding: reply.payload, as: UTF8.self))
+        throw BusError.remote(fault)
+    }
+}
+
+/// Where a caller tells a streaming callee that it stopped listening.
+enum StreamCancellation {
+    static func subject(forReply reply: String) -> String { reply + ".cancel" }
+}
+
+/// One wildcard subscription per connection receives every reply (`_INBOX.<id>.<token>`), so a
+/// request costs no subscription of its own.
+final class ReplyInbox: Sendable {
+    private enum Pending {
+        case single(ReplyWaiter)
+        case stream(subject: String, nextChunk: Int, AsyncThrowingStream<NATSMessage, any Error>.Continuation)
+    }
+
+    private let prefix: String
+    private let pending = Mutex<[String: Pending]>([:])
+    private let nextToken = Atomic<UInt64>(0)
+    private let subscription: Mutex<Subscription?> = Mutex(nil)
+
+    init(bus: Bus) throws(BusError) {
+        var inbox: UnsafeMutablePointer<CChar>?
+        try check(natsInbox_Create(&inbox), "inbox")
+        prefix = String(cString: inbox!)
+        natsInbox_Destroy(inbox)
+        let subscription = try Subscription(bus: bus, subject: prefix + ".*") { [weak self] message in
+            self?.deliver(message)
+        }
+        self.subscription.withLock { $0 = subscription }
+    }
+
+    func expectReply() -> (String, ReplyWaiter) {
+        let subject = makeSubject()
+        let waiter = ReplyWaiter()
+        pending.withLock { $0[subject] = .single(waiter) }
+        return (subject, waiter)
+    }
+
+    func expectStream(subject: String, _ continuation: AsyncThrowingStream<NATSMessage, any Error>.Continuation) -> String {
+        let replySubject = makeSubject()
+        pending.withLock { $0[replySubject] = .stream(subject: subject, nextChunk: 0, continuation) }
+        return replySubject
+    }
+
+    func forget(_ replySubject: String) {
+        _ = pending.withLock { $0.removeValue(forKey: replySubject) }
+    }
+
+    private func makeSubject() -> String {
+        "\(prefix).\(nextToken.wrappingAdd(1, ordering: .relaxed).newValue)"
+    }
+
+    private func deliver(_ message: NATSMessage) {
+        enum Action {
+            case fulfil(ReplyWaiter)
+            case yield(AsyncThrowingStream<NATSMessage, any Error>.Continuation)
+            case finish(AsyncThrowingStream<NATSMessage, any Error>.Continuation)
+            case fail(AsyncThrowingStream<NATSMessage, any Error>.Continuation, any Error)
+            case none
+        }
+        let action: Action = pending.withLock { pending in
+            switch pending[message.subject] {
+            case .single(let waiter):
+                pending[message.subject] = nil
+                return .fulfil(waiter)
+            case .stream(let subject, let expected, let continuation):
+                if message.headers["Status"] == "503" || message.headers[BusHeader.fault] != nil {
+                    pending[message.subject] = nil
+                    do { try Bus.throwIfFault(message, subject: subject) } catch { return .fail(continuation, error) }
+                    return .none
+                }
+                let chunk = message.headers[BusHeader.chunk].flatMap(Int.init) ?? -1
+                guard chunk == expected else {
+                    pending[message.subject] = nil
+                    return .fail(continuation, BusError.streamGap(subject: subject, expected: expected, received: chunk))
+                }
+                if message.headers[BusHeader.final] != nil {
+                    pending[message.subject] = nil
+                    return .finish(continuation)
+                }
+                pending[message.subject] = .stream(subject: subject, nextChunk: expected + 1, continuation)
+                return .yield(continuation)
+            case nil:
+                return .none  // the caller gave up already
+            }
+        }
+        switch action {
+        case .fulfil(let waiter): waiter.fulfil(.success(message))
+        case .yield(let continuation): continuation.yield(message)
+        case .finish(let continuation): continuation.finish()
+        case .fail(let continuation, let error): continuation.finish(throwing: error)
+        case .none: break
+        }
+    }
+}
+
+/// A reply that may arrive before anyone waits for it, be waited for with a deadline, or be
+/// abandoned when the waiting task is cancelled. Exactly one of these resumes the waiter.
+final class ReplyWaiter: Sendable {
+    private enum State {
+        case empty
+        case waiting(CheckedContinuation<NATSMessage, any Error>)
+        case done(Result<NATSMessage, any Error>)
+        case consumed
+    }
+    private let state = Mutex(State.empty)
+
+    func fulfil(_ result: Result<NATSMessage, any Error>) {
+        let continuation: CheckedContinuation<NATSMessage, any Error>? = state.withLock { state in
+            switch state {
+            case .empty:
+                state = .done(result)
+                return nil
+            case .waiting(let continuation):
+                state = .consumed
+                return continuation
+            case .done, .consumed:
+                return nil
+            }
+        }
+        continuation?.resume(with: result)
+    }
+
+    func value(timeout: Duration, subject: String) async throws -> NATSMessage {
+        let timer = Task { [weak self] in
+            try await Task.sleep(for: timeout)
+            self?.fulfil(.failure(BusError.timedOut(subject: subject)))
+        }
+        defer { timer.cancel() }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let ready: Result<NATSMessage, any Error>? = state.withLock { state in
+                    if case .done(let result) = state {
+                        state = .consumed
+                        return result
+                    }
+                    state = .waiting(continuation)
+                    return nil
+                }
+                if let ready { continuation.resume(with: ready) }
+            }
+        } onCancel: {
+            fulfil(.failure(CancellationError()))
+        }
+    }
+}

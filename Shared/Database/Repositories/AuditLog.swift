@@ -1,0 +1,50 @@
+import Foundation
+import PostgresNIO
+
+public struct AuditEntry: Sendable, Equatable {
+    public var seq: Int64
+    public var occurredAt: Date
+    public var actor: String
+    public var action: String
+    public var target: String?
+}
+
+/// The append-only, hash-chained audit log of admin actions and credential changes. The
+/// database computes each row's sequence and hash (trigger `audit_log_chain`).
+public enum AuditLog {
+    /// Appends one entry; `detailsJSON` is a JSON object.
+    public static func append(
+        actor: String, action: String, target: String? = nil, detailsJSON: String = "{}", in tx: TenantTransaction
+    ) async throws {
+        try await tx.execute("""
+            INSERT INTO audit_log (tenant_id, actor, action, target, details, hash)
+            VALUES (\(tx.tenantID), \(actor), \(action), \(target), \(detailsJSON)::jsonb, '\\x')
+            """)
+    }
+
+    public static func entries(in tx: TenantTransaction) async throws -> [AuditEntry] {
+        var entries: [AuditEntry] = []
+        let rows = try await tx.query("SELECT seq, occurred_at, actor, action, target FROM audit_log ORDER BY seq")
+        for try await (seq, occurredAt, actor, action, target) in rows.decode((Int64, Date, String, String, String?).self) {
+            entries.append(AuditEntry(seq: seq, occurredAt: occurredAt, actor: actor, action: action, target: target))
+        }
+        return entries
+    }
+
+    /// The sequence of the first entry whose hash does not follow from its content and the
+    /// entry before it, or nil when the chain is whole.
+    public static func firstBrokenLink(in tx: TenantTransaction) async throws -> Int64? {
+        let rows = try await tx.query("""
+            SELECT seq FROM (
+                SELECT seq, hash, prev_hash,
+                       lag(hash) OVER (ORDER BY seq) AS previous,
+                       audit_log_hash(prev_hash, tenant_id, seq, occurred_at, actor, action, target, details) AS expected
+                FROM audit_log
+            ) chain
+            WHERE hash <> expected OR prev_hash IS DISTINCT FROM previous
+            ORDER BY seq LIMIT 1
+            """)
+        for try await seq in rows.decode(Int64.self) { return seq }
+        return nil
+    }
+}

@@ -1,0 +1,285 @@
+import Contracts
+import Foundation
+import SwitchyardBus
+import Synchronization
+import Testing
+
+@Suite struct EventStreamTests {
+    @Test func anEventPublishedTwiceIsStoredOnceAndConsumedOnce() async throws {
+        try await withBus { bus in
+            let tenant = UUID.timeOrdered()
+            let first = Envelope(tenantID: tenant, payload: Pinged(number: 1))
+            let ack = try await bus.publish(first)
+            let again = try await bus.publish(first)
+            #expect(ack.stream == "EVENTS" && !ack.duplicate)
+            #expect(again.duplicate && again.sequence == ack.sequence)
+            try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 2)))
+
+            let log = DeliveryLog()
+            let consumer = DurableConsumer(
+                bus: bus, spec: ConsumerSpec(name: uniqueName("pinged"), filterSubject: Subject.events(ofTenant: tenant)),
+                logger: TestEnvironment.logger
+            ) { delivery in
+                log.record(delivery)
+                return .done
+            }
+            try await withRunning([consumer]) {
+                let deliveries = await log.next(2)
+                let numbers = try deliveries.map { try $0.decode(Pinged.self).payload.number }.sorted()
+                #expect(numbers == [1, 2])
+                #expect(deliveries.allSatisfy { $0.attempt == 1 })
+                #expect(try deliveries.map { try $0.decode(Pinged.self) }.contains(first))
+            }
+        }
+    }
+
+    @Test func aHandlerThatKeepsFailingEndsInTheDLQAfterMaxDeliver() async throws {
+        try await withBus { bus in
+            let tenant = UUID.timeOrdered()
+            let name = uniqueName("failing")
+            var spec = ConsumerSpec(name: name, filterSubject: Subject.events(ofTenant: tenant))
+            spec.maxDeliver = 3
+            let log = DeliveryLog()
+            let consumer = DurableConsumer(bus: bus, spec: spec, logger: TestEnvironment.logger) { delivery in
+                log.record(delivery)
+                return .retry(after: .milliseconds(20))
+            }
+            let event = Envelope(tenantID: tenant, correlationID: "req_dlq", payload: Pinged(number: 7))
+            let ack = try await bus.publish(event)
+            try await withRunning([consumer]) {
+                let deliveries = await log.next(3)
+                #expect(deliveries.map(\.attempt) == [1, 2, 3])
+                let letter = try await deadLetter(of: name, on: bus)
+                #expect(letter?.originalSubject == event.subject)
+                #expect(letter?.originalSequence == ack.sequence && letter?.originalStream == "EVENTS")
+                #expect(letter?.deliveries == 3)
+                #expect(letter?.error.contains("still failing after 3 deliveries") == true)
+                #expect(letter?.message.headers[BusHeader.correlationID] == "req_dlq")
+                #expect(try letter.map { try JSONCoding.decode(Envelope<Pinged>.self, from: $0.message.payload) } == event)
+            }
+        }
+    }
+
+    @Test func aPoisonAnswerGoesToTheDLQAtOnceAndDoesNotBlockLaterEvents() async throws {
+        try await withBus { bus in
+            let tenant = UUID.timeOrdered()
+            let name = uniqueName("poisoned")
+            let log = DeliveryLog()
+            var spec = ConsumerSpec(name: name, filterSubject: Subject.events(ofTenant: tenant))
+            spec.batchSize = 1
+            let consumer = DurableConsumer(bus: bus, spec: spec, logger: TestEnvironment.logger) { delivery in
+                log.record(delivery)
+                let number = (try? delivery.decode(Pinged.self).payload.number) ?? -1
+                return number == 1 ? .poison(reason: "number 1 is not allowed") : .done
+            }
+            try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 1)))
+            try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 2)))
+            try await withRunning([consumer]) {
+                let deliveries = await log.next(2)
+                #expect(try deliveries.map { try $0.decode(Pinged.self).payload.number } == [1, 2])
+                let letter = try await deadLetter(of: name, on: bus)
+                #expect(letter?.deliveries == 1 && letter?.error == "number 1 is not allowed")
+            }
+        }
+    }
+
+    @Test func theDeadLetterCommandsListShowReplayAndPurge() async throws {
+        try await withBus { bus in
+            let tenant = UUID.timeOrdered()
+            let failingName = uniqueName("replayed")
+            let failedOnce = Mutex<Set<UUID>>([])
+            let failing = DeliveryLog()
+            let failingConsumer = DurableConsumer(
+                bus: bus, spec: ConsumerSpec(name: failingName, filterSubject: Subject.events(ofTenant: tenant)),
+                logger: TestEnvironment.logger
+            ) { delivery in
+                failing.record(delivery)
+                let id = (try? delivery.decode(Pinged.self).id) ?? UUID()
+                // Fails the first time it sees an event, as a bug fixed before the replay would.
+                return failedOnce.withLock { $0.insert(id).inserted } ? .poison(reason: "not yet") : .done
+            }
+            var bystanderSpec = ConsumerSpec(name: uniqueName("bystander"), filterSubject: Subject.events(ofTenant: tenant))
+            bystanderSpec.batchSize = 1  // in stream order, so the marker comes after the replay
+            let bystander = DeliveryLog()
+            let bystanderConsumer = DurableConsumer(bus: bus, spec: bystanderSpec, logger: TestEnvironment.logger) { delivery in
+                bystander.record(delivery)
+                return .done
+            }
+            let event = Envelope(tenantID: tenant, payload: Pinged(number: 42))
+            try await bus.publish(event)
+            try await withRunning([failingConsumer, bystanderConsumer]) {
+                #expect(await failing.next(1).count == 1)
+                #expect(await bystander.next(1).count == 1)
+                let letter = try #require(try await deadLetter(of: failingName, on: bus))
+
+                let listed = try CLI.run(["dlq", "list", "--consumer", failingName])
+                #expect(listed.contains("\(letter.sequence)\t\(failingName)\t\(event.subject)\t1\tnot yet"))
+                let shown = try CLI.run(["dlq", "show", String(letter.sequence)])
+                #expect(shown.contains("\(BusHeader.deadLetterConsumer): \(failingName)"))
+                #expect(shown.contains(event.id.uuidString))
+
+                _ = try CLI.run(["dlq", "replay", String(letter.sequence)])
+                let replayed = await failing.next(1)
+                #expect(try replayed.first?.decode(Pinged.self) == event)
+                #expect(replayed.first?.message.headers[BusHeader.replayFor] == failingName)
+                #expect(try await DeadLetterQueue(bus: bus).show(letter.sequence) == nil)
+
+                // The bystander handled the event once: the replay was not for it.
+                try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 43)))
+                let marker = await bystander.next(1)
+                #expect(try marker.first?.decode(Pinged.self).payload.number == 43)
+                #expect(bystander.count == 2)
+            }
+
+            // Purge: poison one more, then remove this consumer's dead letters.
+            try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 44)))
+            let second = try await withRunning([failingConsumer]) { try await deadLetter(of: failingName, on: bus) }
+            #expect(second != nil)
+            _ = try CLI.run(["dlq", "purge", "--consumer", failingName])
+            #expect(try await DeadLetterQueue(bus: bus).list(consumer: failingName).isEmpty)
+        }
+    }
+}
+
+/// The consumer's first dead letter, once it is there.
+func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
+    var found: DeadLetter?
+    _ = try await eventually {
+        found = try await DeadLetterQueue(bus: bus).list(consumer: consumer).first
+        return found != nil
+    }
+    return found
+}
+
+@Suite struct RequestReplyTests {
+    @Test func aRequestGetsItsReply() async throws {
+        try await withBus { bus in
+            let subject = "svc.test.\(uniqueName("echo"))"
+            let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .unary { request in
+                #expect(request.deadline != nil)
+                return Data("echo: ".utf8) + request.payload
+            })
+            try await withRunning([responder]) {
+                try await awaitResponder(bus, subject)
+                let reply = try await bus.request(subject, payload: Data("hello".utf8), timeout: .seconds(2))
+                #expect(String(decoding: reply.payload, as: UTF8.self) == "echo: hello")
+            }
+        }
+    }
+
+    @Test func aRequestPastItsDeadlineTimesOutAndTheCalleeStops() async throws {
+        try await withBus { bus in
+            let subject = "svc.test.\(uniqueName("slow"))"
+            let (cancelled, cancellation) = AsyncStream.makeStream(of: Void.self)
+            let started = Mutex(0)
+            let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .unary { request in
+                guard !request.payload.isEmpty else { return Data() }  // the readiness probe
+                started.withLock { $0 += 1 }
+                do {
+                    try await Task.sleep(for: .seconds(30))
+                } catch {
+                    cancellation.yield()
+                    throw error
+                }
+                return Data("too late".utf8)
+            })
+            try await withRunning([responder]) {
+                try await awaitResponder(bus, subject)
+                await #expect(throws: BusError.timedOut(subject: subject)) {
+                    try await bus.request(subject, payload: Data("work".utf8), timeout: .milliseconds(300))
+                }
+                // The callee's work was cancelled at the deadline, not left running for 30 s.
+                var iterator = cancelled.makeAsyncIterator()
+                let stopped: Void? = await iterator.next()
+                #expect(stopped != nil)
+                #expect(started.withLock { $0 } == 1)
+            }
+        }
+    }
+
+    @Test func aRequestNobodyServesSaysSo() async throws {
+        try await withBus { bus in
+            let subject = "svc.test.\(uniqueName("absent"))"
+            await #expect(throws: BusError.noResponders(subject: subject)) {
+                try await bus.request(subject, payload: Data(), timeout: .seconds(2))
+            }
+        }
+    }
+
+    @Test func aFaultReachesTheCallerAsIs() async throws {
+        try await withBus { bus in
+            let subject = "svc.test.\(uniqueName("faulty"))"
+            let fault = ServiceFault(code: "model_not_found", message: "no model named x", param: "model")
+            let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .unary { _ in
+                throw fault
+            })
+            try await withRunning([responder]) {
+                try await awaitResponder(bus, subject)
+                await #expect(throws: BusError.remote(fault)) {
+                    try await bus.request(subject, payload: Data(), timeout: .seconds(2))
+                }
+            }
+        }
+    }
+
+    @Test func aStreamedReplyArrivesInOrderAndEnds() async throws {
+        try await withBus { bus in
+            let subject = "svc.test.\(uniqueName("stream"))"
+            let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .streaming { _, writer in
+                for number in 0..<5 { try writer.send(Data("chunk \(number)".utf8)) }
+            })
+            try await withRunning([responder]) {
+                try await awaitResponder(bus, subject)
+                var chunks: [String] = []
+                for try await chunk in try bus.requestStream(subject, payload: Data(), timeout: .seconds(5)) {
+                    chunks.append(String(decoding: chunk.payload, as: UTF8.self))
+                }
+                #expect(chunks == (0..<5).map { "chunk \($0)" })
+            }
+        }
+    }
+
+    @Test func aCallerThatStopsReadingStopsTheStream() async throws {
+        try await withBus { bus in
+            let subject = "svc.test.\(uniqueName("endless"))"
+            let (stopped, stop) = AsyncStream.makeStream(of: Int.self)
+            let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .streaming { request, writer in
+                guard !request.payload.isEmpty else { return }  // the readiness probe
+                var sent = 0
+                do {
+                    while true {
+                        try writer.send(Data("token".utf8))
+                        sent += 1
+                        try await Task.sleep(for: .milliseconds(10))
+                    }
+                } catch {
+                    stop.yield(sent)
+                    throw error
+                }
+            })
+            try await withRunning([responder]) {
+                try await awaitResponder(bus, subject)
+                var received = 0
+                for try await _ in try bus.requestStream(subject, payload: Data("go".utf8), timeout: .seconds(30)) {
+                    received += 1
+                    if received == 3 { break }
+                }
+                var iterator = stopped.makeAsyncIterator()
+                let sent = await iterator.next()
+                #expect(sent != nil && sent! >= 3)
+            }
+        }
+    }
+}
+
+@Suite struct BusConnectionTests {
+    @Test func connectingWhereNoServerListensNamesTheURL() async throws {
+        let url = "nats://127.0.0.1:1"
+        await #expect {
+            _ = try await Bus.connect(.init(url: url, name: "tests"), logger: TestEnvironment.logger)
+        } throws: { error in
+            guard case BusError.unreachable(let reported, _) = error else { return false }
+            return reported == url && "\(error)".contains(url)
+        }
+    }
+}

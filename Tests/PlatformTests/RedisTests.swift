@@ -1,0 +1,99 @@
+import Foundation
+import SwitchyardRedis
+import Testing
+
+@Suite struct RedisTests {
+    func withRedis<T>(_ body: (RedisClient) async throws -> T) async throws -> T {
+        let redis = try RedisClient(url: TestEnvironment.redisURL)
+        do {
+            let result = try await body(redis)
+            await redis.close()
+            return result
+        } catch {
+            await redis.close()
+            throw error
+        }
+    }
+
+    @Test func commandsTakeArgumentVectorsWithAnyBytes() async throws {
+        try await withRedis { redis in
+            let key = uniqueName("key")
+            let value = "spaces and \"quotes\"\r\nand a NUL \u{0} inside"
+            try await redis.command(["SET", key, value, "PX", "60000"])
+            #expect(try await redis.command(["GET", key]).text == value)
+            #expect(try await redis.command(["GET", uniqueName("missing")]) == .null)
+            #expect(try await redis.command(["INCRBY", key + ":n", "5"]).integer == 5)
+        }
+    }
+
+    @Test func aPipelineAnswersEveryCommandInOrderAndReportsErrorsInPlace() async throws {
+        try await withRedis { redis in
+            let key = uniqueName("list")
+            let replies = try await redis.pipeline([
+                ["RPUSH", key, "a", "b"],
+                ["LRANGE", key, "0", "-1"],
+                ["INCR", key],  // wrong type
+                ["DEL", key],
+            ])
+            #expect(replies[0] == .integer(2))
+            #expect(replies[1] == .array([.string(Data("a".utf8)), .string(Data("b".utf8))]))
+            guard case .error(let message) = replies[2] else {
+                Issue.record("expected an error reply, got \(replies[2])")
+                return
+            }
+            #expect(message.hasPrefix("WRONGTYPE"))
+            #expect(replies[3] == .integer(1))
+        }
+    }
+
+    @Test func aScriptIsLoadedOnNoScriptAndRunByItsSHA() async throws {
+        try await withRedis { redis in
+            let script = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1]) + \(Int.random(in: 0..<1_000_000)) * 0")
+            let key = uniqueName("counter")
+            try await redis.command(["SCRIPT", "FLUSH"])
+            #expect(try await redis.evaluate(script, keys: [key], arguments: ["3"]).integer == 3)
+            #expect(try await redis.command(["SCRIPT", "EXISTS", script.sha1]) == .array([.integer(1)]))
+            #expect(try await redis.evaluate(script, keys: [key], arguments: ["4"]).integer == 7)
+        }
+    }
+
+    @Test func aServerErrorIsThrownWithItsMessage() async throws {
+        try await withRedis { redis in
+            await #expect {
+                try await redis.command(["NOSUCHCOMMAND"])
+            } throws: { error in
+                guard case RedisError.server(let message) = error else { return false }
+                return message.contains("unknown command")
+            }
+        }
+    }
+
+    @Test func aKilledConnectionIsReplacedOnTheNextCommand() async throws {
+        let redis = try RedisClient(url: TestEnvironment.redisURL, poolSize: 1)
+        let before = try #require(try await redis.command(["CLIENT", "ID"]).integer)
+        // The server drops the connection; the reply to this very command may be lost with it.
+        _ = try? await redis.command(["CLIENT", "KILL", "ID", String(before), "SKIPME", "no"])
+        // At most one command learns that the connection died; the next uses a new one.
+        _ = try? await redis.ping()
+        let after = try #require(try await redis.command(["CLIENT", "ID"]).integer)
+        #expect(after != before)
+        await redis.close()
+    }
+
+    @Test func anAbsentServerIsNamedInTheError() async throws {
+        let redis = try RedisClient(url: "redis://127.0.0.1:1")
+        await #expect {
+            try await redis.ping()
+        } throws: { error in
+            guard case RedisError.unreachable(let url, _) = error else { return false }
+            return url == "redis://127.0.0.1:1"
+        }
+        await redis.close()
+    }
+
+    @Test func badURLsAreRefused() {
+        #expect(throws: RedisError.self) { try RedisClient.Endpoint(url: "http://x") }
+        #expect(throws: RedisError.self) { try RedisClient.Endpoint(url: "redis://host/notanumber") }
+        #expect((try? RedisClient.Endpoint(url: "redis://:pw@10.0.0.1:6380/2")) == (try? RedisClient.Endpoint(url: "redis://:pw@10.0.0.1:6380/2")))
+    }
+}

@@ -1,0 +1,160 @@
+import Contracts
+import Foundation
+import PostgresNIO
+import SwitchyardDatabase
+import Testing
+
+/// Every table with a `tenant_id` column, found in the catalog, must keep tenants apart: a new
+/// table without row-level security, or one this suite cannot seed, fails here.
+@Suite struct RowLevelSecurityTests {
+    /// Writes one row of each tenant-owned table for `tenant`, through the repositories.
+    static func seed(_ tenant: UUID, in database: Database) async throws {
+        try await database.withTenant(tenant) { tx in
+            _ = try await APIKeyRepository.create(name: "seed", role: .developer, in: tx)
+            try await AuditLog.append(actor: "test", action: "seed", in: tx)
+            _ = try await tx.markProcessed(eventID: .timeOrdered(), consumer: "seed")
+        }
+    }
+
+    struct TenantTable: Sendable {
+        var name: String
+        var rowLevelSecurity: Bool
+        var forced: Bool
+        var hasTenantPolicy: Bool
+    }
+
+    static func tenantTables(_ database: Database) async throws -> [TenantTable] {
+        let rows = try await database.client.query("""
+            SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity,
+                   EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'tenant_isolation')
+            FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+            ORDER BY 1
+            """)
+        var tables: [TenantTable] = []
+        for try await (name, security, forced, policy) in rows.decode((String, Bool, Bool, Bool).self) {
+            tables.append(TenantTable(name: name, rowLevelSecurity: security, forced: forced, hasTenantPolicy: policy))
+        }
+        return tables
+    }
+
+    static func count(_ table: String, where condition: String, _ tenant: UUID, in tx: TenantTransaction) async throws -> Int {
+        var bindings = PostgresBindings()
+        bindings.append(tenant)
+        let rows = try await tx.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \"\(table)\" WHERE \(condition)", binds: bindings))
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
+    /// Runs one statement as `tenant` and reports the rows it touched, or the SQLSTATE it failed with.
+    static func attempt(_ sql: String, binding other: UUID, as tenant: UUID, in database: Database) async -> Result<Int, PSQLError> {
+        do {
+            return .success(try await database.withTenant(tenant) { tx in
+                var bindings = PostgresBindings()
+                bindings.append(other)
+                var touched = 0
+                for try await _ in try await tx.query(PostgresQuery(unsafeSQL: sql, binds: bindings)) { touched += 1 }
+                return touched
+            })
+        } catch let error as PSQLError {
+            return .failure(error)
+        } catch {
+            Issue.record("unexpected error \(error)")
+            return .success(-1)
+        }
+    }
+
+    @Test func theApplicationRoleOwnsNothingAndCannotBypassRowLevelSecurity() async throws {
+        try await withDatabase { database in
+            let rows = try await database.client.query("""
+                SELECT r.rolsuper, r.rolbypassrls,
+                       (SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid)::int
+                FROM pg_roles r WHERE r.rolname = current_user
+                """)
+            for try await (superuser, bypass, owned) in rows.decode((Bool, Bool, Int).self) {
+                #expect(!superuser && !bypass)
+                #expect(owned == 0)
+            }
+        }
+    }
+
+    @Test func noTenantCanReadInsertUpdateOrDeleteAnotherTenantsRows() async throws {
+        try await withDatabase { database in
+            let a = try await makeTenant(database, name: "A")
+            let b = try await makeTenant(database, name: "B")
+            try await Self.seed(a, in: database)
+            try await Self.seed(b, in: database)
+            let tables = try await Self.tenantTables(database)
+            #expect(tables.map(\.name).contains("api_keys") && tables.count >= 4)
+
+            for table in tables {
+                #expect(table.rowLevelSecurity && table.forced, "\(table.name) must enable and force row-level security")
+                #expect(table.hasTenantPolicy, "\(table.name) has no tenant_isolation policy")
+
+                let bRowsBefore = try await database.withTenant(b) { try await Self.count(table.name, where: "tenant_id = $1", b, in: $0) }
+                #expect(bRowsBefore > 0, "\(table.name) has no rows of tenant B: seed it in RowLevelSecurityTests.seed")
+
+                // Read: B's rows are invisible to A, even when asked for by id.
+                let (bAsSeenByA, othersAsSeenByA, ownAsSeenByA) = try await database.withTenant(a) { tx in
+                    (try await Self.count(table.name, where: "tenant_id = $1", b, in: tx),
+                     try await Self.count(table.name, where: "tenant_id <> $1", a, in: tx),
+                     try await Self.count(table.name, where: "tenant_id = $1", a, in: tx))
+                }
+                #expect(bAsSeenByA == 0, "\(table.name): A reads B's rows")
+                #expect(othersAsSeenByA == 0, "\(table.name): A reads others' rows")
+                #expect(ownAsSeenByA > 0, "\(table.name): A cannot read its own rows")
+
+                // Insert: a copy of A's own row, relabelled as B's, is refused.
+                let insert = await Self.attempt("""
+                    INSERT INTO "\(table.name)"
+                    SELECT (jsonb_populate_record(NULL::"\(table.name)", to_jsonb(r) || jsonb_build_object('tenant_id', $1::uuid))).*
+                    FROM "\(table.name)" r LIMIT 1 RETURNING 1
+                    """, binding: b, as: a, in: database)
+                #expect(insert.sqlState == "42501", "\(table.name): A inserted a row for B: \(insert)")
+
+                // Update and delete of B's rows touch nothing (or are not permitted at all).
+                for statement in [
+                    "UPDATE \"\(table.name)\" SET tenant_id = tenant_id WHERE tenant_id = $1 RETURNING 1",
+                    "DELETE FROM \"\(table.name)\" WHERE tenant_id = $1 RETURNING 1",
+                ] {
+                    let result = await Self.attempt(statement, binding: b, as: a, in: database)
+                    #expect(result.touchedNothing, "\(table.name): \(statement) as A: \(result)")
+                }
+                // Moving A's own rows to B is refused.
+                let move = await Self.attempt(
+                    "UPDATE \"\(table.name)\" SET tenant_id = $1 RETURNING 1", binding: b, as: a, in: database)
+                #expect(move.sqlState == "42501", "\(table.name): A moved a row to B: \(move)")
+
+                let bRowsAfter = try await database.withTenant(b) { try await Self.count(table.name, where: "tenant_id = $1", b, in: $0) }
+                #expect(bRowsAfter == bRowsBefore, "\(table.name): B's rows changed")
+            }
+        }
+    }
+
+    @Test func withoutATenantNoRowIsVisible() async throws {
+        try await withDatabase { database in
+            let tenant = try await makeTenant(database)
+            try await Self.seed(tenant, in: database)
+            for table in try await Self.tenantTables(database) {
+                let rows = try await database.client.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \"\(table.name)\""))
+                for try await count in rows.decode(Int.self) { #expect(count == 0, "\(table.name)") }
+            }
+        }
+    }
+}
+
+extension Result where Success == Int, Failure == PSQLError {
+    var sqlState: String? {
+        if case .failure(let error) = self { return error.serverInfo?[.sqlState] }
+        return nil
+    }
+
+    var touchedNothing: Bool {
+        switch self {
+        case .success(let rows): rows == 0
+        case .failure(let error): error.serverInfo?[.sqlState] == "42501"
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Contracts
+import Foundation
+import Logging
+import SwitchyardBus
+import SwitchyardDatabase
+import SwitchyardRuntime
+
+/// The operator's command line. It reads the same environment variables as the services
+/// (`DATABASE_URL`, `DATABASE_OWNER_URL`, `NATS_URL`, and `SWITCHYARD_CONFIG_FILE`).
+@main
+struct Switchyard: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switchyard",
+        abstract: "Operate a Switchyard installation.",
+        subcommands: [Migrate.self, Tenants.self, Keys.self, Demo.self, DeadLetters.self])
+}
+
+/// Connections a command opens on demand and closes when it ends.
+struct Operator {
+    let settings: Settings
+    let logger: Logger
+
+    static func make() async throws -> Operator {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .error
+            return handler
+        }
+        return Operator(settings: try await Settings.load(), logger: Logger(label: "switchyard.cli"))
+    }
+
+    /// Runs `body` with the application-role pool running beside it.
+    func withDatabase<T: Sendable>(_ body: @Sendable (Database) async throws -> T) async throws -> T {
+        let database = try Database(url: try settings.required("DATABASE_URL"), maximumConnections: 2, logger: logger)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await database.run(); return nil }
+            defer { group.cancelAll() }
+            return try await body(database)
+        }
+    }
+
+    func withBus<T: Sendable>(_ body: @Sendable (Bus) async throws -> T) async throws -> T {
+        let bus = try await Bus.connect(.init(url: try settings.required("NATS_URL"), name: "switchyard-cli"), logger: logger)
+        do {
+            try await bus.ensureStreams()
+            let result = try await body(bus)
+            await bus.close()
+            return result
+        } catch {
+            await bus.close()
+            throw error
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply pending migrations as the owner role (DATABASE_OWNER_URL).")
+
+    @Option(help: "The folder of numbered SQL files.")
+    var directory = "migrations"
+
+    func run() async throws {
+        let cli = try await Operator.make()
+        let migrations = try Migration.load(from: URL(fileURLWithPath: directory))
+        let ownerURL = try cli.settings.required("DATABASE_OWNER_URL")
+        let owner = try Database(url: ownerURL, maximumConnections: 1, logger: cli.logger)
+        let applied = try await withThrowingTaskGroup(of: [Migration]?.self) { group in
+            group.addTask { try await owner.run(); return nil }
+            defer { group.cancelAll() }
+            return try await MigrationRunner(client: owner.client, logger: cli.logger).apply(migrations)
+        }
+        print(applied.isEmpty ? "schema is current (\(migrations.count) migrations)" : "applied \(applied.map(\.name).joined(separator: ", "))")
+    }
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# `make up`: everything on one machine, detached. Safe to run again while it runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+run=.run
+replicas=${REPLICAS:-1}
+configuration=${CONFIG:-debug}
+mkdir -p "$run/bin" "$run/logs" "$run/pids"
+
+bash scripts/install-deps.sh
+bash scripts/infra.sh up "$run"
+
+echo "Building ($configuration)…"
+swift build -c "$configuration" --product switchyard >/dev/null
+for service in gateway router orchestrator realtime ingestion analytics billing; do
+  swift build -c "$configuration" --product "$service" >/dev/null
+done
+bin_path=$(swift build -c "$configuration" --show-bin-path)
+for binary in switchyard gateway router orchestrator realtime ingestion analytics billing; do
+  # Copy, so a rebuild while running does not change what runs.
+  install -m 0755 "$bin_path/$binary" "$run/bin/$binary.new" && mv -f "$run/bin/$binary.new" "$run/bin/$binary"
+done
+
+set -a
+# shellcheck disable=SC1091
+. "$run/infra.env"
+set +a
+"$run/bin/switchyard" migrate
+
+# The admin token is made once and kept, like the database passwords.
+if [ ! -f "$run/services.env" ]; then
+  (umask 077; echo "SWITCHYARD_ADMIN_TOKEN=$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" >"$run/services.env")
+fi
+
+bash scripts/services.sh start "$replicas"
+
+previous_key=$(sed -n 's/^SWITCHYARD_API_KEY=//p' "$run/switchyard.env" 2>/dev/null || true)
+demo=$("$run/bin/switchyard" demo ${previous_key:+--keep-key "$previous_key"})
+
+gateway_urls=""
+for instance in $(seq 1 "$replicas"); do
+  gateway_urls="${gateway_urls:+$gateway_urls,}http://127.0.0.1:$((58080 + instance - 1))"
+done
+{
+  echo "# Written by make up; source it to talk to this installation."
+  echo "SWITCHYARD_URL=http://127.0.0.1:58080"
+  echo "SWITCHYARD_GATEWAY_URLS=$gateway_urls"
+  echo "$demo"
+  cat "$run/services.env"
+  grep -E '^(NATS_URL|DATABASE_URL|REDIS_URL)=' "$run/infra.env"
+  for service in gateway router orchestrator realtime ingestion analytics billing; do
+    echo "SWITCHYARD_$(echo "$service" | tr '[:lower:]' '[:upper:]')_HEALTH_URL=http://127.0.0.1:$(bash scripts/services.sh ops-port "$service" 1)"
+  done
+} >"$run/switchyard.env.new"
+chmod 600 "$run/switchyard.env.new"
+mv -f "$run/switchyard.env.new" "$run/switchyard.env"
+
+cat <<MSG
+
+Switchyard is up ($replicas instance(s) of each service). Settings: $run/switchyard.env
+Operator CLI: $run/bin/switchyard (reads the same variables)
+Check it:
+  curl -s http://127.0.0.1:$(bash scripts/services.sh ops-port gateway 1)/health/ready
+MSG
