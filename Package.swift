@@ -112,7 +112,11 @@ let package = Package(
         // A durable consumer in a process of its own, so a test can kill it with SIGKILL.
         .executableTarget(
             name: "bus-probe",
-            dependencies: ["Contracts", "SwitchyardBus", "SwitchyardDatabase", "SwitchyardRuntime"],
+            dependencies: [
+                "Contracts", "SwitchyardBus", "SwitchyardDatabase",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Tests/Fixtures/bus-probe"
         ),
     ] + serviceTargets

@@ -4,7 +4,8 @@
 #
 #   infra.sh up DIR       start what is not running; write DIR/infra.env with the URLs
 #   infra.sh down DIR     stop what DIR's pid files name
-#   infra.sh postgres-start DIR PORT | postgres-stop DIR    one PostgreSQL alone (tests use it)
+#   infra.sh postgres-up DIR PORT        one PostgreSQL alone with Switchyard's roles; prints its URLs
+#   infra.sh postgres-start DIR PORT | postgres-stop DIR    start or stop that PostgreSQL again
 #
 # Ports come from SWITCHYARD_PG_PORT, SWITCHYARD_REDIS_PORT, SWITCHYARD_NATS_PORT (defaults in a
 # quiet range). With SWITCHYARD_PICK_FREE_PORTS=1 a taken port is replaced by the next free one.
@@ -158,7 +159,8 @@ down() {
 case "${1:-}" in
   up) up "$2" ;;
   down) down "$2" ;;
+  postgres-up) postgres_start "$(realpath -m "$2")" "$3" && postgres_bootstrap "$(realpath -m "$2")" "$3" ;;
   postgres-start) postgres_start "$(realpath -m "$2")" "$3" ;;
   postgres-stop) postgres_stop "$(realpath -m "$2")" ;;
-  *) echo "usage: $0 up|down DIR | postgres-start DIR PORT | postgres-stop DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down DIR | postgres-up|postgres-start DIR PORT | postgres-stop DIR" >&2; exit 2 ;;
 esac

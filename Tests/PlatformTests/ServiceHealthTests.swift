@@ -1,0 +1,100 @@
+import Contracts
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import SwitchyardRuntime
+import Testing
+
+/// The seven service executables, started against a PostgreSQL of this test's own, which the
+/// test stops and starts again.
+@Suite(.serialized) struct ServiceHealthTests {
+    struct Readiness {
+        var status: Int
+        var report: ReadinessReport?
+    }
+
+    static func readiness(port: Int) async -> Readiness? {
+        let url = URL(string: "http://127.0.0.1:\(port)/health/ready")!
+        guard let (data, response) = try? await URLSession.shared.data(from: url),
+              let http = response as? HTTPURLResponse else { return nil }
+        return Readiness(status: http.statusCode, report: try? JSONDecoder().decode(ReadinessReport.self, from: data))
+    }
+
+    @Test func everyServiceReportsPostgreSQLDownAndRecoversWhenItIsBack() async throws {
+        let directory = TestEnvironment.root.appendingPathComponent(".run-test/health-\(UUID().uuidString.prefix(8))")
+        let pgPort = freePort()
+        let urls = try runScript("scripts/infra.sh", ["postgres-up", directory.path, String(pgPort)])
+        defer {
+            _ = try? runScript("scripts/infra.sh", ["postgres-stop", directory.path])
+            try? FileManager.default.removeItem(at: directory)
+        }
+        let databaseURL = try #require(urls.split(separator: "\n").first { $0.hasPrefix("DATABASE_URL=") }?.dropFirst("DATABASE_URL=".count))
+
+        var services: [(ServiceName, Int, ChildProcess)] = []
+        for service in ServiceName.allCases {
+            let port = freePort()
+            let process = try ChildProcess(service.rawValue, environment: [
+                "DATABASE_URL": String(databaseURL),
+                "SWITCHYARD_\(service.rawValue.uppercased())_OPS_PORT": String(port),
+                "SWITCHYARD_LOG_LEVEL": "error",
+            ], log: directory.appendingPathComponent("\(service.rawValue).log"))
+            services.append((service, port, process))
+        }
+
+        for (service, port, _) in services {
+            let ready = try await eventually(timeout: .seconds(30)) { await Self.readiness(port: port)?.status == 200 }
+            #expect(ready, "\(service) never became ready")
+        }
+
+        _ = try runScript("scripts/infra.sh", ["postgres-stop", directory.path])
+        for (service, port, _) in services {
+            var last: Readiness?
+            let down = try await eventually(timeout: .seconds(30)) {
+                last = await Self.readiness(port: port)
+                return last?.status == 503
+            }
+            #expect(down, "\(service) stayed ready without PostgreSQL")
+            #expect(last?.report?.failed == ["postgresql"], "\(service) named \(String(describing: last?.report?.failed))")
+            #expect(last?.report?.status == "unavailable")
+        }
+
+        _ = try runScript("scripts/infra.sh", ["postgres-start", directory.path, String(pgPort)])
+        for (service, port, _) in services {
+            let back = try await eventually(timeout: .seconds(30)) { await Self.readiness(port: port)?.status == 200 }
+            #expect(back, "\(service) did not recover when PostgreSQL came back")
+        }
+
+        for (service, _, process) in services {
+            #expect(await process.terminate() == 0, "\(service) did not shut down cleanly on SIGTERM")
+        }
+    }
+
+    @Test func aBadSettingStopsAServiceNamingTheVariable() async throws {
+        let process = Process()
+        process.executableURL = TestEnvironment.executable("billing")
+        process.environment = TestEnvironment.variables.merging(["SWITCHYARD_BILLING_OPS_PORT": "eighty"]) { _, new in new }
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 78)
+        #expect(output.contains("SWITCHYARD_BILLING_OPS_PORT"))
+        #expect(!output.contains("eighty") || output.contains("SWITCHYARD_BILLING_OPS_PORT: must be"))
+    }
+
+    @Test func aMissingRequiredSettingIsNamed() async throws {
+        let process = Process()
+        process.executableURL = TestEnvironment.executable("router")
+        process.environment = TestEnvironment.variables.filter { $0.key != "NATS_URL" }
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 78)
+        #expect(output.contains("NATS_URL: is required"))
+    }
+}

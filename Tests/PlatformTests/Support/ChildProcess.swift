@@ -1,0 +1,79 @@
+import Foundation
+
+/// A process the test started, killed when the test no longer needs it.
+final class ChildProcess: @unchecked Sendable {
+    let process = Process()
+    let name: String
+
+    init(_ executable: String, arguments: [String] = [], environment extra: [String: String] = [:], log: URL? = nil) throws {
+        name = executable
+        process.executableURL = TestEnvironment.executable(executable)
+        process.arguments = arguments
+        process.environment = TestEnvironment.variables.merging(extra) { _, new in new }
+        if let log {
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: log)
+            process.standardOutput = handle
+            process.standardError = handle
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+        }
+        try process.run()
+    }
+
+    var isRunning: Bool { process.isRunning }
+
+    func kill() {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// Sends SIGTERM and returns the exit status once it has exited.
+    func terminate() async -> Int32 {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGTERM) }
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// A TCP port nobody listens on now, from the kernel.
+func freePort() -> Int {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            _ = bind(socket, pointer, length)
+            _ = getsockname(socket, pointer, &length)
+        }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Runs a script of the repository and returns its standard output.
+///
+/// Through `system(3)` and a file rather than `Process` and a pipe: the script starts servers
+/// that inherit its descriptors and outlive it, and `Process` then waits for them too.
+func runScript(_ path: String, _ arguments: [String]) throws -> String {
+    let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-script-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: outputFile) }
+    let words = ["/bin/bash", TestEnvironment.root.appendingPathComponent(path).path] + arguments
+    let command = words.map(shellQuoted).joined(separator: " ") + " >" + shellQuoted(outputFile.path) + " </dev/null"
+    let status = system(command)
+    let output = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
+    guard status == 0 else { throw CLI.Failed(arguments: [path] + arguments, status: status, output: output) }
+    return output
+}
+
+private func shellQuoted(_ word: String) -> String {
+    "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}
