@@ -104,7 +104,7 @@ nats_start() {
   local dir=$1 port=$2
   mkdir -p "$dir/nats" "$dir/pids" "$dir/logs"
   running "$dir/pids/nats.pid" && return 0
-  nohup nats-server -a 127.0.0.1 -p "$port" -js -sd "$dir/nats" -P "$dir/pids/nats.pid" \
+  setsid nohup nats-server -a 127.0.0.1 -p "$port" -js -sd "$dir/nats" -P "$dir/pids/nats.pid" \
     -l "$dir/logs/nats.log" >/dev/null 2>&1 &
   wait_for_port nats "$port"
 }

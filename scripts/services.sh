@@ -35,7 +35,8 @@ start_instance() {
     export SWITCHYARD_INSTANCE="$service-$instance"
     export "SWITCHYARD_${upper}_OPS_PORT=$(ops_port "$service" "$instance")"
     export SWITCHYARD_GATEWAY_PORT=$((58080 + instance - 1))
-    exec nohup "$bin/$service" >>"$logfile" 2>&1 </dev/null
+    # A session of its own: Ctrl-C in `make run` reaches the script, which stops services in order.
+    exec setsid nohup "$bin/$service" >>"$logfile" 2>&1 </dev/null
   ) &
   echo $! >"$pidfile"
 }
@@ -91,10 +92,16 @@ case "${1:-}" in
   stop) stop "${2:-}" ;;
   restart)
     [[ " ${services[*]} " == *" ${2:-} "* ]] || { echo "SERVICE must be one of: ${services[*]}" >&2; exit 2; }
-    stop "$2"
+    # As many instances as run now (REPLICAS when none does), one after the other, so the
+    # service keeps answering while it restarts.
+    count=$(find "$run/pids" -name "$2-[0-9]*.pid" 2>/dev/null | wc -l)
+    [ "$count" -gt 0 ] || count=${3:-1}
     mkdir -p "$run/logs" "$run/pids"
-    for instance in $(seq 1 "${3:-1}"); do start_instance "$2" "$instance"; done
-    for instance in $(seq 1 "${3:-1}"); do wait_live "$2" "$instance"; done
+    for instance in $(seq 1 "$count"); do
+      stop_instance "$run/pids/$2-$instance.pid"
+      start_instance "$2" "$instance"
+      wait_live "$2" "$instance"
+    done
     ;;
   ops-port) ops_port "$2" "$3" ;;
   *) echo "usage: $0 start REPLICAS | stop [SERVICE] | restart SERVICE REPLICAS" >&2; exit 2 ;;

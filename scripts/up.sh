@@ -10,11 +10,12 @@ mkdir -p "$run/bin" "$run/logs" "$run/pids"
 bash scripts/install-deps.sh
 bash scripts/infra.sh up "$run"
 
-echo "Building ($configuration)…"
-swift build -c "$configuration" --product switchyard >/dev/null
-for service in gateway router orchestrator realtime ingestion analytics billing; do
-  swift build -c "$configuration" --product "$service" >/dev/null
-done
+echo "Building ($configuration; the first build takes several minutes)…"
+if ! swift build -c "$configuration" >"$run/logs/build.log" 2>&1; then
+  grep -E 'error:' "$run/logs/build.log" | head -n 20 >&2 || tail -n 30 "$run/logs/build.log" >&2
+  echo "The build failed; the whole output is in $run/logs/build.log" >&2
+  exit 1
+fi
 bin_path=$(swift build -c "$configuration" --show-bin-path)
 for binary in switchyard gateway router orchestrator realtime ingestion analytics billing; do
   # Copy, so a rebuild while running does not change what runs.
