@@ -78,30 +78,25 @@ CREATE TABLE processed_events (
     PRIMARY KEY (tenant_id, consumer, event_id)
 );
 
--- Row-level security on every tenant-owned table.
-ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
-ALTER TABLE tenants FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON tenants
-    USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)
-    WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
+-- Row-level security on every tenant-owned table, the same way for each: later migrations call
+-- this for each table they add.
+CREATE FUNCTION enable_tenant_isolation(target regclass) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', target);
+    EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', target);
+    EXECUTE format($policy$
+        CREATE POLICY tenant_isolation ON %s
+            USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)
+            WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)
+        $policy$, target);
+END
+$$;
+REVOKE ALL ON FUNCTION enable_tenant_isolation(regclass) FROM PUBLIC;
 
-ALTER TABLE api_keys ENABLE ROW LEVEL SECURITY;
-ALTER TABLE api_keys FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON api_keys
-    USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)
-    WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
-
-ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY;
-ALTER TABLE audit_log FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON audit_log
-    USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)
-    WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
-
-ALTER TABLE processed_events ENABLE ROW LEVEL SECURITY;
-ALTER TABLE processed_events FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON processed_events
-    USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)
-    WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
+SELECT enable_tenant_isolation('tenants');
+SELECT enable_tenant_isolation('api_keys');
+SELECT enable_tenant_isolation('audit_log');
+SELECT enable_tenant_isolation('processed_events');
 
 -- Resolving a key happens before its tenant is known. This one function, owned by the owner
 -- role, may read every tenant's keys; it answers one prefix at a time and nothing else. The

@@ -61,6 +61,23 @@ public final class Bus: @unchecked Sendable {
         }
     }
 
+    /// Connects, makes sure the streams exist, runs `body`, and closes the connection whether
+    /// `body` returns or throws: for commands and tests that use the bus for a moment.
+    public static func withConnection<T: Sendable>(
+        _ options: Options, logger: Logger, _ body: (Bus) async throws -> T
+    ) async throws -> T {
+        let bus = try await connect(options, logger: logger)
+        do {
+            try await bus.ensureStreams()
+            let result = try await body(bus)
+            await bus.close()
+            return result
+        } catch {
+            await bus.close()
+            throw error
+        }
+    }
+
     private struct Handles: @unchecked Sendable {
         var connection: OpaquePointer
         var jetStream: OpaquePointer

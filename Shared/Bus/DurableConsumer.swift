@@ -21,8 +21,11 @@ public struct ConsumerSpec: Sendable {
     /// Waits before each redelivery after an unanswered delivery; when set, the server uses
     /// these instead of `ackWait` (the i-th entry for the i-th redelivery, the last one after).
     public var backoff: [Duration] = []
-    /// Messages asked for at once; they are handled concurrently.
+    /// Messages asked for at once.
     public var batchSize: Int = 32
+    /// Messages handled at the same time. A slow or hung handler holds one slot, not the
+    /// consumer; when all are taken, fetching waits for one to free. 1 handles in stream order.
+    public var maxInFlight: Int = 64
     /// How long one fetch waits for messages before asking again.
     public var fetchWait: Duration = .seconds(1)
 
@@ -41,6 +44,8 @@ public struct Delivery: Sendable {
     public var streamSequence: UInt64
     /// 1 on the first delivery.
     public var attempt: Int
+    /// The consumer's logger with this message's `correlation_id` and stream sequence.
+    public var logger: Logger
 
     public func decode<Payload: EventPayload>(_ type: Payload.Type) throws -> Envelope<Payload> {
         try JSONCoding.decode(Envelope<Payload>.self, from: message.payload)
@@ -89,24 +94,33 @@ public final class DurableConsumer: Service, Sendable {
         let advisories = try watchMaxDeliveries()
         logger.info("consuming", metadata: ["stream": "\(spec.stream)", "filter": "\(spec.filterSubject)"])
         let stopping = StopSignal()
+        let slots = InFlightSlots(spec.maxInFlight)
         await withGracefulShutdownHandler {
-            // A flag, not task cancellation: handlers in hand must finish, not be cancelled.
-            while !stopping.isRaised && !Task.isCancelled {
-                do {
-                    let deliveries = try await fetchThread.runIfActive { try pullSubscription.fetch() }
-                    await withDiscardingTaskGroup { group in
+            await withDiscardingTaskGroup { group in
+                // A flag, not task cancellation: handlers in hand must finish, not be cancelled.
+                while !stopping.isRaised && !Task.isCancelled {
+                    let free = await slots.waitForFree()
+                    guard free > 0 else { break }
+                    do {
+                        let batch = min(free, self.spec.batchSize)
+                        let deliveries = try await fetchThread.runIfActive { try pullSubscription.fetch(batch) }
                         for delivery in deliveries {
-                            group.addTask { await self.process(delivery) }
+                            slots.take()
+                            group.addTask {
+                                await self.process(delivery)
+                                slots.release()
+                            }
                         }
+                    } catch {
+                        guard !stopping.isRaised && !Task.isCancelled else { break }
+                        self.logger.warning("fetch failed; trying again", metadata: ["error": "\(error)"])
+                        try? await Task.sleep(for: .seconds(1))
                     }
-                } catch {
-                    guard !stopping.isRaised && !Task.isCancelled else { break }
-                    self.logger.warning("fetch failed; trying again", metadata: ["error": "\(error)"])
-                    try? await Task.sleep(for: .seconds(1))
                 }
             }
         } onGracefulShutdown: {
             stopping.raise()
+            slots.close()
         }
         advisories.drain()
         try? await fetchThread.shutdownGracefully()
@@ -124,7 +138,7 @@ public final class DurableConsumer: Service, Sendable {
             config.DeliverPolicy = js_DeliverAll
             config.AckWait = spec.ackWait.nanoseconds
             config.MaxDeliver = Int64(spec.maxDeliver)
-            config.MaxAckPending = Int64(max(1000, spec.batchSize * 4))
+            config.MaxAckPending = Int64(max(1000, spec.maxInFlight * 4))
             var backoff = spec.backoff.map(\.nanoseconds)
             try spec.name.withCString { name in
                 try spec.filterSubject.withCString { filter in
@@ -155,6 +169,7 @@ public final class DurableConsumer: Service, Sendable {
     private func bind() async throws -> PullSubscription {
         let spec = self.spec
         let bus = self.bus
+        let logger = self.logger
         return try await bus.blocking {
             var options = jsSubOptions()
             jsSubOptions_Init(&options)
@@ -168,7 +183,7 @@ public final class DurableConsumer: Service, Sendable {
                 }
             }
             try check(status, "bind to consumer \(spec.name)", jsCode: code)
-            return PullSubscription(handle: handle!, spec: spec)
+            return PullSubscription(handle: handle!, spec: spec, logger: logger)
         }
     }
 
@@ -183,6 +198,7 @@ public final class DurableConsumer: Service, Sendable {
                     try await deadLetters.copyStored(
                         stream: spec.stream, sequence: advisory.streamSequence, consumer: spec.name,
                         deliveries: advisory.deliveries, error: "no answer within the ack wait after \(advisory.deliveries) deliveries")
+                    Counter(label: "switchyard_dead_letters_total", dimensions: [("consumer", spec.name)]).increment()
                 } catch {
                     logger.error("could not dead-letter a message past max-deliver", metadata: [
                         "sequence": "\(advisory.streamSequence)", "error": "\(error)",
@@ -198,7 +214,9 @@ public final class DurableConsumer: Service, Sendable {
             acknowledge(replyTo, "+ACK")  // a dead letter replayed for another consumer
             return
         }
+        let started = ContinuousClock.now
         let outcome = await handler(delivery)
+        Timer(label: "switchyard_consumer_handle_seconds", dimensions: [("consumer", spec.name)]).record(duration: started.duration(to: .now))
         Counter(label: "switchyard_consumer_messages_total", dimensions: [
             ("consumer", spec.name), ("outcome", outcome.metricLabel),
         ]).increment()
@@ -221,9 +239,8 @@ public final class DurableConsumer: Service, Sendable {
         do {
             try await deadLetters.copy(delivery, error: error)
             acknowledge(replyTo, "+TERM")
-            logger.warning("message dead-lettered", metadata: [
-                "subject": "\(delivery.message.subject)", "sequence": "\(delivery.streamSequence)", "error": "\(error)",
-            ])
+            Counter(label: "switchyard_dead_letters_total", dimensions: [("consumer", spec.name)]).increment()
+            delivery.logger.warning("message dead-lettered", metadata: ["subject": "\(delivery.message.subject)", "error": "\(error)"])
         } catch {
             logger.error("could not dead-letter a message; it will be delivered again", metadata: ["error": "\(error)"])
             acknowledge(replyTo, "-NAK {\"delay\": \(Duration.seconds(5).nanoseconds)}")
@@ -237,6 +254,57 @@ public final class DurableConsumer: Service, Sendable {
             // Unanswered, the message comes back after the ack wait; handlers are idempotent.
             logger.warning("acknowledgement not sent", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+/// Counts the handlers running, so the fetch loop asks only for what it can start.
+final class InFlightSlots: Sendable {
+    private struct State {
+        var free: Int
+        var closed = false
+        var waiter: CheckedContinuation<Int, Never>?
+    }
+    private let state: Mutex<State>
+
+    init(_ capacity: Int) {
+        state = Mutex(State(free: max(1, capacity)))
+    }
+
+    /// The number of free slots once there is one; 0 once closed.
+    func waitForFree() async -> Int {
+        await withCheckedContinuation { continuation in
+            let ready: Int? = state.withLock { state in
+                if state.closed { return 0 }
+                if state.free > 0 { return state.free }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    func take() {
+        state.withLock { $0.free -= 1 }
+    }
+
+    func release() {
+        let waiter = state.withLock { state -> (CheckedContinuation<Int, Never>, Int)? in
+            state.free += 1
+            guard let waiter = state.waiter else { return nil }
+            state.waiter = nil
+            return (waiter, state.closed ? 0 : state.free)
+        }
+        if let (continuation, free) = waiter { continuation.resume(returning: free) }
+    }
+
+    /// Wakes the fetch loop so it can stop.
+    func close() {
+        let waiter = state.withLock { state -> CheckedContinuation<Int, Never>? in
+            state.closed = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: 0)
     }
 }
 
@@ -271,16 +339,18 @@ private struct MaxDeliveriesAdvisory: Decodable {
 final class PullSubscription: @unchecked Sendable {
     let handle: OpaquePointer
     let spec: ConsumerSpec
+    let logger: Logger
 
-    init(handle: OpaquePointer, spec: ConsumerSpec) {
+    init(handle: OpaquePointer, spec: ConsumerSpec, logger: Logger) {
         self.handle = handle
         self.spec = spec
+        self.logger = logger
     }
 
-    func fetch() throws -> [Delivery] {
+    func fetch(_ batch: Int) throws -> [Delivery] {
         var list = natsMsgList()
         var code = jsErrCode(rawValue: 0)
-        let status = natsSubscription_Fetch(&list, handle, Int32(spec.batchSize), spec.fetchWait.milliseconds, &code)
+        let status = natsSubscription_Fetch(&list, handle, Int32(batch), spec.fetchWait.milliseconds, &code)
         if status == NATS_TIMEOUT { return [] }  // nothing to do
         try check(status, "fetch from \(spec.name)", jsCode: code)
         defer { natsMsgList_Destroy(&list) }
@@ -289,9 +359,15 @@ final class PullSubscription: @unchecked Sendable {
             var metadata: UnsafeMutablePointer<jsMsgMetaData>?
             guard natsMsg_GetMetaData(&metadata, cMessage) == NATS_OK, let metadata else { return nil }
             defer { jsMsgMetaData_Destroy(metadata) }
+            let message = NATSMessage(copying: cMessage)
+            var logger = self.logger
+            logger[metadataKey: "sequence"] = "\(metadata.pointee.Sequence.Stream)"
+            if let correlationID = message.headers[BusHeader.correlationID] {
+                logger[metadataKey: "correlation_id"] = "\(correlationID)"
+            }
             return Delivery(
-                message: NATSMessage(copying: cMessage), consumer: spec.name, stream: spec.stream,
-                streamSequence: metadata.pointee.Sequence.Stream, attempt: Int(metadata.pointee.NumDelivered))
+                message: message, consumer: spec.name, stream: spec.stream,
+                streamSequence: metadata.pointee.Sequence.Stream, attempt: Int(metadata.pointee.NumDelivered), logger: logger)
         }
     }
 

@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 
 /// A request received by a responder.
@@ -8,6 +9,8 @@ public struct BusRequest: Sendable {
     public var message: NATSMessage
     /// When the caller stops waiting; nil when it sent no deadline.
     public var deadline: Date?
+    /// The responder's logger with this request's `correlation_id`.
+    public var logger: Logger
 
     public var payload: Data { message.payload }
     public var correlationID: String? { message.headers[BusHeader.correlationID] }
@@ -100,10 +103,20 @@ public final class Responder: Service, Sendable {
         let deadline = message.headers[BusHeader.deadline].flatMap(Int64.init).map {
             Date(timeIntervalSince1970: Double($0) / 1000)
         }
-        let request = BusRequest(message: message, deadline: deadline)
+        var logger = self.logger
+        logger[metadataKey: "subject"] = "\(message.subject)"
+        if let correlationID = message.headers[BusHeader.correlationID] {
+            logger[metadataKey: "correlation_id"] = "\(correlationID)"
+        }
+        let request = BusRequest(message: message, deadline: deadline, logger: logger)
+        let started = ContinuousClock.now
+        defer {
+            Timer(label: "switchyard_bus_request_handle_seconds", dimensions: [("subject", subject)])
+                .record(duration: started.duration(to: .now))
+        }
         let remaining = deadline.map { $0.timeIntervalSinceNow } ?? .infinity
         guard remaining > 0 else {
-            logger.debug("request arrived after its deadline", metadata: ["subject": "\(message.subject)"])
+            logger.debug("request arrived after its deadline")
             return
         }
         do {
@@ -117,11 +130,12 @@ public final class Responder: Service, Sendable {
                 }
             }
         } catch is DeadlinePassed {
-            logger.info("request cancelled at its deadline", metadata: ["subject": "\(message.subject)"])
+            logger.info("request cancelled at its deadline")
+            Counter(label: "switchyard_bus_requests_expired_total", dimensions: [("subject", subject)]).increment()
         } catch {
             let fault = (error as? ServiceFault) ?? ServiceFault(code: "internal_error", message: "the service failed to answer")
             if !(error is ServiceFault) {
-                logger.error("request failed", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
+                logger.error("request failed", metadata: ["error": "\(error)"])
             }
             try? bus.publish(NATSMessage(
                 subject: replyTo, headers: [BusHeader.fault: fault.code], payload: (try? JSONCoding.encode(fault)) ?? Data()))

@@ -21,6 +21,11 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
+        FileHandle.standardError.write(Data(render(event).utf8))
+    }
+
+    /// The line for one event, newline included.
+    public func render(_ event: LogEvent) -> String {
         var fields = metadata
         if let provided = metadataProvider?.get() { fields.merge(provided) { _, new in new } }
         if let extra = event.metadata { fields.merge(extra) { _, new in new } }
@@ -29,8 +34,7 @@ public struct JSONLogHandler: LogHandler {
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
             line += ",\(Self.quoted(key)):\(Self.json(value))"
         }
-        line += "}\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        return line + "}\n"
     }
 
     private static let timestamp = Date.ISO8601FormatStyle(includingFractionalSeconds: true)

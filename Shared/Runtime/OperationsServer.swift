@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
 import Prometheus
 
 /// A dependency check behind `/health/ready`.
@@ -81,6 +82,9 @@ public enum OperationsServer {
             var results: [(String, String?)] = []
             for await result in group { results.append(result) }
             return results
+        }
+        for (name, failure) in results {
+            Gauge(label: "switchyard_dependency_up", dimensions: [("dependency", name)]).record(failure == nil ? 1 : 0)
         }
         let failed = results.filter { $0.1 != nil }.map(\.0).sorted()
         return ReadinessReport(

@@ -130,6 +130,7 @@ public enum ServiceRuntime {
             }
         }
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        Gauge(label: "switchyard_service_info", dimensions: [("service", settings.service.rawValue), ("instance", settings.instance)]).record(1)
         return registry
     }
 }

@@ -66,7 +66,7 @@ import Testing
             let name = uniqueName("poisoned")
             let log = DeliveryLog()
             var spec = ConsumerSpec(name: name, filterSubject: Subject.events(ofTenant: tenant))
-            spec.batchSize = 1
+            spec.maxInFlight = 1  // in stream order
             let consumer = DurableConsumer(bus: bus, spec: spec, logger: TestEnvironment.logger) { delivery in
                 log.record(delivery)
                 let number = (try? delivery.decode(Pinged.self).payload.number) ?? -1
@@ -79,6 +79,31 @@ import Testing
                 #expect(try deliveries.map { try $0.decode(Pinged.self).payload.number } == [1, 2])
                 let letter = try await deadLetter(of: name, on: bus)
                 #expect(letter?.deliveries == 1 && letter?.error == "number 1 is not allowed")
+            }
+        }
+    }
+
+    @Test func aMessageNeverAnsweredWithinTheAckWaitIsDeadLetteredFromTheAdvisory() async throws {
+        try await withBus { bus in
+            let tenant = UUID.timeOrdered()
+            let name = uniqueName("hung")
+            var spec = ConsumerSpec(name: name, filterSubject: Subject.events(ofTenant: tenant))
+            spec.ackWait = .milliseconds(300)
+            spec.maxDeliver = 2
+            let log = DeliveryLog()
+            let consumer = DurableConsumer(bus: bus, spec: spec, logger: TestEnvironment.logger) { delivery in
+                log.record(delivery)
+                // Hangs: answers nothing until the test ends.
+                try? await Task.sleep(for: .seconds(60))
+                return .done
+            }
+            let ack = try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 9)))
+            try await withRunning([consumer]) {
+                #expect(await log.next(2).map(\.attempt) == [1, 2])
+                let letter = try await deadLetter(of: name, on: bus)
+                #expect(letter?.originalSequence == ack.sequence)
+                #expect(letter?.deliveries == 2)
+                #expect(letter?.error == "no answer within the ack wait after 2 deliveries")
             }
         }
     }
@@ -99,7 +124,7 @@ import Testing
                 return failedOnce.withLock { $0.insert(id).inserted } ? .poison(reason: "not yet") : .done
             }
             var bystanderSpec = ConsumerSpec(name: uniqueName("bystander"), filterSubject: Subject.events(ofTenant: tenant))
-            bystanderSpec.batchSize = 1  // in stream order, so the marker comes after the replay
+            bystanderSpec.maxInFlight = 1  // in stream order, so the marker comes after the replay
             let bystander = DeliveryLog()
             let bystanderConsumer = DurableConsumer(bus: bus, spec: bystanderSpec, logger: TestEnvironment.logger) { delivery in
                 bystander.record(delivery)

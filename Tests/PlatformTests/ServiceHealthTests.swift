@@ -59,6 +59,11 @@ import Testing
             #expect(last?.report?.status == "unavailable")
         }
 
+        let (metrics, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(services[0].1)/metrics")!)
+        let exposition = String(decoding: metrics, as: UTF8.self)
+        #expect(exposition.contains(#"switchyard_dependency_up{dependency="postgresql"} 0"#), "\(exposition)")
+        #expect(exposition.contains(#"switchyard_dependency_up{dependency="nats"} 1"#))
+
         _ = try runScript("scripts/infra.sh", ["postgres-start", directory.path, String(pgPort)])
         for (service, port, _) in services {
             let back = try await eventually(timeout: .seconds(30)) { await Self.readiness(port: port)?.status == 200 }

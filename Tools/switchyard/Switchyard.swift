@@ -40,17 +40,9 @@ struct Operator {
         }
     }
 
+    @discardableResult
     func withBus<T: Sendable>(_ body: @Sendable (Bus) async throws -> T) async throws -> T {
-        let bus = try await Bus.connect(.init(url: try settings.required("NATS_URL"), name: "switchyard-cli"), logger: logger)
-        do {
-            try await bus.ensureStreams()
-            let result = try await body(bus)
-            await bus.close()
-            return result
-        } catch {
-            await bus.close()
-            throw error
-        }
+        try await Bus.withConnection(.init(url: try settings.required("NATS_URL"), name: "switchyard-cli"), logger: logger, body)
     }
 }
 

@@ -23,7 +23,7 @@ let database = try Database(url: require("DATABASE_URL"), maximumConnections: 8,
 let bus = try await Bus.connect(.init(url: require("NATS_URL"), name: consumerName), logger: logger)
 var spec = ConsumerSpec(name: consumerName, filterSubject: Subject.events(ofTenant: tenant))
 spec.ackWait = .milliseconds(Int64(environment["PROBE_ACK_WAIT_MS"].flatMap(Int.init) ?? 2000))
-spec.batchSize = 16
+spec.maxInFlight = 16
 
 let consumer = DurableConsumer(bus: bus, spec: spec, logger: logger) { delivery in
     let event: Envelope<Pinged>

@@ -54,16 +54,7 @@ func withDatabase<T: Sendable>(url: String = TestEnvironment.databaseURL, _ body
 
 /// Runs `body` with a bus connection, closed afterwards.
 func withBus<T: Sendable>(_ body: (Bus) async throws -> T) async throws -> T {
-    let bus = try await Bus.connect(.init(url: TestEnvironment.natsURL, name: "tests"), logger: TestEnvironment.logger)
-    try await bus.ensureStreams()
-    do {
-        let result = try await body(bus)
-        await bus.close()
-        return result
-    } catch {
-        await bus.close()
-        throw error
-    }
+    try await Bus.withConnection(.init(url: TestEnvironment.natsURL, name: "tests"), logger: TestEnvironment.logger, body)
 }
 
 /// A new tenant of its own per test, so tests run in parallel without seeing each other.
