@@ -12,6 +12,8 @@
 set -euo pipefail
 
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+# Debian puts nats-server in /usr/sbin, which a normal user's PATH may lack.
+NATS_SERVER=${NATS_SERVER:-$(command -v nats-server || echo /usr/sbin/nats-server)}
 
 log() { echo "infra: $*" >&2; }
 
@@ -104,7 +106,7 @@ nats_start() {
   local dir=$1 port=$2
   mkdir -p "$dir/nats" "$dir/pids" "$dir/logs"
   running "$dir/pids/nats.pid" && return 0
-  setsid nohup nats-server -a 127.0.0.1 -p "$port" -js -sd "$dir/nats" -P "$dir/pids/nats.pid" \
+  setsid nohup "$NATS_SERVER" -a 127.0.0.1 -p "$port" -js -sd "$dir/nats" -P "$dir/pids/nats.pid" \
     -l "$dir/logs/nats.log" >/dev/null 2>&1 &
   wait_for_port nats "$port"
 }
@@ -145,6 +147,7 @@ up() {
     echo "NATS_URL=nats://127.0.0.1:$nats_port"
     echo "REDIS_URL=redis://127.0.0.1:$redis_port"
     echo "PG_BIN=$PG_BIN"
+    echo "NATS_SERVER=$NATS_SERVER"
   } >"$dir/infra.env"
   log "PostgreSQL :$pg_port, Redis :$redis_port, NATS :$nats_port (data in $dir)"
 }

@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import ServiceLifecycle
 import SwitchyardBus
 import Synchronization
 import Testing
@@ -305,6 +306,68 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
         } throws: { error in
             guard case BusError.unreachable(let reported, _) = error else { return false }
             return reported == url && "\(error)".contains(url)
+        }
+    }
+}
+
+/// A NATS server of the test's own, which it may stop and start again.
+struct PrivateNATSServer {
+    let port = freePort()
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-nats-\(UUID().uuidString)")
+    var url: String { "nats://127.0.0.1:\(port)" }
+
+    func start() throws -> ChildProcess {
+        let process = try ChildProcess(absolutePath: TestEnvironment.require("NATS_SERVER"), arguments: [
+            "-a", "127.0.0.1", "-p", String(port), "-js", "-sd", directory.path,
+        ])
+        return process
+    }
+}
+
+@Suite struct BusResilienceTests {
+    @Test func theBusReconnectsWhenTheServerComesBack() async throws {
+        let server = PrivateNATSServer()
+        defer { try? FileManager.default.removeItem(at: server.directory) }
+        var process = try server.start()
+        #expect(try await eventually(timeout: .seconds(10)) { isListening(port: server.port) })
+        let bus = try await Bus.connect(.init(url: server.url, name: "tests"), logger: TestEnvironment.logger)
+        try await bus.ensureStreams()
+        let tenant = UUID.timeOrdered()
+        try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 1)))
+
+        process.kill()
+        #expect(try await eventually(timeout: .seconds(10)) { !bus.isConnected })
+        process = try server.start()
+        #expect(try await eventually(timeout: .seconds(20)) { bus.isConnected }, "the bus did not reconnect")
+        let ack = try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 2)))
+        #expect(ack.sequence == 2, "the stream kept its first message across the restart")
+        await bus.close()
+        process.kill()
+    }
+
+    @Test func aRespondersGracefulShutdownAnswersTheRequestsInHand() async throws {
+        try await withBus { bus in
+            let subject = "svc.test.\(uniqueName("draining"))"
+            let (started, start) = AsyncStream.makeStream(of: Void.self)
+            let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .unary { request in
+                guard !request.payload.isEmpty else { return Data() }
+                start.yield()
+                try await Task.sleep(for: .milliseconds(300))
+                return Data("finished".utf8)
+            })
+            let group = ServiceGroup(configuration: .init(services: [.init(service: responder)], logger: TestEnvironment.logger))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                try await awaitResponder(bus, subject)
+                tasks.addTask {
+                    var iterator = started.makeAsyncIterator()
+                    _ = await iterator.next()
+                    await group.triggerGracefulShutdown()
+                }
+                let reply = try await bus.request(subject, payload: Data("work".utf8), timeout: .seconds(5))
+                #expect(String(decoding: reply.payload, as: UTF8.self) == "finished")
+                try await tasks.waitForAll()
+            }
         }
     }
 }

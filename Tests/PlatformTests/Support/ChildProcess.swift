@@ -5,9 +5,14 @@ final class ChildProcess: @unchecked Sendable {
     let process = Process()
     let name: String
 
-    init(_ executable: String, arguments: [String] = [], environment extra: [String: String] = [:], log: URL? = nil) throws {
-        name = executable
-        process.executableURL = TestEnvironment.executable(executable)
+    /// A product built beside the tests, by name.
+    convenience init(_ executable: String, arguments: [String] = [], environment extra: [String: String] = [:], log: URL? = nil) throws {
+        try self.init(absolutePath: TestEnvironment.executable(executable).path, arguments: arguments, environment: extra, log: log)
+    }
+
+    init(absolutePath: String, arguments: [String] = [], environment extra: [String: String] = [:], log: URL? = nil) throws {
+        name = URL(fileURLWithPath: absolutePath).lastPathComponent
+        process.executableURL = URL(fileURLWithPath: absolutePath)
         process.arguments = arguments
         process.environment = TestEnvironment.variables.merging(extra) { _, new in new }
         if let log {
@@ -57,6 +62,21 @@ func freePort() -> Int {
         }
     }
     return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Whether something accepts TCP connections on the port.
+func isListening(port: Int) -> Bool {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+        }
+    }
 }
 
 /// Runs a script of the repository and returns its standard output.
