@@ -56,6 +56,7 @@ public final class Bus: @unchecked Sendable {
             logger.info("connected to NATS", metadata: ["url": "\(options.url)"])
             return Bus(connection: handles.connection, jetStream: handles.jetStream, blockingThreads: threads, events: events, logger: logger)
         } catch {
+            events.unregister()
             try? await threads.shutdownGracefully()
             throw error
         }
@@ -95,13 +96,12 @@ public final class Bus: @unchecked Sendable {
         // Request/reply is on the hot path: write at once instead of waiting for the flusher
         // (about 1 ms to 90 µs per round trip on loopback).
         try check(natsOptions_SetSendAsap(natsOptions, true), "send asap")
-        let context = Unmanaged.passUnretained(events).toOpaque()
         try check(natsOptions_SetDisconnectedCB(natsOptions, { _, context in
-            Unmanaged<ConnectionEventsBox>.fromOpaque(context!).takeUnretainedValue().disconnected()
-        }, context), "disconnected callback")
+            ConnectionEventsBox.registered(context)?.disconnected()
+        }, events.context), "disconnected callback")
         try check(natsOptions_SetReconnectedCB(natsOptions, { _, context in
-            Unmanaged<ConnectionEventsBox>.fromOpaque(context!).takeUnretainedValue().reconnected()
-        }, context), "reconnected callback")
+            ConnectionEventsBox.registered(context)?.reconnected()
+        }, events.context), "reconnected callback")
 
         var connection: OpaquePointer?
         let status = natsConnection_Connect(&connection, natsOptions)
@@ -166,20 +166,43 @@ public final class Bus: @unchecked Sendable {
             natsConnection_Destroy(connection)
         }
         try? await blockingThreads.shutdownGracefully()
-        withExtendedLifetime(events) {}
+        events.unregister()
         logger.info("NATS connection closed")
     }
 }
 
 /// Logs connection loss and recovery from the client's own threads.
+///
+/// The client calls back with a context pointer, possibly after the connection was closed and
+/// the `Bus` released. So the pointer is not the box: it is a number looked up in a registry,
+/// and a callback that comes after `unregister()` finds nothing and does nothing.
 final class ConnectionEventsBox: Sendable {
     let logger: Logger
     let url: String
+    private let number: Int
     private let isClosing = Atomic(false)
+
+    private static let registry = Mutex<[Int: ConnectionEventsBox]>([:])
+    private static let nextNumber = Atomic(1)
 
     init(logger: Logger, url: String) {
         self.logger = logger
         self.url = url
+        let number = Self.nextNumber.wrappingAdd(1, ordering: .relaxed).oldValue
+        self.number = number
+        Self.registry.withLock { $0[number] = self }
+    }
+
+    /// What the client hands back to the callbacks: the registry number, as a pointer.
+    var context: UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: number)! }
+
+    static func registered(_ context: UnsafeMutableRawPointer?) -> ConnectionEventsBox? {
+        guard let context else { return nil }
+        return registry.withLock { $0[Int(bitPattern: context)] }
+    }
+
+    func unregister() {
+        _ = Self.registry.withLock { $0.removeValue(forKey: number) }
     }
 
     func closing() { isClosing.store(true, ordering: .relaxed) }

@@ -132,6 +132,11 @@ public final class Responder: Service, Sendable {
         } catch is DeadlinePassed {
             logger.info("request cancelled at its deadline")
             Counter(label: "switchyard_bus_requests_expired_total", dimensions: [("subject", subject)]).increment()
+        } catch is CancellationError {
+            // Stopped without a graceful drain: say so rather than leave the caller waiting.
+            try? bus.publish(NATSMessage(
+                subject: replyTo, headers: [BusHeader.fault: "service_stopped"],
+                payload: (try? JSONCoding.encode(ServiceFault(code: "service_stopped", message: "the service stopped before it answered"))) ?? Data()))
         } catch {
             let fault = (error as? ServiceFault) ?? ServiceFault(code: "internal_error", message: "the service failed to answer")
             if !(error is ServiceFault) {
