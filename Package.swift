@@ -10,10 +10,17 @@ let runtime: [Target.Dependency] = [
     .product(name: "Logging", package: "swift-log"),
 ]
 
+/// What a service's library needs beyond the shared runtime.
+let serviceDependencies: [String: [Target.Dependency]] = [
+    "Router": [.product(name: "Yams", package: "Yams")],
+]
+
 let serviceTargets: [Target] = services.flatMap { name -> [Target] in
     let lower = name.lowercased()
     return [
-        .target(name: "\(name)Service", dependencies: runtime, path: "Services/\(name)/\(name)Service"),
+        .target(
+            name: "\(name)Service", dependencies: runtime + serviceDependencies[name, default: []],
+            path: "Services/\(name)/\(name)Service"),
         .executableTarget(name: lower, dependencies: [.target(name: "\(name)Service"), "SwitchyardRuntime"], path: "Services/\(name)/\(lower)"),
     ]
 }
@@ -36,6 +43,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .target(name: "Contracts", path: "Contracts"),
@@ -99,6 +107,7 @@ let package = Package(
         ),
 
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests"),
+        .testTarget(name: "RouterTests", dependencies: ["RouterService", "Contracts"], path: "Tests/RouterTests"),
         .testTarget(
             name: "PlatformTests",
             dependencies: [
@@ -106,6 +115,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "RouterService",
             ],
             path: "Tests/PlatformTests"
         ),

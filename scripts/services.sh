@@ -33,6 +33,7 @@ start_instance() {
     [ -f "$run/services.env" ] && . "$run/services.env"
     set +a
     export SWITCHYARD_INSTANCE="$service-$instance"
+    export SWITCHYARD_CATALOG="${SWITCHYARD_CATALOG:-$PWD/catalog.example.yaml}"
     export "SWITCHYARD_${upper}_OPS_PORT=$(ops_port "$service" "$instance")"
     export SWITCHYARD_GATEWAY_PORT=$((58080 + instance - 1))
     # A session of its own: Ctrl-C in `make run` reaches the script, which stops services in order.

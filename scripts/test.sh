@@ -19,6 +19,7 @@ set -a
 . "$dir/infra.env"
 set +a
 export SWITCHYARD_TEST_ROOT=$PWD
+export SWITCHYARD_CATALOG=$PWD/catalog.example.yaml
 
 swift build --build-tests ${SWIFT_BUILD_FLAGS:-}
 "$(swift build --show-bin-path ${SWIFT_BUILD_FLAGS:-})/switchyard" migrate

@@ -53,6 +53,9 @@ public enum ServiceRuntime {
         do {
             try await run(definition, settings: settings, serviceSettings: serviceSettings, registry: registry, logger: logger)
             exit(0)
+        } catch let error as any ConfigurationProblem {
+            logger.critical("configuration error", metadata: ["error": "\(error)"])
+            exit(78)
         } catch {
             logger.critical("stopped", metadata: ["error": "\(error)"])
             exit(1)

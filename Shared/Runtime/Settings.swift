@@ -2,8 +2,12 @@ import Configuration
 import Contracts
 import Foundation
 
+/// An error in what the operator configured (a variable, a file it names): the process stops at
+/// start with exit status 78 (EX_CONFIG) and the message, rather than as a crash.
+public protocol ConfigurationProblem: Error, CustomStringConvertible {}
+
 /// A setting that is missing or cannot be used, naming its environment variable.
-public struct ConfigError: Error, CustomStringConvertible, Equatable {
+public struct ConfigError: ConfigurationProblem, Equatable {
     public var variable: String
     public var reason: String
 

@@ -1,11 +1,31 @@
+import Contracts
+import Logging
+import ServiceLifecycle
+import SwitchyardBus
 import SwitchyardRuntime
 
-/// The router service: its dependencies and what it runs. It needs per-tenant catalog overrides in PostgreSQL, `svc.router.*` over NATS.
-///
-/// Its features are built in later work (see the README's status table); until then it
-/// connects to its dependencies and serves health and metrics.
+/// The router: the model catalog, the built-in `local` model, and `svc.router.chat` /
+/// `svc.router.chat_stream` over NATS; every call publishes one `usage.recorded`.
 public enum RouterApp {
-    public static let definition = ServiceDefinition(name: .router, dependencies: [.postgresql, .nats]) { _ in
-        []
+    public static let definition = ServiceDefinition(name: .router, dependencies: [.postgresql, .nats]) { context in
+        let config = try RouterConfig(settings: context.settings)
+        let catalog = try CatalogFile.load(path: config.catalogPath)
+        context.logger.info("catalog loaded", metadata: ["path": "\(config.catalogPath)", "models": "\(catalog.models.keys.sorted())"])
+        return responders(bus: context.bus!, catalog: catalog, logger: context.logger)
+    }
+
+    /// The bus endpoints serving `catalog`.
+    public static func responders(bus: Bus, catalog: Catalog, logger: Logger) -> [Responder] {
+        let chat = ChatCalls(catalog: catalog, usage: UsagePublisher(bus: bus, logger: logger))
+        return RouterResponders(bus: bus, chat: chat, logger: logger).responders()
+    }
+}
+
+public struct RouterConfig: Sendable {
+    /// `SWITCHYARD_CATALOG`: the YAML catalog (see `catalog.example.yaml`).
+    public var catalogPath: String
+
+    public init(settings: Settings) throws(ConfigError) {
+        catalogPath = try settings.required("SWITCHYARD_CATALOG")
     }
 }

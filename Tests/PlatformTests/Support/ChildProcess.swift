@@ -97,3 +97,17 @@ func runScript(_ path: String, _ arguments: [String]) throws -> String {
 private func shellQuoted(_ word: String) -> String {
     "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
+
+/// A NATS server of the test's own, which it may stop and start again.
+struct PrivateNATSServer {
+    let port = freePort()
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-nats-\(UUID().uuidString)")
+    var url: String { "nats://127.0.0.1:\(port)" }
+
+    func start() throws -> ChildProcess {
+        let process = try ChildProcess(absolutePath: TestEnvironment.require("NATS_SERVER"), arguments: [
+            "-a", "127.0.0.1", "-p", String(port), "-js", "-sd", directory.path,
+        ])
+        return process
+    }
+}

@@ -53,8 +53,8 @@ func withDatabase<T: Sendable>(url: String = TestEnvironment.databaseURL, _ body
 }
 
 /// Runs `body` with a bus connection, closed afterwards.
-func withBus<T: Sendable>(_ body: (Bus) async throws -> T) async throws -> T {
-    try await Bus.withConnection(.init(url: TestEnvironment.natsURL, name: "tests"), logger: TestEnvironment.logger, body)
+func withBus<T: Sendable>(url: String = TestEnvironment.natsURL, _ body: (Bus) async throws -> T) async throws -> T {
+    try await Bus.withConnection(.init(url: url, name: "tests"), logger: TestEnvironment.logger, body)
 }
 
 /// A new tenant of its own per test, so tests run in parallel without seeing each other.

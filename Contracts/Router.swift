@@ -1,0 +1,88 @@
+import Foundation
+
+/// The router's request/reply interface: what the gateway sends, what comes back.
+public enum RouterVerb {
+    /// One `ChatCompletion` reply.
+    public static let chat = "chat"
+    /// `ChatCompletionChunk`s as a streamed reply.
+    public static let chatStream = "chat_stream"
+    /// One `EmbeddingsResponse` reply.
+    public static let embeddings = "embeddings"
+}
+
+/// Headers the router sets on its replies.
+public enum RouterHeader {
+    /// The catalog deployment that answered, e.g. `local/local-chat` (canaries are told apart by it).
+    public static let deployment = "Switchyard-Deployment"
+}
+
+/// A chat completion call, on `svc.router.chat` or `svc.router.chat_stream`.
+public struct RouterChatCall: Codable, Sendable, Equatable {
+    /// The gateway's `x-request-id`; the usage event of this call is keyed by it.
+    public var requestID: String
+    public var tenantID: UUID
+    public var apiKeyID: UUID?
+    public var completion: ChatCompletionRequest
+
+    public init(requestID: String, tenantID: UUID, apiKeyID: UUID?, completion: ChatCompletionRequest) {
+        self.requestID = requestID
+        self.tenantID = tenantID
+        self.apiKeyID = apiKeyID
+        self.completion = completion
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case requestID = "request_id"
+        case tenantID = "tenant_id"
+        case apiKeyID = "api_key_id"
+        case completion
+    }
+}
+
+/// An embeddings call, on `svc.router.embeddings`.
+public struct RouterEmbeddingsCall: Codable, Sendable, Equatable {
+    public var requestID: String
+    public var tenantID: UUID
+    public var apiKeyID: UUID?
+    public var embeddings: EmbeddingsRequest
+
+    public init(requestID: String, tenantID: UUID, apiKeyID: UUID?, embeddings: EmbeddingsRequest) {
+        self.requestID = requestID
+        self.tenantID = tenantID
+        self.apiKeyID = apiKeyID
+        self.embeddings = embeddings
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case requestID = "request_id"
+        case tenantID = "tenant_id"
+        case apiKeyID = "api_key_id"
+        case embeddings
+    }
+}
+
+extension UUID {
+    /// A version 8 UUID computed from `name` (FNV-1a, 128 bits): the same name always gives the
+    /// same id. For ids that must repeat when work is retried, such as the usage event of one
+    /// request; not a secret and not for names an attacker chooses to collide.
+    public static func derived(from name: String) -> UUID {
+        // FNV-1a 128-bit: offset basis and prime from the FNV specification.
+        var high: UInt64 = 0x6C62_272E_07BB_0142
+        var low: UInt64 = 0x62B8_2175_6295_C58D
+        let primeLow: UInt64 = 0x13B  // the prime is 2^88 + 0x13B
+        for byte in name.utf8 {
+            low ^= UInt64(byte)
+            // (high, low) * (2^88 + 0x13B) mod 2^128
+            let product = low.multipliedFullWidth(by: primeLow)
+            let newHigh = high &* primeLow &+ product.high &+ (low << 24)
+            low = product.low
+            high = newHigh
+        }
+        var bytes = (0..<8).map { UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64($0))) }
+            + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64($0))) }
+        bytes[6] = 0x80 | (bytes[6] & 0x0F)  // version 8
+        bytes[8] = 0x80 | (bytes[8] & 0x3F)  // RFC 9562 variant
+        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    }
+}

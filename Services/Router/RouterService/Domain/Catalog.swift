@@ -1,0 +1,71 @@
+import Contracts
+import Foundation
+
+/// What the router can serve: each model name tenants use, and the deployments that answer it.
+public struct Catalog: Sendable, Equatable {
+    public var models: [String: ModelEntry]
+
+    public init(models: [String: ModelEntry]) {
+        self.models = models
+    }
+
+    public func model(_ name: String) -> ModelEntry? { models[name] }
+}
+
+public struct ModelEntry: Sendable, Equatable {
+    public var name: String
+    public var strategy: RoutingStrategy
+    /// In priority order.
+    public var deployments: [Deployment]
+}
+
+/// How the router picks among a model's deployments.
+public enum RoutingStrategy: String, Sendable, Equatable, CaseIterable, Codable {
+    /// The first deployment that can take the request; the next one when it fails.
+    case priority
+}
+
+public enum Capability: String, Sendable, Equatable, Codable, CaseIterable {
+    case chat, streaming, embeddings, tools
+}
+
+public enum ProviderKind: String, Sendable, Equatable, Codable, CaseIterable {
+    /// The built-in deterministic offline model.
+    case local
+}
+
+/// One place a model is served: a provider, its model id, and the price of a token there.
+public struct Deployment: Sendable, Equatable {
+    /// Unique in the catalog, e.g. `local/local-chat`; reported in usage events and replies.
+    public var name: String
+    public var provider: ProviderKind
+    public var upstreamModel: String
+    public var baseURL: String?
+    /// The environment variable that holds the provider's key; never the key itself.
+    public var credentialVariable: String?
+    public var price: Price
+    public var contextWindow: Int
+    public var capabilities: Set<Capability>
+    /// Tokens per second of the local model's streams; 0 streams as fast as it can.
+    public var tokensPerSecond: Int
+
+    public func supports(_ capability: Capability) -> Bool { capabilities.contains(capability) }
+}
+
+/// Integer micro-USD per million tokens: 500_000 is $0.50 per million.
+public struct Price: Sendable, Equatable {
+    public var inputMicrosPerMillion: Int64
+    public var outputMicrosPerMillion: Int64
+
+    public init(inputMicrosPerMillion: Int64, outputMicrosPerMillion: Int64) {
+        self.inputMicrosPerMillion = inputMicrosPerMillion
+        self.outputMicrosPerMillion = outputMicrosPerMillion
+    }
+
+    /// The cost of a call in micro-USD, rounded half up once for the whole call (not per side,
+    /// so two small sides cannot each round away).
+    public func costMicros(promptTokens: Int, completionTokens: Int) -> Int64 {
+        let scaled = Int64(promptTokens) * inputMicrosPerMillion + Int64(completionTokens) * outputMicrosPerMillion
+        return (scaled + 500_000) / 1_000_000
+    }
+}

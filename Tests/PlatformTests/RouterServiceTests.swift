@@ -1,0 +1,132 @@
+import Contracts
+import Foundation
+import RouterService
+import SwitchyardBus
+import Testing
+
+/// The router's endpoints over a real NATS, with the `local` model. Each test has a NATS server
+/// of its own: the router subjects and queue group are fixed, and another router (a service
+/// another test started) must not take its calls.
+@Suite struct RouterServiceTests {
+    static let catalog = try! CatalogFile.parse("""
+        models:
+          local-chat:
+            deployments:
+              - name: local/test-chat
+                provider: local
+                upstream_model: local-chat
+                price: {input_micros_per_million: 500000, output_micros_per_million: 1500000}
+                context_window: 4096
+                capabilities: [chat, streaming]
+          slow-chat:
+            deployments:
+              - name: local/slow-chat
+                provider: local
+                upstream_model: local-chat
+                price: {input_micros_per_million: 1000000, output_micros_per_million: 2000000}
+                context_window: 4096
+                capabilities: [chat, streaming]
+                tokens_per_second: 100
+        """, file: "test catalog")
+
+    /// Runs the router's responders and a consumer that collects `usage.recorded` of `tenant`.
+    func withRouter(tenant: UUID, _ body: (Bus, DeliveryLog) async throws -> Void) async throws {
+        let server = PrivateNATSServer()
+        let process = try server.start()
+        defer {
+            process.kill()
+            try? FileManager.default.removeItem(at: server.directory)
+        }
+        #expect(try await eventually(timeout: .seconds(10)) { isListening(port: server.port) })
+        try await withBus(url: server.url) { bus in
+            let usage = DeliveryLog()
+            let consumer = DurableConsumer(
+                bus: bus, spec: ConsumerSpec(name: uniqueName("usage"), filterSubject: Subject.event(tenant: tenant, type: UsageRecorded.eventType)),
+                logger: TestEnvironment.logger
+            ) { delivery in
+                usage.record(delivery)
+                return .done
+            }
+            try await withRunning(RouterApp.responders(bus: bus, catalog: Self.catalog, logger: TestEnvironment.logger) + [consumer]) {
+                try await awaitResponder(bus, Subject.service(.router, RouterVerb.chat))
+                try await awaitResponder(bus, Subject.service(.router, RouterVerb.chatStream))
+                try await body(bus, usage)
+            }
+        }
+    }
+
+    func call(_ tenant: UUID, model: String = "local-chat", maxTokens: Int? = nil, includeUsage: Bool = false) -> RouterChatCall {
+        var completion = ChatCompletionRequest(model: model, messages: [.system("Be brief."), .user("What does the router do?")], maxTokens: maxTokens)
+        if includeUsage { completion.streamOptions = StreamOptions(includeUsage: true) }
+        return RouterChatCall(requestID: "req_\(UUID().uuidString.lowercased())", tenantID: tenant, apiKeyID: UUID(), completion: completion)
+    }
+
+    @Test func aChatCallIsAnsweredAndItsUsageRecordedOnceWithItsCost() async throws {
+        let tenant = UUID.timeOrdered()
+        try await withRouter(tenant: tenant) { bus, usage in
+            let call = call(tenant)
+            let reply = try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: .seconds(5))
+            let completion = try JSONCoding.decode(ChatCompletion.self, from: reply.payload)
+            let tokens = try #require(completion.usage)
+            #expect(completion.choices.first?.message.role == "assistant")
+            #expect(completion.choices.first?.finishReason == "stop")
+            #expect(tokens.promptTokens == LocalModel().promptTokens(call.completion.messages))
+
+            let event = try #require(await usage.next(1).first).decode(UsageRecorded.self)
+            #expect(event.id == UUID.derived(from: "usage.recorded:\(call.requestID)"))
+            #expect(event.payload.requestID == call.requestID && event.payload.apiKeyID == call.apiKeyID)
+            #expect(event.payload.deployment == "local/test-chat" && event.payload.status == .succeeded)
+            #expect(event.payload.promptTokens == tokens.promptTokens && event.payload.completionTokens == tokens.completionTokens)
+            let expectedCost = (Int64(tokens.promptTokens) * 500_000 + Int64(tokens.completionTokens) * 1_500_000 + 500_000) / 1_000_000
+            #expect(event.payload.costMicros == expectedCost && expectedCost > 0)
+        }
+    }
+
+    @Test func aStreamArrivesAsChunksEndingWithFinishReasonAndUsage() async throws {
+        let tenant = UUID.timeOrdered()
+        try await withRouter(tenant: tenant) { bus, usage in
+            let call = call(tenant, maxTokens: 6, includeUsage: true)
+            var chunks: [ChatCompletionChunk] = []
+            for try await message in try bus.requestStream(Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(call), timeout: .seconds(5)) {
+                chunks.append(try JSONCoding.decode(ChatCompletionChunk.self, from: message.payload))
+            }
+            #expect(chunks.first?.choices.first?.delta.role == "assistant")
+            let content = chunks.compactMap { $0.choices.first?.delta.content }.filter { !$0.isEmpty }
+            #expect(content.count == 6)
+            #expect(chunks.dropLast().last?.choices.first?.finishReason == "length")
+            #expect(chunks.last?.choices.isEmpty == true && chunks.last?.usage?.completionTokens == 6)
+            let event = try #require(await usage.next(1).first).decode(UsageRecorded.self)
+            #expect(event.payload.completionTokens == 6 && event.payload.status == .succeeded && event.payload.ttftMs != nil)
+        }
+    }
+
+    @Test func aStreamTheCallerLeavesIsStoppedAndStillRecorded() async throws {
+        let tenant = UUID.timeOrdered()
+        try await withRouter(tenant: tenant) { bus, usage in
+            let call = call(tenant, model: "slow-chat")  // 100 tokens per second: the caller leaves mid-way
+            var received = 0
+            for try await _ in try bus.requestStream(Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(call), timeout: .seconds(5)) {
+                received += 1
+                if received == 4 { break }  // the role chunk and three tokens
+            }
+            let event = try #require(await usage.next(1).first).decode(UsageRecorded.self)
+            let full = LocalModel().reply(to: call.completion.messages, limit: nil).tokens.count
+            #expect(event.payload.status == .cancelled)
+            #expect(event.payload.completionTokens >= 3 && event.payload.completionTokens < full)
+            #expect(event.payload.costMicros > 0)
+        }
+    }
+
+    @Test func anUnknownModelIsAFaultNamingTheField() async throws {
+        let tenant = UUID.timeOrdered()
+        try await withRouter(tenant: tenant) { bus, _ in
+            let call = call(tenant, model: "gpt-imaginary")
+            await #expect {
+                try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: .seconds(5))
+            } throws: { error in
+                guard case BusError.remote(let fault) = error else { return false }
+                return fault.code == "model_not_found" && fault.param == "model"
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import RouterService
+import Testing
+
+@Suite struct CatalogTests {
+    static let valid = """
+        models:
+          local-chat:
+            strategy: priority
+            deployments:
+              - name: local/primary
+                provider: local
+                upstream_model: local-chat
+                price: {input_micros_per_million: 500000, output_micros_per_million: 1500000}
+                context_window: 4096
+                capabilities: [chat, streaming]
+              - name: local/secondary
+                provider: local
+                upstream_model: local-chat
+                price: {input_micros_per_million: 400000, output_micros_per_million: 1200000}
+                context_window: 8192
+                capabilities: [chat]
+                tokens_per_second: 20
+        """
+
+    @Test func aValidCatalogKeepsItsDeploymentsInOrder() throws {
+        let catalog = try CatalogFile.parse(Self.valid, file: "catalog.yaml")
+        let model = try #require(catalog.model("local-chat"))
+        #expect(model.strategy == .priority)
+        #expect(model.deployments.map(\.name) == ["local/primary", "local/secondary"])
+        #expect(model.deployments[0].price == Price(inputMicrosPerMillion: 500_000, outputMicrosPerMillion: 1_500_000))
+        #expect(model.deployments[1].capabilities == [.chat] && model.deployments[1].tokensPerSecond == 20)
+    }
+
+    @Test func theExampleCatalogIsValid() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let catalog = try CatalogFile.load(path: root.appendingPathComponent("catalog.example.yaml").path)
+        #expect(catalog.model("local-chat")?.deployments.first?.price.inputMicrosPerMillion ?? 0 > 0)
+    }
+
+    @Test(arguments: [
+        ("price: {input_micros_per_million: 500000, output_micros_per_million: 1500000}",
+         "price: {input_micros_per_million: lots, output_micros_per_million: 1500000}",
+         8, "models.local-chat.deployments[0].price.input_micros_per_million", "expected a whole number"),
+        ("    context_window: 4096\n", "    context_window: 0\n",
+         9, "models.local-chat.deployments[0].context_window", "must be positive"),
+        ("  - name: local/secondary", "  - name: local/primary",
+         11, "models.local-chat.deployments[1].name", "deployment local/primary is also defined under local-chat"),
+        ("provider: local\n        upstream_model: local-chat\n        price: {input_micros_per_million: 500000",
+         "provider: local\n        price: {input_micros_per_million: 500000",
+         5, "models.local-chat.deployments[0].upstream_model", "is required"),  // the line of the deployment lacking it
+    ])
+    func aBadCatalogNamesTheLineAndField(original: String, replacement: String, line: Int, field: String, reason: String) {
+        let text = Self.valid.replacingOccurrences(of: original, with: replacement)
+        #expect(text != Self.valid, "the case did not change the catalog")
+        #expect(throws: CatalogError(file: "catalog.yaml", line: line, field: field, reason: reason)) {
+            try CatalogFile.parse(text, file: "catalog.yaml")
+        }
+    }
+
+    @Test func brokenYAMLNamesItsLine() {
+        #expect {
+            try CatalogFile.parse("models:\n  a: [unclosed\n", file: "c.yaml")
+        } throws: { error in
+            (error as? CatalogError)?.line != nil && "\(error)".hasPrefix("c.yaml:")
+        }
+    }
+
+    @Test func anUnknownProviderIsRefused() {
+        let text = Self.valid.replacingOccurrences(of: "provider: local\n        upstream_model: local-chat\n        price: {input_micros_per_million: 500000", with: "provider: carrier-pigeon\n        upstream_model: local-chat\n        price: {input_micros_per_million: 500000")
+        #expect {
+            try CatalogFile.parse(text, file: "c.yaml")
+        } throws: { error in
+            (error as? CatalogError)?.field == "models.local-chat.deployments[0].provider"
+        }
+    }
+}
+
+@Suite struct PriceTests {
+    @Test func costIsRoundedOnceHalfUp() {
+        let price = Price(inputMicrosPerMillion: 500_000, outputMicrosPerMillion: 1_500_000)
+        #expect(price.costMicros(promptTokens: 1_000_000, completionTokens: 0) == 500_000)
+        #expect(price.costMicros(promptTokens: 12, completionTokens: 30) == 51)  // 6 + 45
+        #expect(price.costMicros(promptTokens: 1, completionTokens: 0) == 1)  // 0.5 rounds up
+        #expect(price.costMicros(promptTokens: 0, completionTokens: 0) == 0)
+        // Two sides of 0.4 each would round to 0 apiece; together they are 0.8 and round to 1.
+        #expect(Price(inputMicrosPerMillion: 400_000, outputMicrosPerMillion: 400_000).costMicros(promptTokens: 1, completionTokens: 1) == 1)
+    }
+}
