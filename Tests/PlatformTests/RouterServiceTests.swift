@@ -27,6 +27,14 @@ import Testing
                 context_window: 4096
                 capabilities: [chat, streaming]
                 tokens_per_second: 100
+          local-embedding:
+            deployments:
+              - name: local/test-embedding
+                provider: local
+                upstream_model: local-embedding
+                price: {input_micros_per_million: 20000, output_micros_per_million: 0}
+                context_window: 100
+                capabilities: [embeddings]
         """, file: "test catalog")
 
     /// Runs the router's responders and a consumer that collects `usage.recorded` of `tenant`.
@@ -50,6 +58,7 @@ import Testing
             try await withRunning(RouterApp.responders(bus: bus, catalog: Self.catalog, logger: TestEnvironment.logger) + [consumer]) {
                 try await awaitResponder(bus, Subject.service(.router, RouterVerb.chat))
                 try await awaitResponder(bus, Subject.service(.router, RouterVerb.chatStream))
+                try await awaitResponder(bus, Subject.service(.router, RouterVerb.embeddings))
                 try await body(bus, usage)
             }
         }
@@ -114,6 +123,31 @@ import Testing
             #expect(event.payload.status == .cancelled)
             #expect(event.payload.completionTokens >= 3 && event.payload.completionTokens < full)
             #expect(event.payload.costMicros > 0)
+        }
+    }
+
+    @Test func embeddingsAreAnsweredPerInputAndRecorded() async throws {
+        let tenant = UUID.timeOrdered()
+        try await withRouter(tenant: tenant) { bus, usage in
+            var request = EmbeddingsRequest(model: "local-embedding", input: .many(["budgets stay exact", "offline demos"]))
+            request.dimensions = 64
+            let call = RouterEmbeddingsCall(requestID: "req_\(UUID().uuidString)", tenantID: tenant, apiKeyID: nil, embeddings: request)
+            let reply = try await bus.request(Subject.service(.router, RouterVerb.embeddings), payload: JSONCoding.encode(call), timeout: .seconds(5))
+            let response = try JSONCoding.decode(EmbeddingsResponse.self, from: reply.payload)
+            #expect(response.data.map(\.index) == [0, 1] && response.data.allSatisfy { $0.embedding.count == 64 })
+            #expect(response.usage.promptTokens == LocalTokenizer.count("budgets stay exact") + LocalTokenizer.count("offline demos"))
+            let event = try #require(await usage.next(1).first).decode(UsageRecorded.self)
+            #expect(event.payload.promptTokens == response.usage.promptTokens && event.payload.completionTokens == 0)
+            #expect(event.payload.deployment == "local/test-embedding" && event.payload.model == "local-embedding")
+
+            let tooLong = RouterEmbeddingsCall(requestID: "req_long", tenantID: tenant, apiKeyID: nil,
+                                               embeddings: EmbeddingsRequest(model: "local-embedding", input: .one(String(repeating: "word ", count: 200))))
+            await #expect {
+                try await bus.request(Subject.service(.router, RouterVerb.embeddings), payload: JSONCoding.encode(tooLong), timeout: .seconds(5))
+            } throws: { error in
+                guard case BusError.remote(let fault) = error else { return false }
+                return fault.code == "context_length_exceeded" && fault.param == "input"
+            }
         }
     }
 

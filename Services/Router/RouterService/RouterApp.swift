@@ -4,8 +4,9 @@ import ServiceLifecycle
 import SwitchyardBus
 import SwitchyardRuntime
 
-/// The router: the model catalog, the built-in `local` model, and `svc.router.chat` /
-/// `svc.router.chat_stream` over NATS; every call publishes one `usage.recorded`.
+/// The router: the model catalog, the built-in `local` model, and `svc.router.chat`,
+/// `svc.router.chat_stream` and `svc.router.embeddings` over NATS; every call publishes one
+/// `usage.recorded`.
 public enum RouterApp {
     public static let definition = ServiceDefinition(name: .router, dependencies: [.postgresql, .nats]) { context in
         let config = try RouterConfig(settings: context.settings)
@@ -16,8 +17,11 @@ public enum RouterApp {
 
     /// The bus endpoints serving `catalog`.
     public static func responders(bus: Bus, catalog: Catalog, logger: Logger) -> [Responder] {
-        let chat = ChatCalls(catalog: catalog, usage: UsagePublisher(bus: bus, logger: logger))
-        return RouterResponders(bus: bus, chat: chat, logger: logger).responders()
+        let usage = UsagePublisher(bus: bus, logger: logger)
+        return RouterResponders(
+            bus: bus, chat: ChatCalls(catalog: catalog, usage: usage), embeddings: EmbeddingCalls(catalog: catalog, usage: usage),
+            logger: logger
+        ).responders()
     }
 }
 

@@ -30,7 +30,7 @@ public struct ChatCalls: Sendable {
         record.completionTokens = tokens.count
         record.firstToken = clock.now
         record.status = .succeeded
-        await usage.publish(record, for: call, logger: nil)
+        await usage.publish(record, for: call)
         let completion = ChatCompletion(
             id: "chatcmpl-\(call.requestID)", created: Int64(record.startedAt.timeIntervalSince1970), model: call.completion.model,
             choices: [.init(index: 0, message: .assistant(tokens.joined()), finishReason: finishReason)],
@@ -71,10 +71,10 @@ public struct ChatCalls: Sendable {
             record.status = error is CancellationError || Task.isCancelled ? .cancelled : .failed
             let finished = record
             // Not cancelled with the call: what was produced is billed.
-            await Task { await usage.publish(finished, for: call, logger: nil) }.value
+            await Task { await usage.publish(finished, for: call) }.value
             throw error
         }
-        await usage.publish(record, for: call, logger: nil)
+        await usage.publish(record, for: call)
         return deployment
     }
 
@@ -117,13 +117,17 @@ public struct UsagePublisher: Sendable {
     let bus: Bus
     let logger: Logger
 
-    func publish(_ record: CallRecord, for call: RouterChatCall, logger requestLogger: Logger?) async {
+    func publish(_ record: CallRecord, for call: RouterChatCall) async {
+        await publish(record, requestID: call.requestID, tenantID: call.tenantID, apiKeyID: call.apiKeyID, model: call.completion.model)
+    }
+
+    func publish(_ record: CallRecord, requestID: String, tenantID: UUID, apiKeyID: UUID?, model: String) async {
         let latency = record.started.duration(to: .now)
         let envelope = Envelope(
-            id: UUID.derived(from: "usage.recorded:\(call.requestID)"), tenantID: call.tenantID, occurredAt: record.startedAt,
-            correlationID: call.requestID,
+            id: UUID.derived(from: "usage.recorded:\(requestID)"), tenantID: tenantID, occurredAt: record.startedAt,
+            correlationID: requestID,
             payload: UsageRecorded(
-                requestID: call.requestID, apiKeyID: call.apiKeyID, model: call.completion.model, deployment: record.deployment.name,
+                requestID: requestID, apiKeyID: apiKeyID, model: model, deployment: record.deployment.name,
                 promptTokens: record.promptTokens, completionTokens: record.completionTokens,
                 costMicros: record.deployment.price.costMicros(promptTokens: record.promptTokens, completionTokens: record.completionTokens),
                 latencyMs: Int(latency.milliseconds), ttftMs: record.firstToken.map { Int(record.started.duration(to: $0).milliseconds) },
@@ -134,8 +138,8 @@ public struct UsagePublisher: Sendable {
                 try await bus.publish(envelope)
                 return
             } catch {
-                (requestLogger ?? logger).error("usage event not stored", metadata: [
-                    "request_id": "\(call.requestID)", "attempt": "\(attempt)", "error": "\(error)",
+                logger.error("usage event not stored", metadata: [
+                    "request_id": "\(requestID)", "attempt": "\(attempt)", "error": "\(error)",
                 ])
                 try? await Task.sleep(for: .milliseconds(100 << attempt))
             }
