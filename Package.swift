@@ -12,7 +12,10 @@ let runtime: [Target.Dependency] = [
 
 /// What a service's library needs beyond the shared runtime.
 let serviceDependencies: [String: [Target.Dependency]] = [
-    "Router": [.product(name: "Yams", package: "Yams")],
+    "Router": [
+        .product(name: "Yams", package: "Yams"),
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+    ],
 ]
 
 let serviceTargets: [Target] = services.flatMap { name -> [Target] in
@@ -44,6 +47,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .target(name: "Contracts", path: "Contracts"),
@@ -115,6 +119,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 "RouterService",
             ],
             path: "Tests/PlatformTests"

@@ -37,31 +37,8 @@ import Testing
                 capabilities: [embeddings]
         """, file: "test catalog")
 
-    /// Runs the router's responders and a consumer that collects `usage.recorded` of `tenant`.
     func withRouter(tenant: UUID, _ body: (Bus, DeliveryLog) async throws -> Void) async throws {
-        let server = PrivateNATSServer()
-        let process = try server.start()
-        defer {
-            process.kill()
-            try? FileManager.default.removeItem(at: server.directory)
-        }
-        #expect(try await eventually(timeout: .seconds(10)) { isListening(port: server.port) })
-        try await withBus(url: server.url) { bus in
-            let usage = DeliveryLog()
-            let consumer = DurableConsumer(
-                bus: bus, spec: ConsumerSpec(name: uniqueName("usage"), filterSubject: Subject.event(tenant: tenant, type: UsageRecorded.eventType)),
-                logger: TestEnvironment.logger
-            ) { delivery in
-                usage.record(delivery)
-                return .done
-            }
-            try await withRunning(RouterApp.responders(bus: bus, catalog: Self.catalog, logger: TestEnvironment.logger) + [consumer]) {
-                try await awaitResponder(bus, Subject.service(.router, RouterVerb.chat))
-                try await awaitResponder(bus, Subject.service(.router, RouterVerb.chatStream))
-                try await awaitResponder(bus, Subject.service(.router, RouterVerb.embeddings))
-                try await body(bus, usage)
-            }
-        }
+        try await PlatformTests.withRouter(catalog: Self.catalog, tenant: tenant, body)
     }
 
     func call(_ tenant: UUID, model: String = "local-chat", maxTokens: Int? = nil, includeUsage: Bool = false) -> RouterChatCall {

@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import Contracts
+import Foundation
 import Logging
 import ServiceLifecycle
 import SwitchyardBus
@@ -12,16 +14,34 @@ public enum RouterApp {
         let config = try RouterConfig(settings: context.settings)
         let catalog = try CatalogFile.load(path: config.catalogPath)
         context.logger.info("catalog loaded", metadata: ["path": "\(config.catalogPath)", "models": "\(catalog.models.keys.sorted())"])
-        return responders(bus: context.bus!, catalog: catalog, logger: context.logger)
+        // Pooled connections to providers; closed after the responders have drained.
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(2))))
+        return [HTTPClientLifecycle(client: httpClient)]
+            + responders(bus: context.bus!, catalog: catalog, httpClient: httpClient, logger: context.logger)
     }
 
-    /// The bus endpoints serving `catalog`.
-    public static func responders(bus: Bus, catalog: Catalog, logger: Logger) -> [Responder] {
+    /// The bus endpoints serving `catalog`. Provider keys are read from `environment` by the
+    /// variable each deployment names.
+    public static func responders(
+        bus: Bus, catalog: Catalog, httpClient: HTTPClient,
+        environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger
+    ) -> [Responder] {
         let usage = UsagePublisher(bus: bus, logger: logger)
+        let providers = Providers(local: LocalProvider(), openAICompatible: OpenAICompatibleProvider(client: httpClient, environment: environment))
         return RouterResponders(
-            bus: bus, chat: ChatCalls(catalog: catalog, usage: usage), embeddings: EmbeddingCalls(catalog: catalog, usage: usage),
-            logger: logger
+            bus: bus, chat: ChatCalls(catalog: catalog, providers: providers, usage: usage),
+            embeddings: EmbeddingCalls(catalog: catalog, usage: usage), logger: logger
         ).responders()
+    }
+}
+
+/// Shuts the HTTP client down when the service stops; listed first, so it stops last.
+struct HTTPClientLifecycle: Service {
+    let client: HTTPClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await client.shutdown()
     }
 }
 

@@ -129,6 +129,13 @@ extension CatalogFile.Document {
                 if let baseURL = entry.baseURL, URL(string: baseURL)?.host == nil {
                     throw fail(path + [.key("base_url")], "is not an http(s) URL")
                 }
+                if entry.provider != .local {
+                    guard entry.baseURL != nil else { throw fail(path + [.key("base_url")], "is required for provider \(entry.provider.rawValue)") }
+                    // Embeddings are made by the local model only, until provider adapters make them.
+                    guard !entry.capabilities.contains(.embeddings) else {
+                        throw fail(path + [.key("capabilities")], "embeddings are served by the local provider only")
+                    }
+                }
                 deployments.append(Deployment(
                     name: entry.name, provider: entry.provider, upstreamModel: entry.upstreamModel, baseURL: entry.baseURL,
                     credentialVariable: entry.credentialVariable,

@@ -14,53 +14,82 @@ struct CallRecord: Sendable {
     var status: UsageRecorded.Status
 }
 
-/// Answers chat completion calls from the catalog: picks the deployment, runs the model, and
-/// publishes exactly one `usage.recorded` per call, also when the caller left early.
+/// Answers chat completion calls from the catalog: picks a deployment in priority order, fails
+/// over to the next when one fails before its first token, relays the answer, and publishes
+/// exactly one `usage.recorded` per call, also when the caller left early.
 public struct ChatCalls: Sendable {
     let catalog: Catalog
-    let model = LocalModel()
+    let providers: Providers
     let usage: UsagePublisher
+    let estimator = LocalModel()
     let clock = ContinuousClock()
 
     /// One whole completion.
     func complete(_ call: RouterChatCall) async throws -> (ChatCompletion, Deployment) {
-        let deployment = try route(call.completion, needs: [.chat])
-        var record = start(call, on: deployment)
-        let (tokens, finishReason) = model.reply(to: call.completion.messages, limit: call.completion.completionTokenLimit)
-        record.completionTokens = tokens.count
-        record.firstToken = clock.now
-        record.status = .succeeded
+        var (opened, record) = try await open(call, stream: false)
+        var text = ""
+        var finishReason: String?
+        var finished = false
+        do {
+            var event = opened.first
+            while let current = event {
+                switch current {
+                case .content(let piece):
+                    text += piece
+                    record.completionTokens += 1
+                case .finished(let reason, let reported):
+                    finishReason = reason
+                    record.apply(reported)
+                    finished = true
+                }
+                event = try await opened.events.next()
+            }
+            guard finished else { throw Task.isCancelled ? CancellationError() : ProviderError(kind: .invalidResponse, message: "the answer ended early") }
+            record.status = .succeeded
+        } catch {
+            record.status = Task.isCancelled ? .cancelled : .failed
+            await usage.publish(record, for: call)
+            throw fault(error, deployment: record.deployment)
+        }
         await usage.publish(record, for: call)
         let completion = ChatCompletion(
             id: "chatcmpl-\(call.requestID)", created: Int64(record.startedAt.timeIntervalSince1970), model: call.completion.model,
-            choices: [.init(index: 0, message: .assistant(tokens.joined()), finishReason: finishReason)],
+            choices: [.init(index: 0, message: .assistant(text), finishReason: finishReason)],
             usage: TokenUsage(promptTokens: record.promptTokens, completionTokens: record.completionTokens))
-        return (completion, deployment)
+        return (completion, record.deployment)
     }
 
-    /// A completion as chunks: a first chunk with the role, one per token at the deployment's
-    /// pace, a last one with the finish reason, and the usage when the caller asked for it.
-    /// Cancelled when the caller stops reading; the tokens sent until then are still recorded.
+    /// A completion as chunks: a first chunk with the role, the content as it arrives, a last
+    /// one with the finish reason, and the usage when the caller asked for it. Cancelled when
+    /// the caller stops reading (which cancels the upstream request); the tokens produced until
+    /// then are still recorded.
     func stream(_ call: RouterChatCall, send: (ChatCompletionChunk) throws -> Void) async throws -> Deployment {
-        let deployment = try route(call.completion, needs: [.chat, .streaming])
-        var record = start(call, on: deployment)
-        let (tokens, finishReason) = model.reply(to: call.completion.messages, limit: call.completion.completionTokenLimit)
+        var (opened, record) = try await open(call, stream: true)
         let chunk = { (delta: ChatCompletionChunk.Delta, finish: String?) in
             ChatCompletionChunk(
                 id: "chatcmpl-\(call.requestID)", created: Int64(record.startedAt.timeIntervalSince1970),
                 model: call.completion.model, choices: [.init(index: 0, delta: delta, finishReason: finish)])
         }
-        let pause: Duration? = deployment.tokensPerSecond > 0 ? .nanoseconds(1_000_000_000 / Int64(deployment.tokensPerSecond)) : nil
+        var finished = false
         do {
             try send(chunk(.init(role: "assistant", content: ""), nil))
-            for token in tokens {
-                if let pause { try await Task.sleep(for: pause) }
+            var event = opened.first
+            while let current = event {
                 try Task.checkCancellation()
-                try send(chunk(.init(content: token), nil))
-                record.firstToken = record.firstToken ?? clock.now
-                record.completionTokens += 1
+                switch current {
+                case .content(let piece):
+                    try send(chunk(.init(content: piece), nil))
+                    record.firstToken = record.firstToken ?? clock.now
+                    record.completionTokens += 1
+                case .finished(let reason, let reported):
+                    record.apply(reported)
+                    try send(chunk(.init(), reason ?? "stop"))
+                    finished = true
+                }
+                event = try await opened.events.next()
             }
-            try send(chunk(.init(), finishReason))
+            // A provider stream also ends, without its last event, when the caller cancels.
+            guard finished else { throw Task.isCancelled ? CancellationError() : ProviderError(kind: .invalidResponse, message: "the answer ended early") }
             if call.completion.streamOptions?.includeUsage == true {
                 try send(ChatCompletionChunk(
                     id: "chatcmpl-\(call.requestID)", created: Int64(record.startedAt.timeIntervalSince1970), model: call.completion.model,
@@ -69,17 +98,54 @@ public struct ChatCalls: Sendable {
             record.status = .succeeded
         } catch {
             record.status = error is CancellationError || Task.isCancelled ? .cancelled : .failed
-            let finished = record
-            // Not cancelled with the call: what was produced is billed.
-            await Task { await usage.publish(finished, for: call) }.value
-            throw error
+            await usage.publish(record, for: call)
+            throw fault(error, deployment: record.deployment)
         }
         await usage.publish(record, for: call)
-        return deployment
+        return record.deployment
     }
 
-    /// The first deployment of the model that can take the request (priority order).
-    func route(_ request: ChatCompletionRequest, needs: Set<Capability>) throws(ServiceFault) -> Deployment {
+    /// A provider stream that has yielded its first event, and where it runs.
+    struct OpenedCall {
+        var first: ProviderEvent?
+        var events: AsyncThrowingStream<ProviderEvent, any Error>.Iterator
+    }
+
+    /// Tries the model's deployments in priority order until one yields its first event. A
+    /// retryable failure (connection, timeout, 429, 5xx) moves on to the next deployment; no
+    /// call is retried once an event came, so nothing is sent to the caller twice.
+    private func open(_ call: RouterChatCall, stream: Bool) async throws -> (OpenedCall, CallRecord) {
+        let candidates = try route(call.completion, needs: stream ? [.chat, .streaming] : [.chat])
+        var failures: [String] = []
+        for deployment in candidates {
+            var events = providers.provider(for: deployment).chat(call.completion, on: deployment, stream: stream).makeAsyncIterator()
+            let record = CallRecord(
+                deployment: deployment, promptTokens: estimator.promptTokens(call.completion.messages), completionTokens: 0,
+                started: clock.now, startedAt: Date(), firstToken: nil, status: .failed)
+            do {
+                let first = try await events.next()
+                return (OpenedCall(first: first, events: events), record)
+            } catch let error as ProviderError where error.isRetryable {
+                failures.append(error.message)
+                continue
+            } catch {
+                throw fault(error, deployment: deployment)
+            }
+        }
+        throw ServiceFault(code: "upstream_unavailable", message: "No deployment of `\(call.completion.model)` answered: \(failures.joined(separator: "; "))")
+    }
+
+    private func fault(_ error: any Error, deployment: Deployment) -> any Error {
+        switch error {
+        case let error as ProviderError:
+            ServiceFault(code: "upstream_error", message: "\(deployment.name) failed: \(error.message)")
+        default:
+            error
+        }
+    }
+
+    /// The deployments that can take the request, in priority order.
+    func route(_ request: ChatCompletionRequest, needs: Set<Capability>) throws(ServiceFault) -> [Deployment] {
         guard let entry = catalog.model(request.model) else {
             throw ServiceFault(code: "model_not_found", message: "The model `\(request.model)` does not exist or you do not have access to it.", param: "model")
         }
@@ -93,21 +159,38 @@ public struct ChatCalls: Sendable {
         guard !capable.isEmpty else {
             throw ServiceFault(code: "unsupported_model", message: "The model `\(request.model)` does not support \(needs.map(\.rawValue).sorted().joined(separator: " and ")).", param: "model")
         }
-        let promptTokens = model.promptTokens(request.messages)
-        let needed = promptTokens + (request.completionTokenLimit ?? 1)
-        guard let deployment = capable.first(where: { $0.contextWindow >= needed }) else {
+        let needed = estimator.promptTokens(request.messages) + (request.completionTokenLimit ?? 1)
+        let fitting = capable.filter { $0.contextWindow >= needed }
+        guard !fitting.isEmpty else {
             throw ServiceFault(
                 code: "context_length_exceeded",
                 message: "This model's maximum context length is \(capable.map(\.contextWindow).max()!) tokens; the request needs \(needed).",
                 param: "messages")
         }
-        return deployment
+        return fitting
     }
+}
 
-    private func start(_ call: RouterChatCall, on deployment: Deployment) -> CallRecord {
-        CallRecord(
-            deployment: deployment, promptTokens: model.promptTokens(call.completion.messages), completionTokens: 0,
-            started: clock.now, startedAt: Date(), firstToken: nil, status: .failed)
+/// The providers by kind, made once per router.
+struct Providers: Sendable {
+    let local: LocalProvider
+    let openAICompatible: OpenAICompatibleProvider
+
+    func provider(for deployment: Deployment) -> any ModelProvider {
+        switch deployment.provider {
+        case .local: local
+        case .openai: openAICompatible
+        }
+    }
+}
+
+extension CallRecord {
+    /// Takes the provider's own counts when it sent them; otherwise keeps the prompt estimate
+    /// and the count of content events (one token each, as providers stream them).
+    mutating func apply(_ reported: TokenUsage?) {
+        guard let reported else { return }
+        promptTokens = reported.promptTokens
+        completionTokens = reported.completionTokens
     }
 }
 
@@ -121,7 +204,12 @@ public struct UsagePublisher: Sendable {
         await publish(record, requestID: call.requestID, tenantID: call.tenantID, apiKeyID: call.apiKeyID, model: call.completion.model)
     }
 
+    /// Runs in a task of its own, so a cancelled call (the caller left) still records its usage.
     func publish(_ record: CallRecord, requestID: String, tenantID: UUID, apiKeyID: UUID?, model: String) async {
+        await Task { await store(record, requestID: requestID, tenantID: tenantID, apiKeyID: apiKeyID, model: model) }.value
+    }
+
+    private func store(_ record: CallRecord, requestID: String, tenantID: UUID, apiKeyID: UUID?, model: String) async {
         let latency = record.started.duration(to: .now)
         let envelope = Envelope(
             id: UUID.derived(from: "usage.recorded:\(requestID)"), tenantID: tenantID, occurredAt: record.startedAt,

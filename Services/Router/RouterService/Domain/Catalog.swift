@@ -32,6 +32,8 @@ public enum Capability: String, Sendable, Equatable, Codable, CaseIterable {
 public enum ProviderKind: String, Sendable, Equatable, Codable, CaseIterable {
     /// The built-in deterministic offline model.
     case local
+    /// OpenAI's chat completions API, as OpenAI, vLLM, Ollama, llama.cpp's server and TGI serve it.
+    case openai
 }
 
 /// One place a model is served: a provider, its model id, and the price of a token there.

@@ -1,0 +1,74 @@
+import Contracts
+import Foundation
+
+/// What a provider streams back for one call.
+enum ProviderEvent: Sendable, Equatable {
+    /// A piece of the answer's text.
+    case content(String)
+    /// The end: why it ended and, when the provider says, the call's usage.
+    case finished(reason: String?, usage: TokenUsage?)
+}
+
+/// A failure of a provider call, classified for retries and failover.
+struct ProviderError: Error, CustomStringConvertible, Equatable {
+    enum Kind: Equatable {
+        /// No connection was made, or it broke before an answer.
+        case connection
+        /// The provider answered with an HTTP status other than 2xx.
+        case status(Int)
+        /// No answer within the read timeout.
+        case timeout
+        /// The answer could not be read.
+        case invalidResponse
+    }
+
+    var kind: Kind
+    var message: String
+    /// Seconds from the provider's `Retry-After`.
+    var retryAfterSeconds: Int? = nil
+
+    /// Worth trying again (elsewhere or later): connection errors, timeouts, 429 and 5xx.
+    var isRetryable: Bool {
+        switch kind {
+        case .connection, .timeout: true
+        case .status(let code): code == 429 || code >= 500
+        case .invalidResponse: false
+        }
+    }
+
+    var description: String { message }
+}
+
+/// One kind of provider (the built-in local model, an OpenAI-compatible server, …).
+protocol ModelProvider: Sendable {
+    /// Starts a chat call and streams its events. A failure before the first event may be
+    /// retried or failed over; once an event was yielded, the answer belongs to this call.
+    func chat(_ request: ChatCompletionRequest, on deployment: Deployment, stream: Bool) -> AsyncThrowingStream<ProviderEvent, any Error>
+}
+
+/// The built-in `local` model as a provider.
+struct LocalProvider: ModelProvider {
+    let model = LocalModel()
+
+    func chat(_ request: ChatCompletionRequest, on deployment: Deployment, stream: Bool) -> AsyncThrowingStream<ProviderEvent, any Error> {
+        let (tokens, finishReason) = model.reply(to: request.messages, limit: request.completionTokenLimit)
+        let pause: Duration? = stream && deployment.tokensPerSecond > 0 ? .nanoseconds(1_000_000_000 / Int64(deployment.tokensPerSecond)) : nil
+        let promptTokens = model.promptTokens(request.messages)
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    for token in tokens {
+                        if let pause { try await Task.sleep(for: pause) }
+                        try Task.checkCancellation()
+                        continuation.yield(.content(token))
+                    }
+                    continuation.yield(.finished(reason: finishReason, usage: TokenUsage(promptTokens: promptTokens, completionTokens: tokens.count)))
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+import Contracts
+import Foundation
+import RouterService
+import SwitchyardBus
+import Testing
+
+/// The OpenAI-compatible adapter against a fake upstream on loopback, through the router.
+@Suite struct ProviderAdapterTests {
+    static func catalog(primary: String, secondary: String? = nil) throws -> Catalog {
+        var yaml = """
+            models:
+              remote-chat:
+                deployments:
+                  - name: remote/primary
+                    provider: openai
+                    upstream_model: upstream-model-a
+                    base_url: \(primary)
+                    credential_env: FAKE_UPSTREAM_KEY
+                    price: {input_micros_per_million: 1000000, output_micros_per_million: 2000000}
+                    context_window: 8192
+                    capabilities: [chat, streaming]
+
+            """
+        if let secondary {
+            yaml += """
+                      - name: remote/secondary
+                        provider: openai
+                        upstream_model: upstream-model-b
+                        base_url: \(secondary)
+                        price: {input_micros_per_million: 3000000, output_micros_per_million: 3000000}
+                        context_window: 8192
+                        capabilities: [chat, streaming]
+
+                """
+        }
+        return try CatalogFile.parse(yaml, file: "adapter test catalog")
+    }
+
+    static let environment = ["FAKE_UPSTREAM_KEY": "sk-upstream-secret"]
+
+    func streamText(_ bus: Bus, _ call: RouterChatCall) async throws -> (String, [ChatCompletionChunk]) {
+        var chunks: [ChatCompletionChunk] = []
+        for try await message in try bus.requestStream(Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(call), timeout: .seconds(10)) {
+            chunks.append(try JSONCoding.decode(ChatCompletionChunk.self, from: message.payload))
+        }
+        return (chunks.compactMap { $0.choices.first?.delta.content }.joined(), chunks)
+    }
+
+    @Test func aJSONAnswerIsRelayedWithTheProvidersUsage() async throws {
+        let upstream = FakeOpenAIUpstream(.answer(tokens: ["Hello", " from", " upstream"], usage: TokenUsage(promptTokens: 12, completionTokens: 5)))
+        let (url, server) = try await upstream.start()
+        defer { server.cancel() }
+        let tenant = UUID.timeOrdered()
+        try await withRouter(catalog: Self.catalog(primary: url), tenant: tenant, environment: Self.environment) { bus, usage in
+            let call = routerCall(tenant, model: "remote-chat")
+            let reply = try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: .seconds(10))
+            let completion = try JSONCoding.decode(ChatCompletion.self, from: reply.payload)
+            #expect(completion.choices.first?.message.content?.text == "Hello from upstream")
+            #expect(completion.model == "remote-chat")
+            #expect(completion.usage == TokenUsage(promptTokens: 12, completionTokens: 5))
+            #expect(upstream.requests.first?.body?.model == "upstream-model-a")
+            #expect(upstream.requests.first?.authorization == "Bearer sk-upstream-secret")
+            let event = try #require(await usage.next(1).first).decode(UsageRecorded.self).payload
+            #expect(event.promptTokens == 12 && event.completionTokens == 5 && event.deployment == "remote/primary")
+            #expect(event.costMicros == 22)  // 12 × $1/M + 5 × $2/M = 22 µ$
+        }
+    }
+
+    @Test func aStreamIsRelayedChunkByChunkWithTheProvidersUsage() async throws {
+        let upstream = FakeOpenAIUpstream(.answer(tokens: ["Hel", "lo", "!"], usage: TokenUsage(promptTokens: 7, completionTokens: 3)))
+        let (url, server) = try await upstream.start()
+        defer { server.cancel() }
+        let tenant = UUID.timeOrdered()
+        try await withRouter(catalog: Self.catalog(primary: url), tenant: tenant, environment: Self.environment) { bus, usage in
+            let (text, chunks) = try await streamText(bus, routerCall(tenant, model: "remote-chat", includeUsage: true))
+            #expect(text == "Hello!")
+            #expect(chunks.dropLast().last?.choices.first?.finishReason == "stop")
+            #expect(chunks.last?.usage == TokenUsage(promptTokens: 7, completionTokens: 3))
+            #expect(upstream.requests.first?.body?.stream == true && upstream.requests.first?.body?.streamOptions?.includeUsage == true)
+            let event = try #require(await usage.next(1).first).decode(UsageRecorded.self).payload
+            #expect(event.completionTokens == 3 && event.status == .succeeded && event.ttftMs != nil)
+        }
+    }
+
+    @Test func aFailingPrimaryFailsOverToTheSecondary() async throws {
+        let primary = FakeOpenAIUpstream(.fail(status: 503))
+        let secondary = FakeOpenAIUpstream(.answer(tokens: ["backup"], usage: TokenUsage(promptTokens: 4, completionTokens: 1)))
+        let (primaryURL, primaryServer) = try await primary.start()
+        let (secondaryURL, secondaryServer) = try await secondary.start()
+        defer { primaryServer.cancel(); secondaryServer.cancel() }
+        let tenant = UUID.timeOrdered()
+        try await withRouter(catalog: Self.catalog(primary: primaryURL, secondary: secondaryURL), tenant: tenant) { bus, usage in
+            let (text, _) = try await streamText(bus, routerCall(tenant, model: "remote-chat"))
+            #expect(text == "backup")
+            #expect(primary.requests.count == 1 && secondary.requests.count == 1)
+            #expect(secondary.requests.first?.body?.model == "upstream-model-b")
+            let event = try #require(await usage.next(1).first).decode(UsageRecorded.self).payload
+            #expect(event.deployment == "remote/secondary" && event.status == .succeeded)
+        }
+    }
+
+    @Test func aClientErrorIsNotFailedOver() async throws {
+        let primary = FakeOpenAIUpstream(.fail(status: 400))
+        let secondary = FakeOpenAIUpstream(.answer(tokens: ["never"], usage: nil))
+        let (primaryURL, primaryServer) = try await primary.start()
+        let (secondaryURL, secondaryServer) = try await secondary.start()
+        defer { primaryServer.cancel(); secondaryServer.cancel() }
+        let tenant = UUID.timeOrdered()
+        try await withRouter(catalog: Self.catalog(primary: primaryURL, secondary: secondaryURL), tenant: tenant) { bus, _ in
+            await #expect {
+                try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: .seconds(10))
+            } throws: { error in
+                guard case BusError.remote(let fault) = error else { return false }
+                return fault.code == "upstream_error"
+            }
+            #expect(secondary.requests.isEmpty)
+        }
+    }
+
+    @Test func noRetryOnceTheFirstTokenWasSent() async throws {
+        let primary = FakeOpenAIUpstream(.breakAfter(tokens: ["partial"]))
+        let secondary = FakeOpenAIUpstream(.answer(tokens: ["duplicate"], usage: nil))
+        let (primaryURL, primaryServer) = try await primary.start()
+        let (secondaryURL, secondaryServer) = try await secondary.start()
+        defer { primaryServer.cancel(); secondaryServer.cancel() }
+        let tenant = UUID.timeOrdered()
+        try await withRouter(catalog: Self.catalog(primary: primaryURL, secondary: secondaryURL), tenant: tenant) { bus, usage in
+            var received = ""
+            await #expect(throws: BusError.self) {
+                for try await message in try bus.requestStream(
+                    Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: .seconds(10)
+                ) {
+                    received += (try JSONCoding.decode(ChatCompletionChunk.self, from: message.payload)).choices.first?.delta.content ?? ""
+                }
+            }
+            #expect(received == "partial")
+            #expect(secondary.requests.isEmpty, "the call was retried after its first token")
+            let event = try #require(await usage.next(1).first).decode(UsageRecorded.self).payload
+            #expect(event.status == .failed && event.completionTokens == 1 && event.deployment == "remote/primary")
+        }
+    }
+
+    @Test func aCancelledStreamCancelsTheUpstreamRequestAndIsStillRecorded() async throws {
+        let upstream = FakeOpenAIUpstream(.answer(tokens: Array(repeating: " tok", count: 200), usage: nil, pace: .milliseconds(20)))
+        let (url, server) = try await upstream.start()
+        defer { server.cancel() }
+        let tenant = UUID.timeOrdered()
+        try await withRouter(catalog: Self.catalog(primary: url), tenant: tenant, environment: Self.environment) { bus, usage in
+            var received = 0
+            for try await _ in try bus.requestStream(
+                Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: .seconds(10)
+            ) {
+                received += 1
+                if received == 4 { break }
+            }
+            var abandoned = upstream.abandoned.makeAsyncIterator()
+            let upstreamStopped: Void? = await abandoned.next()
+            #expect(upstreamStopped != nil, "the upstream kept streaming to nobody")
+            let event = try #require(await usage.next(1).first).decode(UsageRecorded.self).payload
+            #expect(event.status == .cancelled)
+            #expect(event.completionTokens >= 3 && event.completionTokens < 200)
+        }
+    }
+}

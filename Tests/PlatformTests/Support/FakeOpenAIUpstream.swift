@@ -1,0 +1,103 @@
+import Contracts
+import Foundation
+import Hummingbird
+import Synchronization
+
+/// An OpenAI-compatible server on loopback for router tests: a real HTTP server whose answers
+/// the test sets, and which records what it was asked.
+final class FakeOpenAIUpstream: Sendable {
+    enum Behaviour: Sendable {
+        /// JSON or SSE (as the request asks) with these tokens and this usage.
+        case answer(tokens: [String], usage: TokenUsage?, pace: Duration = .zero)
+        /// An HTTP error.
+        case fail(status: Int, retryAfter: Int? = nil)
+        /// An SSE stream that sends `tokens`, then drops the connection.
+        case breakAfter(tokens: [String])
+    }
+
+    struct Received: Sendable {
+        var body: ChatCompletionRequest?
+        var authorization: String?
+    }
+
+    private let behaviour: Mutex<Behaviour>
+    private let received = Mutex<[Received]>([])
+    /// Yields once for each stream the client left before its end.
+    let abandoned: AsyncStream<Void>
+    private let abandon: AsyncStream<Void>.Continuation
+
+    init(_ behaviour: Behaviour) {
+        self.behaviour = Mutex(behaviour)
+        (abandoned, abandon) = AsyncStream.makeStream(of: Void.self)
+    }
+
+    var requests: [Received] { received.withLock { $0 } }
+
+    /// Serves until the returned task is cancelled; returns the base URL (`http://127.0.0.1:port/v1`).
+    func start() async throws -> (url: String, server: Task<Void, any Error>) {
+        let router = Router()
+        router.post("v1/chat/completions") { request, _ -> Response in
+            let body = try? await request.body.collect(upTo: 1 << 20)
+            let decoded = body.flatMap { try? JSONCoding.decode(ChatCompletionRequest.self, from: Data(buffer: $0)) }
+            self.received.withLock { $0.append(Received(body: decoded, authorization: request.headers[.authorization])) }
+            return self.respond(to: decoded)
+        }
+        let (ports, port) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in port.yield(channel.localAddress?.port ?? 0) })
+        let server = Task { try await app.runService() }
+        var iterator = ports.makeAsyncIterator()
+        let bound = await iterator.next() ?? 0
+        return ("http://127.0.0.1:\(bound)/v1", server)
+    }
+
+    private func respond(to request: ChatCompletionRequest?) -> Response {
+        let model = request?.model ?? "unknown"
+        switch behaviour.withLock({ $0 }) {
+        case .fail(let status, let retryAfter):
+            var headers: HTTPFields = [.contentType: "application/json"]
+            if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+            let body = #"{"error":{"message":"upstream says no","type":"server_error","code":null,"param":null}}"#
+            return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+        case .answer(let tokens, let usage, let pace) where request?.stream == true:
+            return sse(model: model, tokens: tokens, usage: usage, pace: pace, complete: true)
+        case .answer(let tokens, let usage, _):
+            let completion = ChatCompletion(
+                id: "chatcmpl-fake", created: 1, model: model,
+                choices: [.init(index: 0, message: .assistant(tokens.joined()), finishReason: "stop")], usage: usage)
+            return Response(status: .ok, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(data: try! JSONCoding.encode(completion))))
+        case .breakAfter(let tokens):
+            return sse(model: model, tokens: tokens, usage: nil, pace: .zero, complete: false)
+        }
+    }
+
+    private func sse(model: String, tokens: [String], usage: TokenUsage?, pace: Duration, complete: Bool) -> Response {
+        let abandon = self.abandon
+        return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: .init { writer in
+            func event(_ chunk: ChatCompletionChunk) -> ByteBuffer {
+                ByteBuffer(string: "data: " + String(decoding: try! JSONCoding.encode(chunk), as: UTF8.self) + "\n\n")
+            }
+            do {
+                try await writer.write(event(ChatCompletionChunk(id: "c", created: 1, model: model, choices: [.init(index: 0, delta: .init(role: "assistant", content: ""))])))
+                for token in tokens {
+                    if pace > .zero { try await Task.sleep(for: pace) }
+                    try await writer.write(event(ChatCompletionChunk(id: "c", created: 1, model: model, choices: [.init(index: 0, delta: .init(content: token))])))
+                }
+                guard complete else {
+                    // Let the tokens reach the client, then drop the connection mid-stream.
+                    try await Task.sleep(for: .milliseconds(200))
+                    throw CancellationError()
+                }
+                try await writer.write(event(ChatCompletionChunk(id: "c", created: 1, model: model, choices: [.init(index: 0, delta: .init(), finishReason: "stop")])))
+                if let usage { try await writer.write(event(ChatCompletionChunk(id: "c", created: 1, model: model, choices: [], usage: usage))) }
+                try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                try await writer.finish(nil)
+            } catch {
+                if complete { abandon.yield() }
+                throw error
+            }
+        })
+    }
+}

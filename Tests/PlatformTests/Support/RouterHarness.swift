@@ -1,0 +1,46 @@
+import AsyncHTTPClient
+import Contracts
+import Foundation
+import RouterService
+import SwitchyardBus
+import Testing
+
+/// Runs the router's responders for `catalog` on a NATS server of the test's own, with a
+/// consumer that collects the `usage.recorded` events of `tenant`. The router subjects and queue
+/// group are fixed: on the shared server another router (a service another test started) could
+/// take the calls.
+func withRouter(
+    catalog: Catalog, tenant: UUID, environment: [String: String] = [:], _ body: (Bus, DeliveryLog) async throws -> Void
+) async throws {
+    let server = PrivateNATSServer()
+    let process = try server.start()
+    defer {
+        process.kill()
+        try? FileManager.default.removeItem(at: server.directory)
+    }
+    #expect(try await eventually(timeout: .seconds(10)) { isListening(port: server.port) })
+    try await withBus(url: server.url) { bus in
+        let usage = DeliveryLog()
+        let consumer = DurableConsumer(
+            bus: bus, spec: ConsumerSpec(name: uniqueName("usage"), filterSubject: Subject.event(tenant: tenant, type: UsageRecorded.eventType)),
+            logger: TestEnvironment.logger
+        ) { delivery in
+            usage.record(delivery)
+            return .done
+        }
+        let responders = RouterApp.responders(
+            bus: bus, catalog: catalog, httpClient: .shared, environment: environment, logger: TestEnvironment.logger)
+        try await withRunning(responders + [consumer]) {
+            for verb in [RouterVerb.chat, RouterVerb.chatStream, RouterVerb.embeddings] {
+                try await awaitResponder(bus, Subject.service(.router, verb))
+            }
+            try await body(bus, usage)
+        }
+    }
+}
+
+func routerCall(_ tenant: UUID, model: String, maxTokens: Int? = nil, includeUsage: Bool = false) -> RouterChatCall {
+    var completion = ChatCompletionRequest(model: model, messages: [.system("Be brief."), .user("What does the router do?")], maxTokens: maxTokens)
+    if includeUsage { completion.streamOptions = StreamOptions(includeUsage: true) }
+    return RouterChatCall(requestID: "req_\(UUID().uuidString.lowercased())", tenantID: tenant, apiKeyID: UUID(), completion: completion)
+}
