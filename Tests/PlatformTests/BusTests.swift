@@ -312,10 +312,8 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
 
 @Suite struct BusResilienceTests {
     @Test func theBusReconnectsWhenTheServerComesBack() async throws {
-        let server = PrivateNATSServer()
+        var (server, process) = try await PrivateNATSServer.started()
         defer { try? FileManager.default.removeItem(at: server.directory) }
-        var process = try server.start()
-        #expect(try await eventually(timeout: .seconds(10)) { isListening(port: server.port) })
         let bus = try await Bus.connect(.init(url: server.url, name: "tests"), logger: TestEnvironment.logger)
         try await bus.ensureStreams()
         let tenant = UUID.timeOrdered()

@@ -99,6 +99,25 @@ import Testing
         }
     }
 
+    @Test func anOpenBreakerSendsTrafficStraightToTheNextDeployment() async throws {
+        let primary = FakeOpenAIUpstream(.fail(status: 500))
+        let secondary = FakeOpenAIUpstream(.answer(tokens: ["ok"], usage: TokenUsage(promptTokens: 1, completionTokens: 1)))
+        let (primaryURL, primaryServer) = try await primary.start()
+        let (secondaryURL, secondaryServer) = try await secondary.start()
+        defer { primaryServer.cancel(); secondaryServer.cancel() }
+        let tenant = UUID.timeOrdered()
+        try await withRouter(catalog: Self.catalog(primary: primaryURL, secondary: secondaryURL), tenant: tenant) { bus, _ in
+            for _ in 0..<12 {
+                let reply = try await bus.request(
+                    Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: .seconds(10))
+                #expect(try JSONCoding.decode(ChatCompletion.self, from: reply.payload).choices.first?.message.content?.text == "ok")
+            }
+            // Five failures open the primary's breaker; the other seven calls skip it.
+            #expect(primary.requests.count == 5)
+            #expect(secondary.requests.count == 12)
+        }
+    }
+
     @Test func aClientErrorIsNotFailedOver() async throws {
         let primary = FakeOpenAIUpstream(.fail(status: 400))
         let secondary = FakeOpenAIUpstream(.answer(tokens: ["never"], usage: nil))

@@ -29,7 +29,7 @@ public enum RouterApp {
         let usage = UsagePublisher(bus: bus, logger: logger)
         let providers = Providers(local: LocalProvider(), openAICompatible: OpenAICompatibleProvider(client: httpClient, environment: environment))
         return RouterResponders(
-            bus: bus, chat: ChatCalls(catalog: catalog, providers: providers, usage: usage),
+            bus: bus, chat: ChatCalls(catalog: catalog, providers: providers, usage: usage, health: DeploymentHealth()),
             embeddings: EmbeddingCalls(catalog: catalog, usage: usage), logger: logger
         ).responders()
     }

@@ -100,14 +100,30 @@ private func shellQuoted(_ word: String) -> String {
 
 /// A NATS server of the test's own, which it may stop and start again.
 struct PrivateNATSServer {
-    let port = freePort()
+    var port = freePort()
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-nats-\(UUID().uuidString)")
     var url: String { "nats://127.0.0.1:\(port)" }
 
     func start() throws -> ChildProcess {
-        let process = try ChildProcess(absolutePath: TestEnvironment.require("NATS_SERVER"), arguments: [
+        try ChildProcess(absolutePath: TestEnvironment.require("NATS_SERVER"), arguments: [
             "-a", "127.0.0.1", "-p", String(port), "-js", "-sd", directory.path,
         ])
-        return process
+    }
+
+    /// Starts a server and waits until it accepts connections. Another test may have taken the
+    /// port between `freePort()` and the server's bind: then the server exits and it tries a
+    /// new port.
+    static func started() async throws -> (PrivateNATSServer, ChildProcess) {
+        for _ in 0..<5 {
+            let server = PrivateNATSServer()
+            let process = try server.start()
+            let ready = try await eventually(timeout: .seconds(10)) { !process.isRunning || isListening(port: server.port) }
+            if ready && process.isRunning {
+                try await Task.sleep(for: .milliseconds(50))  // JetStream starts just after the listener
+                if process.isRunning { return (server, process) }
+            }
+            process.kill()
+        }
+        throw CLI.Failed(arguments: ["nats-server"], status: -1, output: "no private NATS server would start")
     }
 }

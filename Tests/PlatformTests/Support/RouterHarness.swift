@@ -12,13 +12,11 @@ import Testing
 func withRouter(
     catalog: Catalog, tenant: UUID, environment: [String: String] = [:], _ body: (Bus, DeliveryLog) async throws -> Void
 ) async throws {
-    let server = PrivateNATSServer()
-    let process = try server.start()
+    let (server, process) = try await PrivateNATSServer.started()
     defer {
         process.kill()
         try? FileManager.default.removeItem(at: server.directory)
     }
-    #expect(try await eventually(timeout: .seconds(10)) { isListening(port: server.port) })
     try await withBus(url: server.url) { bus in
         let usage = DeliveryLog()
         let consumer = DurableConsumer(

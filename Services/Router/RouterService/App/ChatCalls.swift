@@ -21,6 +21,7 @@ public struct ChatCalls: Sendable {
     let catalog: Catalog
     let providers: Providers
     let usage: UsagePublisher
+    let health: DeploymentHealth
     let estimator = LocalModel()
     let clock = ContinuousClock()
 
@@ -47,11 +48,11 @@ public struct ChatCalls: Sendable {
             guard finished else { throw Task.isCancelled ? CancellationError() : ProviderError(kind: .invalidResponse, message: "the answer ended early") }
             record.status = .succeeded
         } catch {
-            record.status = Task.isCancelled ? .cancelled : .failed
-            await usage.publish(record, for: call)
+            record.status = error is CancellationError || Task.isCancelled ? .cancelled : .failed
+            await end(record, for: call, error: error)
             throw fault(error, deployment: record.deployment)
         }
-        await usage.publish(record, for: call)
+        await end(record, for: call, error: nil)
         let completion = ChatCompletion(
             id: "chatcmpl-\(call.requestID)", created: Int64(record.startedAt.timeIntervalSince1970), model: call.completion.model,
             choices: [.init(index: 0, message: .assistant(text), finishReason: finishReason)],
@@ -98,11 +99,22 @@ public struct ChatCalls: Sendable {
             record.status = .succeeded
         } catch {
             record.status = error is CancellationError || Task.isCancelled ? .cancelled : .failed
-            await usage.publish(record, for: call)
+            await end(record, for: call, error: error)
             throw fault(error, deployment: record.deployment)
         }
-        await usage.publish(record, for: call)
+        await end(record, for: call, error: nil)
         return record.deployment
+    }
+
+    /// Tells the deployment's breaker and metrics how the call went, and records its usage.
+    private func end(_ record: CallRecord, for call: RouterChatCall, error: (any Error)?) async {
+        switch error {
+        case nil: health.recordSuccess(record.deployment.name)
+        case let error as ProviderError: health.recordFailure(record.deployment.name, error)
+        default: health.recordAbandoned(record.deployment.name)
+        }
+        health.recordCall(record)
+        await usage.publish(record, for: call)
     }
 
     /// A provider stream that has yielded its first event, and where it runs.
@@ -118,6 +130,11 @@ public struct ChatCalls: Sendable {
         let candidates = try route(call.completion, needs: stream ? [.chat, .streaming] : [.chat])
         var failures: [String] = []
         for deployment in candidates {
+            // An open breaker sends the call to the next deployment instead of a dead one.
+            guard health.allowsCall(to: deployment.name) else {
+                failures.append("\(deployment.name): circuit open")
+                continue
+            }
             var events = providers.provider(for: deployment).chat(call.completion, on: deployment, stream: stream).makeAsyncIterator()
             let record = CallRecord(
                 deployment: deployment, promptTokens: estimator.promptTokens(call.completion.messages), completionTokens: 0,
@@ -125,10 +142,13 @@ public struct ChatCalls: Sendable {
             do {
                 let first = try await events.next()
                 return (OpenedCall(first: first, events: events), record)
-            } catch let error as ProviderError where error.isRetryable {
+            } catch let error as ProviderError {
+                health.recordFailure(deployment.name, error)
+                guard error.isRetryable else { throw fault(error, deployment: deployment) }
                 failures.append(error.message)
                 continue
             } catch {
+                health.recordAbandoned(deployment.name)
                 throw fault(error, deployment: deployment)
             }
         }
