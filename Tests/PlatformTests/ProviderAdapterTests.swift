@@ -118,6 +118,26 @@ import Testing
         }
     }
 
+    @Test func aCallWith200MillisecondsLeftTimesOutByThenAndStopsTheUpstream() async throws {
+        let upstream = FakeOpenAIUpstream(.hang)
+        let (url, server) = try await upstream.start()
+        defer { server.cancel() }
+        let tenant = UUID.timeOrdered()
+        try await withRouter(catalog: Self.catalog(primary: url), tenant: tenant, environment: Self.environment) { bus, _ in
+            let subject = Subject.service(.router, RouterVerb.chatStream)
+            let started = ContinuousClock.now
+            await #expect(throws: BusError.timedOut(subject: subject)) {
+                for try await _ in try bus.requestStream(subject, payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: .milliseconds(200)) {}
+            }
+            let waited = started.duration(to: .now)
+            // The bound is the deadline; the slack is for a shared, noisy machine, not for work.
+            #expect(waited < .seconds(2), "answered after \(waited)")
+            var abandoned = upstream.abandoned.makeAsyncIterator()
+            let stopped: Void? = await abandoned.next()
+            #expect(stopped != nil, "the upstream request outlived the deadline")
+        }
+    }
+
     @Test func aClientErrorIsNotFailedOver() async throws {
         let primary = FakeOpenAIUpstream(.fail(status: 400))
         let secondary = FakeOpenAIUpstream(.answer(tokens: ["never"], usage: nil))

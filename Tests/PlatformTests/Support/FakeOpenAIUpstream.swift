@@ -13,6 +13,8 @@ final class FakeOpenAIUpstream: Sendable {
         case fail(status: Int, retryAfter: Int? = nil)
         /// An SSE stream that sends `tokens`, then drops the connection.
         case breakAfter(tokens: [String])
+        /// An SSE stream that sends only keep-alive comments, for as long as the client listens.
+        case hang
     }
 
     struct Received: Sendable {
@@ -70,6 +72,20 @@ final class FakeOpenAIUpstream: Sendable {
                             body: .init(byteBuffer: ByteBuffer(data: try! JSONCoding.encode(completion))))
         case .breakAfter(let tokens):
             return sse(model: model, tokens: tokens, usage: nil, pace: .zero, complete: false)
+        case .hang:
+            let abandon = self.abandon
+            return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: .init { writer in
+                do {
+                    for _ in 0..<600 {
+                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                    try await writer.finish(nil)
+                } catch {
+                    abandon.yield()
+                    throw error
+                }
+            })
         }
     }
 
