@@ -67,12 +67,12 @@ public enum MessageContent: Codable, Sendable, Equatable {
     }
 }
 
-/// `stop` is one string or a list of them.
-public enum StopSequences: Codable, Sendable, Equatable {
-    case one(String)
-    case many([String])
+/// A field OpenAI accepts as one value or a list of them (`stop`, embeddings' `input`).
+public enum OneOrMany<Element: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
+    case one(Element)
+    case many([Element])
 
-    public var values: [String] {
+    public var values: [Element] {
         switch self {
         case .one(let value): [value]
         case .many(let values): values
@@ -81,7 +81,7 @@ public enum StopSequences: Codable, Sendable, Equatable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if let one = try? container.decode(String.self) { self = .one(one) } else { self = .many(try container.decode([String].self)) }
+        if let one = try? container.decode(Element.self) { self = .one(one) } else { self = .many(try container.decode([Element].self)) }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -92,6 +92,9 @@ public enum StopSequences: Codable, Sendable, Equatable {
         }
     }
 }
+
+/// `stop`: one string or a list of them.
+public typealias StopSequences = OneOrMany<String>
 
 public struct StreamOptions: Codable, Sendable, Equatable {
     /// When true, a last chunk with empty choices carries the usage of the whole stream.
@@ -281,31 +284,8 @@ public struct EmbeddingsRequest: Codable, Sendable, Equatable {
     }
 }
 
-/// `input` is one string or a list of strings.
-public enum EmbeddingInput: Codable, Sendable, Equatable {
-    case one(String)
-    case many([String])
-
-    public var values: [String] {
-        switch self {
-        case .one(let value): [value]
-        case .many(let values): values
-        }
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if let one = try? container.decode(String.self) { self = .one(one) } else { self = .many(try container.decode([String].self)) }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .one(let value): try container.encode(value)
-        case .many(let values): try container.encode(values)
-        }
-    }
-}
+/// Embeddings' `input`: one string or a list of strings.
+public typealias EmbeddingInput = OneOrMany<String>
 
 public struct EmbeddingsResponse: Codable, Sendable, Equatable {
     public struct Embedding: Codable, Sendable, Equatable {

@@ -27,7 +27,10 @@ public enum RouterApp {
         environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger
     ) -> [Responder] {
         let usage = UsagePublisher(bus: bus, logger: logger)
-        let providers = Providers(local: LocalProvider(), openAICompatible: OpenAICompatibleProvider(client: httpClient, environment: environment))
+        let providers = Providers(
+            local: LocalProvider(),
+            openAICompatible: OpenAICompatibleProvider(client: httpClient, environment: environment),
+            anthropic: AnthropicProvider(client: httpClient, environment: environment))
         return RouterResponders(
             bus: bus, chat: ChatCalls(catalog: catalog, providers: providers, usage: usage, health: DeploymentHealth()),
             embeddings: EmbeddingCalls(catalog: catalog, usage: usage), logger: logger

@@ -8,7 +8,7 @@ import Synchronization
 final class FakeOpenAIUpstream: Sendable {
     enum Behaviour: Sendable {
         /// JSON or SSE (as the request asks) with these tokens and this usage.
-        case answer(tokens: [String], usage: TokenUsage?, pace: Duration = .zero)
+        case answer(tokens: [String], usage: TokenUsage?, pace: Duration = .zero, finishReason: String = "stop")
         /// An HTTP error.
         case fail(status: Int, retryAfter: Int? = nil)
         /// An SSE stream that sends `tokens`, then drops the connection.
@@ -62,16 +62,16 @@ final class FakeOpenAIUpstream: Sendable {
             if let retryAfter { headers[.retryAfter] = String(retryAfter) }
             let body = #"{"error":{"message":"upstream says no","type":"server_error","code":null,"param":null}}"#
             return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
-        case .answer(let tokens, let usage, let pace) where request?.stream == true:
-            return sse(model: model, tokens: tokens, usage: usage, pace: pace, complete: true)
-        case .answer(let tokens, let usage, _):
+        case .answer(let tokens, let usage, let pace, let finishReason) where request?.stream == true:
+            return sse(model: model, tokens: tokens, usage: usage, pace: pace, finishReason: finishReason, complete: true)
+        case .answer(let tokens, let usage, _, let finishReason):
             let completion = ChatCompletion(
                 id: "chatcmpl-fake", created: 1, model: model,
-                choices: [.init(index: 0, message: .assistant(tokens.joined()), finishReason: "stop")], usage: usage)
+                choices: [.init(index: 0, message: .assistant(tokens.joined()), finishReason: finishReason)], usage: usage)
             return Response(status: .ok, headers: [.contentType: "application/json"],
                             body: .init(byteBuffer: ByteBuffer(data: try! JSONCoding.encode(completion))))
         case .breakAfter(let tokens):
-            return sse(model: model, tokens: tokens, usage: nil, pace: .zero, complete: false)
+            return sse(model: model, tokens: tokens, usage: nil, pace: .zero, finishReason: "stop", complete: false)
         case .hang:
             let abandon = self.abandon
             return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: .init { writer in
@@ -89,7 +89,7 @@ final class FakeOpenAIUpstream: Sendable {
         }
     }
 
-    private func sse(model: String, tokens: [String], usage: TokenUsage?, pace: Duration, complete: Bool) -> Response {
+    private func sse(model: String, tokens: [String], usage: TokenUsage?, pace: Duration, finishReason: String, complete: Bool) -> Response {
         let abandon = self.abandon
         return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: .init { writer in
             func event(_ chunk: ChatCompletionChunk) -> ByteBuffer {
@@ -106,7 +106,7 @@ final class FakeOpenAIUpstream: Sendable {
                     try await Task.sleep(for: .milliseconds(200))
                     throw CancellationError()
                 }
-                try await writer.write(event(ChatCompletionChunk(id: "c", created: 1, model: model, choices: [.init(index: 0, delta: .init(), finishReason: "stop")])))
+                try await writer.write(event(ChatCompletionChunk(id: "c", created: 1, model: model, choices: [.init(index: 0, delta: .init(), finishReason: finishReason)])))
                 if let usage { try await writer.write(event(ChatCompletionChunk(id: "c", created: 1, model: model, choices: [], usage: usage))) }
                 try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
                 try await writer.finish(nil)

@@ -195,11 +195,13 @@ public struct ChatCalls: Sendable {
 struct Providers: Sendable {
     let local: LocalProvider
     let openAICompatible: OpenAICompatibleProvider
+    let anthropic: AnthropicProvider
 
     func provider(for deployment: Deployment) -> any ModelProvider {
         switch deployment.provider {
         case .local: local
         case .openai: openAICompatible
+        case .anthropic: anthropic
         }
     }
 }

@@ -34,6 +34,8 @@ public enum ProviderKind: String, Sendable, Equatable, Codable, CaseIterable {
     case local
     /// OpenAI's chat completions API, as OpenAI, vLLM, Ollama, llama.cpp's server and TGI serve it.
     case openai
+    /// Anthropic's Messages API.
+    case anthropic
 }
 
 /// One place a model is served: a provider, its model id, and the price of a token there.

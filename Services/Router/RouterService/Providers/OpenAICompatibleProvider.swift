@@ -2,7 +2,6 @@ import AsyncHTTPClient
 import Contracts
 import Foundation
 import NIOCore
-import NIOHTTP1
 
 /// Any server that speaks OpenAI's chat completions API: OpenAI itself, vLLM, Ollama,
 /// llama.cpp's server, TGI. JSON answers and server-sent events; the key comes from the
@@ -36,52 +35,32 @@ struct OpenAICompatibleProvider: ModelProvider {
         upstream.model = deployment.upstreamModel
         upstream.stream = stream
         upstream.streamOptions = stream ? StreamOptions(includeUsage: true) : nil
-        let response = try await send(try JSONCoding.encode(upstream), to: "chat/completions", on: deployment)
-        if stream {
-            try await relayEvents(response.body, continuation)
-        } else {
-            let body = try await collect(response.body)
-            let completion: ChatCompletion
-            do {
-                completion = try JSONCoding.decode(ChatCompletion.self, from: Data(buffer: body))
-            } catch {
-                throw ProviderError(kind: .invalidResponse, message: "\(deployment.name) answered an unreadable completion: \(error)")
-            }
-            let choice = completion.choices.first
-            if let text = choice?.message.content?.text, !text.isEmpty { continuation.yield(.content(text)) }
-            continuation.yield(.finished(reason: choice?.finishReason, usage: completion.usage))
-        }
-    }
-
-    private func send(_ body: Data, to path: String, on deployment: Deployment) async throws -> HTTPClientResponse {
         guard let base = deployment.baseURL else {
             throw ProviderError(kind: .connection, message: "\(deployment.name) has no base_url")
         }
-        var request = HTTPClientRequest(url: base.hasSuffix("/") ? base + path : base + "/" + path)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
+        var http = HTTPClientRequest(url: base.hasSuffix("/") ? base + "chat/completions" : base + "/chat/completions")
+        http.method = .POST
+        http.headers.add(name: "Content-Type", value: "application/json")
         if let variable = deployment.credentialVariable, let key = environment[variable] {
-            request.headers.add(name: "Authorization", value: "Bearer \(key)")
+            http.headers.add(name: "Authorization", value: "Bearer \(key)")
         }
-        request.body = .bytes(ByteBuffer(data: body))
-        let response: HTTPClientResponse
+        http.body = .bytes(ByteBuffer(data: try JSONCoding.encode(upstream)))
+        let response = try await HTTPProviderCall.execute(http, client: client, timeout: readTimeout, deployment: deployment)
+        if stream {
+            try await relayEvents(response.body, continuation)
+            return
+        }
+        let completion: ChatCompletion
         do {
-            response = try await client.execute(request, timeout: readTimeout)
-        } catch let error as HTTPClientError where error == .readTimeout || error == .deadlineExceeded {
-            throw ProviderError(kind: .timeout, message: "\(deployment.name) did not answer in time")
-        } catch is CancellationError {
-            throw CancellationError()
+            completion = try JSONCoding.decode(ChatCompletion.self, from: Data(buffer: try await HTTPProviderCall.collect(response.body)))
+        } catch let error as ProviderError {
+            throw error
         } catch {
-            throw ProviderError(kind: .connection, message: "\(deployment.name) could not be reached: \(error)")
+            throw ProviderError(kind: .invalidResponse, message: "\(deployment.name) answered an unreadable completion: \(error)")
         }
-        guard (200..<300).contains(response.status.code) else {
-            let detail = (try? await collect(response.body, limit: 4096)).map { String(buffer: $0) } ?? ""
-            throw ProviderError(
-                kind: .status(Int(response.status.code)),
-                message: "\(deployment.name) answered \(response.status.code): \(detail.prefix(300))",
-                retryAfterSeconds: response.headers.first(name: "retry-after").flatMap(Int.init))
-        }
-        return response
+        let choice = completion.choices.first
+        if let text = choice?.message.content?.text, !text.isEmpty { continuation.yield(.content(text)) }
+        continuation.yield(.finished(reason: choice?.finishReason, usage: completion.usage))
     }
 
     /// Reads `data: {chunk}` events until `data: [DONE]`, yielding content as it arrives.
@@ -89,21 +68,11 @@ struct OpenAICompatibleProvider: ModelProvider {
         var lines = ServerSentEventLines()
         var finishReason: String?
         var usage: TokenUsage?
-        var iterator = body.makeAsyncIterator()
-        while true {
-            let next: ByteBuffer?
-            do {
-                next = try await iterator.next()
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                throw ProviderError(kind: .connection, message: "the stream broke off: \(error)")
-            }
-            guard let buffer = next else { break }
+        let bodyEnded = try await HTTPProviderCall.forEachBuffer(of: body) { buffer in
             for data in lines.append(buffer) {
                 if data == "[DONE]" {
                     continuation.yield(.finished(reason: finishReason, usage: usage))
-                    return
+                    return false
                 }
                 guard let chunk = try? JSONCoding.decode(ChatCompletionChunk.self, from: Data(data.utf8)) else {
                     throw ProviderError(kind: .invalidResponse, message: "an unreadable event: \(data.prefix(200))")
@@ -114,33 +83,8 @@ struct OpenAICompatibleProvider: ModelProvider {
                 }
                 usage = chunk.usage ?? usage
             }
+            return true
         }
-        throw ProviderError(kind: .connection, message: "the stream ended before [DONE]")
-    }
-
-    private func collect(_ body: HTTPClientResponse.Body, limit: Int = 16 << 20) async throws -> ByteBuffer {
-        do {
-            return try await body.collect(upTo: limit)
-        } catch {
-            throw ProviderError(kind: .connection, message: "the answer broke off: \(error)")
-        }
-    }
-}
-
-/// Splits a server-sent event stream into the `data:` payloads of its events.
-struct ServerSentEventLines {
-    private var pending = ""
-
-    mutating func append(_ buffer: ByteBuffer) -> [String] {
-        pending += String(buffer: buffer)
-        var payloads: [String] = []
-        while let newline = pending.firstIndex(where: { $0 == "\n" || $0 == "\r\n" }) {
-            let line = pending[..<newline].trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
-            pending = String(pending[pending.index(after: newline)...])
-            if line.hasPrefix("data:") {
-                payloads.append(line.dropFirst(5).trimmingCharacters(in: .whitespaces))
-            }
-        }
-        return payloads
+        if bodyEnded { throw ProviderError(kind: .connection, message: "the stream ended before [DONE]") }
     }
 }

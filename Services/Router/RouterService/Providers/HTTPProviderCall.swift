@@ -1,0 +1,75 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+
+/// What every HTTP provider does the same way: send with a read timeout, classify failures
+/// for failover, read bodies.
+enum HTTPProviderCall {
+    /// Sends the request; a non-2xx answer throws with its status and `Retry-After`.
+    static func execute(_ request: HTTPClientRequest, client: HTTPClient, timeout: TimeAmount, deployment: Deployment) async throws -> HTTPClientResponse {
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: timeout)
+        } catch let error as HTTPClientError where error == .readTimeout || error == .deadlineExceeded {
+            throw ProviderError(kind: .timeout, message: "\(deployment.name) did not answer in time")
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw ProviderError(kind: .connection, message: "\(deployment.name) could not be reached: \(error)")
+        }
+        guard (200..<300).contains(response.status.code) else {
+            let detail = (try? await collect(response.body, limit: 4096)).map { String(buffer: $0) } ?? ""
+            throw ProviderError(
+                kind: .status(Int(response.status.code)),
+                message: "\(deployment.name) answered \(response.status.code): \(detail.prefix(300))",
+                retryAfterSeconds: response.headers.first(name: "retry-after").flatMap(Int.init))
+        }
+        return response
+    }
+
+    static func collect(_ body: HTTPClientResponse.Body, limit: Int = 16 << 20) async throws -> ByteBuffer {
+        do {
+            return try await body.collect(upTo: limit)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw ProviderError(kind: .connection, message: "the answer broke off: \(error)")
+        }
+    }
+
+    /// Hands each piece of the body to `handle` until it answers false (then returns false) or
+    /// the body ends (then returns true). A broken connection is a `ProviderError`.
+    static func forEachBuffer(of body: HTTPClientResponse.Body, _ handle: (ByteBuffer) throws -> Bool) async throws -> Bool {
+        var iterator = body.makeAsyncIterator()
+        while true {
+            let next: ByteBuffer?
+            do {
+                next = try await iterator.next()
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                throw ProviderError(kind: .connection, message: "the stream broke off: \(error)")
+            }
+            guard let buffer = next else { return true }
+            guard try handle(buffer) else { return false }
+        }
+    }
+}
+
+/// Splits a server-sent event stream into the `data:` payloads of its events.
+struct ServerSentEventLines {
+    private var pending = ""
+
+    mutating func append(_ buffer: ByteBuffer) -> [String] {
+        pending += String(buffer: buffer)
+        var payloads: [String] = []
+        while let newline = pending.firstIndex(where: { $0 == "\n" || $0 == "\r\n" }) {
+            let line = pending[..<newline].trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
+            pending = String(pending[pending.index(after: newline)...])
+            if line.hasPrefix("data:") {
+                payloads.append(line.dropFirst(5).trimmingCharacters(in: .whitespaces))
+            }
+        }
+        return payloads
+    }
+}

@@ -1,0 +1,77 @@
+import Contracts
+import Foundation
+import Hummingbird
+import Synchronization
+
+/// An Anthropic Messages API server on loopback: JSON or its event stream, as the request asks.
+final class FakeAnthropicUpstream: Sendable {
+    struct Answer: Sendable {
+        var tokens: [String]
+        var inputTokens: Int
+        var outputTokens: Int
+        /// `end_turn`, `max_tokens`, `stop_sequence`, `tool_use`
+        var stopReason: String
+    }
+
+    struct Received: Sendable {
+        var body: [String: JSONValue]
+        var apiKey: String?
+        var version: String?
+    }
+
+    private let answer: Answer
+    private let received = Mutex<[Received]>([])
+
+    init(_ answer: Answer) {
+        self.answer = answer
+    }
+
+    var requests: [Received] { received.withLock { $0 } }
+
+    func start() async throws -> (url: String, server: Task<Void, any Error>) {
+        let router = Router()
+        router.post("v1/messages") { request, _ -> Response in
+            let data = try await request.body.collect(upTo: 1 << 20)
+            let body = (try? JSONCoding.decode([String: JSONValue].self, from: Data(buffer: data))) ?? [:]
+            self.received.withLock {
+                $0.append(Received(body: body, apiKey: request.headers[.init("x-api-key")!], version: request.headers[.init("anthropic-version")!]))
+            }
+            return body["stream"] == .bool(true) ? self.events() : self.message()
+        }
+        let (ports, port) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in port.yield(channel.localAddress?.port ?? 0) })
+        let server = Task { try await app.runService() }
+        var iterator = ports.makeAsyncIterator()
+        return ("http://127.0.0.1:\(await iterator.next() ?? 0)/v1", server)
+    }
+
+    private func message() -> Response {
+        let text = answer.tokens.joined().replacingOccurrences(of: "\"", with: "\\\"")
+        let body = """
+            {"id":"msg_1","type":"message","role":"assistant","model":"claude-test",
+             "content":[{"type":"text","text":"\(text)"}],"stop_reason":"\(answer.stopReason)","stop_sequence":null,
+             "usage":{"input_tokens":\(answer.inputTokens),"output_tokens":\(answer.outputTokens)}}
+            """
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    private func events() -> Response {
+        var events = [
+            ("message_start", #"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-test","stop_reason":null,"usage":{"input_tokens":\#(answer.inputTokens),"output_tokens":1}}}"#),
+            ("content_block_start", #"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#),
+            ("ping", #"{"type":"ping"}"#),
+        ]
+        for token in answer.tokens {
+            events.append(("content_block_delta", #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"\#(token)"}}"#))
+        }
+        events += [
+            ("content_block_stop", #"{"type":"content_block_stop","index":0}"#),
+            ("message_delta", #"{"type":"message_delta","delta":{"stop_reason":"\#(answer.stopReason)","stop_sequence":null},"usage":{"output_tokens":\#(answer.outputTokens)}}"#),
+            ("message_stop", #"{"type":"message_stop"}"#),
+        ]
+        let text = events.map { "event: \($0.0)\ndata: \($0.1)\n\n" }.joined()
+        return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
