@@ -20,6 +20,17 @@ public struct BusRequest: Sendable {
     }
 }
 
+/// One reply to a request.
+public struct BusReply: Sendable {
+    public var payload: Data
+    public var headers: [String: String]
+
+    public init(payload: Data, headers: [String: String] = [:]) {
+        self.payload = payload
+        self.headers = headers
+    }
+}
+
 /// Sends the chunks of a streamed reply, numbered from 0. The responder sends the final chunk
 /// when the handler returns.
 public struct ReplyStreamWriter: Sendable {
@@ -56,10 +67,15 @@ final class ChunkCounter: @unchecked Sendable {
 /// requests are taken, requests already received are answered, then `run()` returns.
 public final class Responder: Service, Sendable {
     public enum Handler: Sendable {
-        /// Answers with one reply.
-        case unary(@Sendable (BusRequest) async throws -> Data)
+        /// Answers with one reply and its headers.
+        case reply(@Sendable (BusRequest) async throws -> BusReply)
         /// Answers with chunks sent through the writer, then a final chunk.
         case streaming(@Sendable (BusRequest, ReplyStreamWriter) async throws -> Void)
+
+        /// Answers with one reply that needs no headers.
+        public static func unary(_ body: @escaping @Sendable (BusRequest) async throws -> Data) -> Handler {
+            .reply { BusReply(payload: try await body($0)) }
+        }
     }
 
     let bus: Bus
@@ -122,9 +138,9 @@ public final class Responder: Service, Sendable {
         do {
             try await withDeadline(seconds: remaining) {
                 switch self.handler {
-                case .unary(let handle):
-                    let payload = try await handle(request)
-                    try self.bus.publish(NATSMessage(subject: replyTo, payload: payload))
+                case .reply(let handle):
+                    let reply = try await handle(request)
+                    try self.bus.publish(NATSMessage(subject: replyTo, headers: reply.headers, payload: reply.payload))
                 case .streaming(let handle):
                     try await self.stream(request, replyTo: replyTo, handle)
                 }

@@ -54,6 +54,7 @@ import Testing
             let reply = try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: .seconds(5))
             let completion = try JSONCoding.decode(ChatCompletion.self, from: reply.payload)
             let tokens = try #require(completion.usage)
+            #expect(reply.headers[RouterHeader.deployment] == "local/test-chat")
             #expect(completion.choices.first?.message.role == "assistant")
             #expect(completion.choices.first?.finishReason == "stop")
             #expect(tokens.promptTokens == LocalModel().promptTokens(call.completion.messages))
@@ -73,9 +74,12 @@ import Testing
         try await withRouter(tenant: tenant) { bus, usage in
             let call = call(tenant, maxTokens: 6, includeUsage: true)
             var chunks: [ChatCompletionChunk] = []
+            var firstHeaders: [String: String]?
             for try await message in try bus.requestStream(Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(call), timeout: .seconds(5)) {
+                firstHeaders = firstHeaders ?? message.headers
                 chunks.append(try JSONCoding.decode(ChatCompletionChunk.self, from: message.payload))
             }
+            #expect(firstHeaders?[RouterHeader.deployment] == "local/test-chat")
             #expect(chunks.first?.choices.first?.delta.role == "assistant")
             let content = chunks.compactMap { $0.choices.first?.delta.content }.filter { !$0.isEmpty }
             #expect(content.count == 6)

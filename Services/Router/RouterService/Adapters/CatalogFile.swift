@@ -77,6 +77,7 @@ public enum CatalogFile {
         var contextWindow: Int
         var capabilities: [Capability]
         var tokensPerSecond: Int?
+        var weight: Int?
 
         enum CodingKeys: String, CodingKey {
             case name, provider
@@ -87,6 +88,7 @@ public enum CatalogFile {
             case contextWindow = "context_window"
             case capabilities
             case tokensPerSecond = "tokens_per_second"
+            case weight
         }
     }
 
@@ -126,6 +128,7 @@ extension CatalogFile.Document {
                 guard entry.contextWindow > 0 else { throw fail(path + [.key("context_window")], "must be positive") }
                 guard !entry.capabilities.isEmpty else { throw fail(path + [.key("capabilities")], "names no capability") }
                 guard (entry.tokensPerSecond ?? 0) >= 0 else { throw fail(path + [.key("tokens_per_second")], "must not be negative") }
+                guard (entry.weight ?? 1) >= 0 else { throw fail(path + [.key("weight")], "must not be negative") }
                 if let baseURL = entry.baseURL, URL(string: baseURL)?.host == nil {
                     throw fail(path + [.key("base_url")], "is not an http(s) URL")
                 }
@@ -140,9 +143,14 @@ extension CatalogFile.Document {
                     name: entry.name, provider: entry.provider, upstreamModel: entry.upstreamModel, baseURL: entry.baseURL,
                     credentialVariable: entry.credentialVariable,
                     price: Price(inputMicrosPerMillion: entry.price.inputMicrosPerMillion, outputMicrosPerMillion: entry.price.outputMicrosPerMillion),
-                    contextWindow: entry.contextWindow, capabilities: Set(entry.capabilities), tokensPerSecond: entry.tokensPerSecond ?? 0))
+                    contextWindow: entry.contextWindow, capabilities: Set(entry.capabilities), tokensPerSecond: entry.tokensPerSecond ?? 0,
+                    weight: entry.weight ?? 1))
             }
-            entries[name] = ModelEntry(name: name, strategy: model.strategy ?? .priority, deployments: deployments)
+            let strategy = model.strategy ?? .priority
+            if strategy == .weighted, deployments.allSatisfy({ $0.weight == 0 }) {
+                throw fail(modelPath + [.key("deployments")], "the weighted strategy needs a deployment with a weight above 0")
+            }
+            entries[name] = ModelEntry(name: name, strategy: strategy, deployments: deployments)
         }
         return Catalog(models: entries)
     }

@@ -64,7 +64,8 @@ public struct ChatCalls: Sendable {
     /// one with the finish reason, and the usage when the caller asked for it. Cancelled when
     /// the caller stops reading (which cancels the upstream request); the tokens produced until
     /// then are still recorded.
-    func stream(_ call: RouterChatCall, send: (ChatCompletionChunk) throws -> Void) async throws -> Deployment {
+    /// The first chunk's headers name the deployment that answered.
+    func stream(_ call: RouterChatCall, send: (ChatCompletionChunk, [String: String]) throws -> Void) async throws -> Deployment {
         var (opened, record) = try await open(call, stream: true)
         let chunk = { (delta: ChatCompletionChunk.Delta, finish: String?) in
             ChatCompletionChunk(
@@ -73,18 +74,18 @@ public struct ChatCalls: Sendable {
         }
         var finished = false
         do {
-            try send(chunk(.init(role: "assistant", content: ""), nil))
+            try send(chunk(.init(role: "assistant", content: ""), nil), [RouterHeader.deployment: record.deployment.name])
             var event = opened.first
             while let current = event {
                 try Task.checkCancellation()
                 switch current {
                 case .content(let piece):
-                    try send(chunk(.init(content: piece), nil))
+                    try send(chunk(.init(content: piece), nil), [:])
                     record.firstToken = record.firstToken ?? clock.now
                     record.completionTokens += 1
                 case .finished(let reason, let reported):
                     record.apply(reported)
-                    try send(chunk(.init(), reason ?? "stop"))
+                    try send(chunk(.init(), reason ?? "stop"), [:])
                     finished = true
                 }
                 event = try await opened.events.next()
@@ -94,7 +95,7 @@ public struct ChatCalls: Sendable {
             if call.completion.streamOptions?.includeUsage == true {
                 try send(ChatCompletionChunk(
                     id: "chatcmpl-\(call.requestID)", created: Int64(record.startedAt.timeIntervalSince1970), model: call.completion.model,
-                    choices: [], usage: TokenUsage(promptTokens: record.promptTokens, completionTokens: record.completionTokens)))
+                    choices: [], usage: TokenUsage(promptTokens: record.promptTokens, completionTokens: record.completionTokens)), [:])
             }
             record.status = .succeeded
         } catch {
@@ -127,7 +128,11 @@ public struct ChatCalls: Sendable {
     /// retryable failure (connection, timeout, 429, 5xx) moves on to the next deployment; no
     /// call is retried once an event came, so nothing is sent to the caller twice.
     private func open(_ call: RouterChatCall, stream: Bool) async throws -> (OpenedCall, CallRecord) {
-        let candidates = try route(call.completion, needs: stream ? [.chat, .streaming] : [.chat])
+        let entry = try model(call.completion)
+        let fitting = try route(call.completion, needs: stream ? [.chat, .streaming] : [.chat])
+        let promptTokens = estimator.promptTokens(call.completion.messages)
+        let candidates = health.order(
+            fitting, strategy: entry.strategy, promptTokens: promptTokens, completionTokens: call.completion.completionTokenLimit ?? 256)
         var failures: [String] = []
         for deployment in candidates {
             // An open breaker sends the call to the next deployment instead of a dead one.
@@ -164,11 +169,16 @@ public struct ChatCalls: Sendable {
         }
     }
 
-    /// The deployments that can take the request, in priority order.
-    func route(_ request: ChatCompletionRequest, needs: Set<Capability>) throws(ServiceFault) -> [Deployment] {
+    func model(_ request: ChatCompletionRequest) throws(ServiceFault) -> ModelEntry {
         guard let entry = catalog.model(request.model) else {
             throw ServiceFault(code: "model_not_found", message: "The model `\(request.model)` does not exist or you do not have access to it.", param: "model")
         }
+        return entry
+    }
+
+    /// The deployments that can take the request, in priority order.
+    func route(_ request: ChatCompletionRequest, needs: Set<Capability>) throws(ServiceFault) -> [Deployment] {
+        let entry = try model(request)
         if let limit = request.completionTokenLimit, limit < 1 {
             throw ServiceFault(code: "invalid_value", message: "max_tokens must be at least 1.", param: "max_tokens")
         }

@@ -7,6 +7,8 @@ import Synchronization
 /// without waiting for the others.
 final class DeploymentHealth: Sendable {
     private let breakers = Mutex<[String: CircuitBreaker]>([:])
+    private let stats = Mutex<[String: DeploymentStats]>([:])
+    private let selection = DeploymentSelection()
     let policy: CircuitBreaker.Policy
 
     init(policy: CircuitBreaker.Policy = .init()) {
@@ -25,6 +27,7 @@ final class DeploymentHealth: Sendable {
     /// timeout, 5xx). A 429 with `Retry-After` pauses the deployment for that long instead.
     func recordFailure(_ deployment: String, _ error: ProviderError) {
         Counter(label: "switchyard_router_deployment_errors_total", dimensions: [("deployment", deployment), ("class", error.metricClass)]).increment()
+        stats.withLock { $0[deployment, default: DeploymentStats()].recordFailure() }
         update(deployment) { breaker in
             if case .status(429) = error.kind {
                 if let seconds = error.retryAfterSeconds { breaker.coolDown(until: .now + .seconds(seconds)) }
@@ -38,9 +41,23 @@ final class DeploymentHealth: Sendable {
         update(deployment) { $0.recordAbandoned() }
     }
 
-    /// Requests, latency, time to first token and tokens of one finished call.
+    /// The candidates in the order the model's strategy picks, from what was seen so far.
+    func order(_ candidates: [Deployment], strategy: RoutingStrategy, promptTokens: Int, completionTokens: Int) -> [Deployment] {
+        let seen = stats.withLock { $0 }
+        var random = SystemRandomNumberGenerator()
+        return selection.order(
+            candidates, strategy: strategy, promptTokens: promptTokens, completionTokens: completionTokens, stats: seen, random: &random)
+    }
+
+    /// Requests, latency, time to first token and tokens of one finished call; its latency and
+    /// reward for the strategies that learn.
     func recordCall(_ record: CallRecord) {
         let deployment = record.deployment.name
+        let latencyMs = Double(record.started.duration(to: .now).milliseconds)
+        let reward = BanditReward.of(
+            success: record.status == .succeeded, latencyMs: latencyMs,
+            costMicros: record.deployment.price.costMicros(promptTokens: record.promptTokens, completionTokens: record.completionTokens))
+        stats.withLock { $0[deployment, default: DeploymentStats()].record(latencyMs: latencyMs, reward: reward) }
         Counter(label: "switchyard_router_deployment_requests_total", dimensions: [("deployment", deployment), ("status", record.status.rawValue)]).increment()
         Timer(label: "switchyard_router_deployment_latency_seconds", dimensions: [("deployment", deployment)])
             .record(duration: record.started.duration(to: .now))

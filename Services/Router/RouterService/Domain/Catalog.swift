@@ -23,6 +23,14 @@ public struct ModelEntry: Sendable, Equatable {
 public enum RoutingStrategy: String, Sendable, Equatable, CaseIterable, Codable {
     /// The first deployment that can take the request; the next one when it fails.
     case priority
+    /// The deployment where this call costs least (prompt plus the completion limit).
+    case lowestCost = "lowest_cost"
+    /// The deployment with the lowest moving-average latency; unmeasured ones are tried first.
+    case lowestLatency = "lowest_latency"
+    /// A random deployment by `weight` (canaries: 95 and 5).
+    case weighted
+    /// A multi-armed bandit (UCB1) rewarding success, latency and cost (`BanditReward`).
+    case bandit
 }
 
 public enum Capability: String, Sendable, Equatable, Codable, CaseIterable {
@@ -52,6 +60,8 @@ public struct Deployment: Sendable, Equatable {
     public var capabilities: Set<Capability>
     /// Tokens per second of the local model's streams; 0 streams as fast as it can.
     public var tokensPerSecond: Int
+    /// Share of the traffic under the `weighted` strategy.
+    public var weight: Int
 
     public func supports(_ capability: Capability) -> Bool { capabilities.contains(capability) }
 }

@@ -13,7 +13,7 @@ struct RouterResponders {
     func responders() -> [Responder] {
         [
             Responder(bus: bus, subject: Subject.service(.router, RouterVerb.chat), queue: ServiceName.router.rawValue, logger: logger,
-                      handler: .unary(complete)),
+                      handler: .reply(complete)),
             Responder(bus: bus, subject: Subject.service(.router, RouterVerb.chatStream), queue: ServiceName.router.rawValue, logger: logger,
                       handler: .streaming(stream)),
             Responder(bus: bus, subject: Subject.service(.router, RouterVerb.embeddings), queue: ServiceName.router.rawValue, logger: logger,
@@ -26,16 +26,18 @@ struct RouterResponders {
         return try JSONCoding.encode(try await embeddings.embed(call))
     }
 
-    func complete(_ request: BusRequest) async throws -> Data {
+    /// The reply names the deployment that answered (`Switchyard-Deployment`), so canaries can
+    /// be told apart downstream.
+    func complete(_ request: BusRequest) async throws -> BusReply {
         let call = try decode(RouterChatCall.self, request)
-        let (completion, _) = try await chat.complete(call)
-        return try JSONCoding.encode(completion)
+        let (completion, deployment) = try await chat.complete(call)
+        return BusReply(payload: try JSONCoding.encode(completion), headers: [RouterHeader.deployment: deployment.name])
     }
 
     func stream(_ request: BusRequest, _ writer: ReplyStreamWriter) async throws {
         let call = try decode(RouterChatCall.self, request)
-        _ = try await chat.stream(call) { chunk in
-            try writer.send(try JSONCoding.encode(chunk))
+        _ = try await chat.stream(call) { chunk, headers in
+            try writer.send(try JSONCoding.encode(chunk), headers: headers)
         }
     }
 
