@@ -92,7 +92,8 @@ import Testing
         try await withRouter(catalog: Self.catalog(primary: primaryURL, secondary: secondaryURL), tenant: tenant) { bus, usage in
             let (text, _) = try await streamText(bus, routerCall(tenant, model: "remote-chat"))
             #expect(text == "backup")
-            #expect(primary.requests.count == 1 && secondary.requests.count == 1)
+            // The primary is tried twice (a retry after its 503), then the secondary answers.
+            #expect(primary.requests.count == 2 && secondary.requests.count == 1)
             #expect(secondary.requests.first?.body?.model == "upstream-model-b")
             let event = try #require(await usage.next(1).first).decode(UsageRecorded.self).payload
             #expect(event.deployment == "remote/secondary" && event.status == .succeeded)
@@ -112,7 +113,8 @@ import Testing
                     Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: .seconds(10))
                 #expect(try JSONCoding.decode(ChatCompletion.self, from: reply.payload).choices.first?.message.content?.text == "ok")
             }
-            // Five failures open the primary's breaker; the other seven calls skip it.
+            // Five failures (two calls with a retry each, then one more) open the primary's
+            // breaker; the calls after that skip it.
             #expect(primary.requests.count == 5)
             #expect(secondary.requests.count == 12)
         }
@@ -135,6 +137,39 @@ import Testing
             var abandoned = upstream.abandoned.makeAsyncIterator()
             let stopped: Void? = await abandoned.next()
             #expect(stopped != nil, "the upstream request outlived the deadline")
+        }
+    }
+
+    @Test func aServerErrorIsRetriedOnceOnTheSameDeployment() async throws {
+        let upstream = FakeOpenAIUpstream([.fail(status: 502), .answer(tokens: ["second", " try"], usage: TokenUsage(promptTokens: 3, completionTokens: 2))])
+        let (url, server) = try await upstream.start()
+        defer { server.cancel() }
+        let tenant = UUID.timeOrdered()
+        try await withRouter(catalog: Self.catalog(primary: url), tenant: tenant, environment: Self.environment) { bus, _ in
+            let reply = try await bus.request(
+                Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: .seconds(10))
+            #expect(try JSONCoding.decode(ChatCompletion.self, from: reply.payload).choices.first?.message.content?.text == "second try")
+            #expect(upstream.requests.count == 2)
+        }
+    }
+
+    @Test func retryAfterPausesTheDeploymentInsteadOfRetryingIt() async throws {
+        let upstream = FakeOpenAIUpstream(.fail(status: 429, retryAfter: 30))
+        let (url, server) = try await upstream.start()
+        defer { server.cancel() }
+        let tenant = UUID.timeOrdered()
+        try await withRouter(catalog: Self.catalog(primary: url), tenant: tenant, environment: Self.environment) { bus, _ in
+            for _ in 0..<2 {
+                await #expect {
+                    try await bus.request(
+                        Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: .seconds(10))
+                } throws: { error in
+                    guard case BusError.remote(let fault) = error else { return false }
+                    return fault.code == "upstream_unavailable"
+                }
+            }
+            // One request: no retry after the 429, and the second call found the deployment cooling down.
+            #expect(upstream.requests.count == 1)
         }
     }
 

@@ -22,14 +22,19 @@ final class FakeOpenAIUpstream: Sendable {
         var authorization: String?
     }
 
-    private let behaviour: Mutex<Behaviour>
+    /// Answers in turn; the last one repeats.
+    private let behaviours: Mutex<[Behaviour]>
     private let received = Mutex<[Received]>([])
     /// Yields once for each stream the client left before its end.
     let abandoned: AsyncStream<Void>
     private let abandon: AsyncStream<Void>.Continuation
 
-    init(_ behaviour: Behaviour) {
-        self.behaviour = Mutex(behaviour)
+    convenience init(_ behaviour: Behaviour) {
+        self.init([behaviour])
+    }
+
+    init(_ behaviours: [Behaviour]) {
+        self.behaviours = Mutex(behaviours)
         (abandoned, abandon) = AsyncStream.makeStream(of: Void.self)
     }
 
@@ -56,7 +61,8 @@ final class FakeOpenAIUpstream: Sendable {
 
     private func respond(to request: ChatCompletionRequest?) -> Response {
         let model = request?.model ?? "unknown"
-        switch behaviour.withLock({ $0 }) {
+        let behaviour = behaviours.withLock { queue in queue.count > 1 ? queue.removeFirst() : queue[0] }
+        switch behaviour {
         case .fail(let status, let retryAfter):
             var headers: HTTPFields = [.contentType: "application/json"]
             if let retryAfter { headers[.retryAfter] = String(retryAfter) }

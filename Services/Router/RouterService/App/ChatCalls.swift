@@ -14,9 +14,9 @@ struct CallRecord: Sendable {
     var status: UsageRecorded.Status
 }
 
-/// Answers chat completion calls from the catalog: picks a deployment in priority order, fails
-/// over to the next when one fails before its first token, relays the answer, and publishes
-/// exactly one `usage.recorded` per call, also when the caller left early.
+/// Answers chat completion calls from the catalog: orders the deployments by the model's
+/// strategy, retries once and then fails over when one fails before its first token, relays the
+/// answer, and publishes exactly one `usage.recorded` per call, also when the caller left early.
 public struct ChatCalls: Sendable {
     let catalog: Catalog
     let providers: Providers
@@ -26,8 +26,8 @@ public struct ChatCalls: Sendable {
     let clock = ContinuousClock()
 
     /// One whole completion.
-    func complete(_ call: RouterChatCall) async throws -> (ChatCompletion, Deployment) {
-        var (opened, record) = try await open(call, stream: false)
+    func complete(_ call: RouterChatCall, deadline: Date? = nil) async throws -> (ChatCompletion, Deployment) {
+        var (opened, record) = try await open(call, stream: false, deadline: deadline)
         var text = ""
         var finishReason: String?
         var finished = false
@@ -65,8 +65,10 @@ public struct ChatCalls: Sendable {
     /// the caller stops reading (which cancels the upstream request); the tokens produced until
     /// then are still recorded.
     /// The first chunk's headers name the deployment that answered.
-    func stream(_ call: RouterChatCall, send: (ChatCompletionChunk, [String: String]) throws -> Void) async throws -> Deployment {
-        var (opened, record) = try await open(call, stream: true)
+    func stream(
+        _ call: RouterChatCall, deadline: Date? = nil, send: (ChatCompletionChunk, [String: String]) throws -> Void
+    ) async throws -> Deployment {
+        var (opened, record) = try await open(call, stream: true, deadline: deadline)
         let chunk = { (delta: ChatCompletionChunk.Delta, finish: String?) in
             ChatCompletionChunk(
                 id: "chatcmpl-\(call.requestID)", created: Int64(record.startedAt.timeIntervalSince1970),
@@ -127,7 +129,18 @@ public struct ChatCalls: Sendable {
     /// Tries the model's deployments in priority order until one yields its first event. A
     /// retryable failure (connection, timeout, 429, 5xx) moves on to the next deployment; no
     /// call is retried once an event came, so nothing is sent to the caller twice.
-    private func open(_ call: RouterChatCall, stream: Bool) async throws -> (OpenedCall, CallRecord) {
+    /// Tries per deployment before the next one: the first call and one retry.
+    static let attemptsPerDeployment = 2
+
+    /// 100 ms doubled per attempt, jittered ±50 % so retries of many calls do not arrive
+    /// together; nil when the caller's deadline leaves no room for it and another try.
+    static func retryPause(attempt: Int, deadline: Date?) -> Duration? {
+        let milliseconds = Double(100 << (attempt - 1)) * Double.random(in: 0.5...1.5)
+        if let deadline, Date().addingTimeInterval(milliseconds / 1000 + 0.1) >= deadline { return nil }
+        return .milliseconds(Int64(milliseconds))
+    }
+
+    private func open(_ call: RouterChatCall, stream: Bool, deadline: Date?) async throws -> (OpenedCall, CallRecord) {
         let entry = try model(call.completion)
         let fitting = try route(call.completion, needs: stream ? [.chat, .streaming] : [.chat])
         let promptTokens = estimator.promptTokens(call.completion.messages)
@@ -135,26 +148,31 @@ public struct ChatCalls: Sendable {
             fitting, strategy: entry.strategy, promptTokens: promptTokens, completionTokens: call.completion.completionTokenLimit ?? 256)
         var failures: [String] = []
         for deployment in candidates {
-            // An open breaker sends the call to the next deployment instead of a dead one.
-            guard health.allowsCall(to: deployment.name) else {
-                failures.append("\(deployment.name): circuit open")
-                continue
-            }
-            var events = providers.provider(for: deployment).chat(call.completion, on: deployment, stream: stream).makeAsyncIterator()
-            let record = CallRecord(
-                deployment: deployment, promptTokens: estimator.promptTokens(call.completion.messages), completionTokens: 0,
-                started: clock.now, startedAt: Date(), firstToken: nil, status: .failed)
-            do {
-                let first = try await events.next()
-                return (OpenedCall(first: first, events: events), record)
-            } catch let error as ProviderError {
-                health.recordFailure(deployment.name, error)
-                guard error.isRetryable else { throw fault(error, deployment: deployment) }
-                failures.append(error.message)
-                continue
-            } catch {
-                health.recordAbandoned(deployment.name)
-                throw fault(error, deployment: deployment)
+            for attempt in 1...Self.attemptsPerDeployment {
+                // An open breaker sends the call to the next deployment instead of a dead one.
+                guard health.allowsCall(to: deployment.name) else {
+                    failures.append("\(deployment.name): circuit open")
+                    break
+                }
+                var events = providers.provider(for: deployment).chat(call.completion, on: deployment, stream: stream).makeAsyncIterator()
+                let record = CallRecord(
+                    deployment: deployment, promptTokens: promptTokens, completionTokens: 0,
+                    started: clock.now, startedAt: Date(), firstToken: nil, status: .failed)
+                do {
+                    let first = try await events.next()
+                    return (OpenedCall(first: first, events: events), record)
+                } catch let error as ProviderError {
+                    health.recordFailure(deployment.name, error)
+                    guard error.isRetryable else { throw fault(error, deployment: deployment) }
+                    failures.append(error.message)
+                    // A 429 put the deployment in cool-down: the next deployment, not a retry.
+                    guard attempt < Self.attemptsPerDeployment, error.kind != .status(429),
+                          let pause = Self.retryPause(attempt: attempt, deadline: deadline) else { break }
+                    try await Task.sleep(for: pause)
+                } catch {
+                    health.recordAbandoned(deployment.name)
+                    throw fault(error, deployment: deployment)
+                }
             }
         }
         throw ServiceFault(code: "upstream_unavailable", message: "No deployment of `\(call.completion.model)` answered: \(failures.joined(separator: "; "))")

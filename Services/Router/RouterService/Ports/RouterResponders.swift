@@ -30,13 +30,13 @@ struct RouterResponders {
     /// be told apart downstream.
     func complete(_ request: BusRequest) async throws -> BusReply {
         let call = try decode(RouterChatCall.self, request)
-        let (completion, deployment) = try await chat.complete(call)
+        let (completion, deployment) = try await chat.complete(call, deadline: request.deadline)
         return BusReply(payload: try JSONCoding.encode(completion), headers: [RouterHeader.deployment: deployment.name])
     }
 
     func stream(_ request: BusRequest, _ writer: ReplyStreamWriter) async throws {
         let call = try decode(RouterChatCall.self, request)
-        _ = try await chat.stream(call) { chunk, headers in
+        _ = try await chat.stream(call, deadline: request.deadline) { chunk, headers in
             try writer.send(try JSONCoding.encode(chunk), headers: headers)
         }
     }
