@@ -14,6 +14,7 @@ let runtime: [Target.Dependency] = [
 let serviceDependencies: [String: [Target.Dependency]] = [
     "Router": [
         .product(name: "Yams", package: "Yams"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
     ],
 ]

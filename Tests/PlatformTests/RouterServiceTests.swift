@@ -145,3 +145,53 @@ import Testing
         }
     }
 }
+
+@Suite struct RouterProcessTests {
+    @Test func sighupReloadsTheCatalogAndABadFileKeepsTheOldOne() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-\(UUID().uuidString).yaml")
+        defer { try? FileManager.default.removeItem(at: file) }
+        func write(_ model: String) throws {
+            try """
+                models:
+                  \(model):
+                    deployments:
+                      - name: local/\(model)
+                        provider: local
+                        upstream_model: local-chat
+                        price: {input_micros_per_million: 1, output_micros_per_million: 1}
+                        context_window: 1000
+                        capabilities: [chat]
+                """.write(to: file, atomically: true, encoding: .utf8)
+        }
+        try write("before")
+        let (server, nats) = try await PrivateNATSServer.started()
+        defer {
+            nats.kill()
+            try? FileManager.default.removeItem(at: server.directory)
+        }
+        let router = try ChildProcess("router", environment: [
+            "NATS_URL": server.url, "SWITCHYARD_CATALOG": file.path, "SWITCHYARD_ROUTER_OPS_PORT": String(freePort()),
+            "SWITCHYARD_LOG_LEVEL": "error",
+        ])
+        try await withBus(url: server.url) { bus in
+            let tenant = UUID.timeOrdered()
+            func answers(_ model: String) async -> Bool {
+                (try? await bus.request(
+                    Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(routerCall(tenant, model: model)), timeout: .seconds(2))) != nil
+            }
+            #expect(try await eventually(timeout: .seconds(20)) { await answers("before") }, "the router never answered")
+
+            try write("after")
+            kill(router.process.processIdentifier, SIGHUP)
+            #expect(try await eventually(timeout: .seconds(10)) { await answers("after") }, "SIGHUP did not reload")
+            #expect(await !answers("before"))
+
+            try "models:\n  broken: [".write(to: file, atomically: true, encoding: .utf8)
+            kill(router.process.processIdentifier, SIGHUP)
+            try await Task.sleep(for: .milliseconds(300))  // the reload runs in the router; nothing to await from here
+            #expect(await answers("after"), "a bad file replaced the catalog in force")
+            #expect(router.isRunning)
+        }
+        #expect(await router.terminate() == 0)
+    }
+}

@@ -12,11 +12,11 @@ import SwitchyardRuntime
 public enum RouterApp {
     public static let definition = ServiceDefinition(name: .router, dependencies: [.postgresql, .nats]) { context in
         let config = try RouterConfig(settings: context.settings)
-        let catalog = try CatalogFile.load(path: config.catalogPath)
-        context.logger.info("catalog loaded", metadata: ["path": "\(config.catalogPath)", "models": "\(catalog.models.keys.sorted())"])
+        let catalog = try CatalogStore(path: config.catalogPath)
+        context.logger.info("catalog loaded", metadata: ["path": "\(config.catalogPath)", "models": "\(catalog.catalog.models.keys.sorted())"])
         // Pooled connections to providers; closed after the responders have drained.
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(2))))
-        return [HTTPClientLifecycle(client: httpClient)]
+        return [HTTPClientLifecycle(client: httpClient), CatalogReloader(store: catalog, logger: context.logger)]
             + responders(bus: context.bus!, catalog: catalog, httpClient: httpClient, logger: context.logger)
     }
 
@@ -26,14 +26,21 @@ public enum RouterApp {
         bus: Bus, catalog: Catalog, httpClient: HTTPClient,
         environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger
     ) -> [Responder] {
+        responders(bus: bus, catalog: CatalogStore(catalog, path: "(given)"), httpClient: httpClient, environment: environment, logger: logger)
+    }
+
+    static func responders(
+        bus: Bus, catalog: CatalogStore, httpClient: HTTPClient,
+        environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger
+    ) -> [Responder] {
         let usage = UsagePublisher(bus: bus, logger: logger)
         let providers = Providers(
             local: LocalProvider(),
             openAICompatible: OpenAICompatibleProvider(client: httpClient, environment: environment),
             anthropic: AnthropicProvider(client: httpClient, environment: environment))
         return RouterResponders(
-            bus: bus, chat: ChatCalls(catalog: catalog, providers: providers, usage: usage, health: DeploymentHealth()),
-            embeddings: EmbeddingCalls(catalog: catalog, usage: usage), logger: logger
+            bus: bus, chat: ChatCalls(catalogs: catalog, providers: providers, usage: usage, health: DeploymentHealth()),
+            embeddings: EmbeddingCalls(catalogs: catalog, usage: usage), logger: logger
         ).responders()
     }
 }

@@ -18,7 +18,7 @@ struct CallRecord: Sendable {
 /// strategy, retries once and then fails over when one fails before its first token, relays the
 /// answer, and publishes exactly one `usage.recorded` per call, also when the caller left early.
 public struct ChatCalls: Sendable {
-    let catalog: Catalog
+    let catalogs: CatalogStore
     let providers: Providers
     let usage: UsagePublisher
     let health: DeploymentHealth
@@ -141,8 +141,9 @@ public struct ChatCalls: Sendable {
     }
 
     private func open(_ call: RouterChatCall, stream: Bool, deadline: Date?) async throws -> (OpenedCall, CallRecord) {
+        // One snapshot of the catalog per call: a reload meanwhile does not mix two of them.
         let entry = try model(call.completion)
-        let fitting = try route(call.completion, needs: stream ? [.chat, .streaming] : [.chat])
+        let fitting = try route(call.completion, in: entry, needs: stream ? [.chat, .streaming] : [.chat])
         let promptTokens = estimator.promptTokens(call.completion.messages)
         let candidates = health.order(
             fitting, strategy: entry.strategy, promptTokens: promptTokens, completionTokens: call.completion.completionTokenLimit ?? 256)
@@ -188,15 +189,14 @@ public struct ChatCalls: Sendable {
     }
 
     func model(_ request: ChatCompletionRequest) throws(ServiceFault) -> ModelEntry {
-        guard let entry = catalog.model(request.model) else {
+        guard let entry = catalogs.catalog.model(request.model) else {
             throw ServiceFault(code: "model_not_found", message: "The model `\(request.model)` does not exist or you do not have access to it.", param: "model")
         }
         return entry
     }
 
-    /// The deployments that can take the request, in priority order.
-    func route(_ request: ChatCompletionRequest, needs: Set<Capability>) throws(ServiceFault) -> [Deployment] {
-        let entry = try model(request)
+    /// The deployments of the model that can take the request, in priority order.
+    func route(_ request: ChatCompletionRequest, in entry: ModelEntry, needs: Set<Capability>) throws(ServiceFault) -> [Deployment] {
         if let limit = request.completionTokenLimit, limit < 1 {
             throw ServiceFault(code: "invalid_value", message: "max_tokens must be at least 1.", param: "max_tokens")
         }

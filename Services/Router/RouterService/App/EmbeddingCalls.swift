@@ -3,13 +3,13 @@ import Foundation
 
 /// Answers embeddings calls with the `local` model, one `usage.recorded` per call.
 struct EmbeddingCalls: Sendable {
-    let catalog: Catalog
+    let catalogs: CatalogStore
     let model = LocalModel()
     let usage: UsagePublisher
 
     func embed(_ call: RouterEmbeddingsCall) async throws -> EmbeddingsResponse {
         let request = call.embeddings
-        guard let entry = catalog.model(request.model) else {
+        guard let entry = catalogs.catalog.model(request.model) else {
             throw ServiceFault(code: "model_not_found", message: "The model `\(request.model)` does not exist or you do not have access to it.", param: "model")
         }
         guard let deployment = entry.deployments.first(where: { $0.supports(.embeddings) }) else {
