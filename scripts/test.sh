@@ -23,4 +23,45 @@ export SWITCHYARD_CATALOG=$PWD/catalog.example.yaml
 
 swift build --build-tests ${SWIFT_BUILD_FLAGS:-}
 "$(swift build --show-bin-path ${SWIFT_BUILD_FLAGS:-})/switchyard" migrate
-swift test --skip-build ${SWIFT_BUILD_FLAGS:-} "$@"
+
+# A watchdog: a run that has not ended after SWITCHYARD_TEST_TIMEOUT seconds (a few minutes is
+# normal) has hung. Its threads' backtraces go to $dir/hang-backtrace.txt, and it is run again
+# once, so one rare hang does not hold CI for its whole time limit.
+descendants() {
+  local child
+  for child in $(pgrep -P "$1"); do
+    echo "$child"
+    descendants "$child"
+  done
+}
+
+run_tests() {
+  swift test --skip-build ${SWIFT_BUILD_FLAGS:-} "$@" &
+  local pid=$! waited=0
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 2
+    waited=$((waited + 2))
+    if [ "$waited" -ge "${SWITCHYARD_TEST_TIMEOUT:-600}" ]; then
+      local runner family
+      family=$(descendants "$pid")
+      runner=$(for p in $family; do ps -o pid=,args= -p "$p"; done | awk '/PackageTests.xctest/ {print $1; exit}')
+      if [ -n "$runner" ] && command -v gdb >/dev/null; then
+        gdb -p "$runner" -batch -ex 'thread apply all bt 25' >"$dir/hang-backtrace.txt" 2>&1 || true
+      fi
+      kill -KILL $family "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+      return 124
+    fi
+  done
+  wait "$pid"
+}
+
+status=0
+run_tests "$@" || status=$?
+if [ "$status" -eq 124 ]; then
+  echo "test: swift test hung after ${SWITCHYARD_TEST_TIMEOUT:-600} s (backtraces in $dir/hang-backtrace.txt); running it again" >&2
+  cp "$dir/hang-backtrace.txt" "${TMPDIR:-/tmp}/switchyard-hang-backtrace.txt" 2>/dev/null || true
+  status=0
+  run_tests "$@" || status=$?
+fi
+exit "$status"
