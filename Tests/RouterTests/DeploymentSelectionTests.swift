@@ -23,7 +23,7 @@ import Testing
 
     @Test func aWeightedSplitOf95To5LandsWithinTolerance() throws {
         let deployments = try Self.catalog(strategy: "weighted", [("stable", 1, 1, 95), ("canary", 1, 1, 5)])
-        var random = SeededGenerator(seed: 42)
+        var random = SplitMix64(seed: 42)
         var canary = 0
         for _ in 0..<2000 {
             let order = selection.order(deployments, strategy: .weighted, promptTokens: 10, completionTokens: 10, stats: [:], random: &random)
@@ -36,7 +36,7 @@ import Testing
 
     @Test func lowestCostPicksTheCheapestForThisCall() throws {
         let deployments = try Self.catalog(strategy: "lowest_cost", [("dear", 3_000_000, 3_000_000, 1), ("cheap-in", 100_000, 5_000_000, 1), ("cheap-out", 2_000_000, 200_000, 1)])
-        var random = SeededGenerator(seed: 1)
+        var random = SplitMix64(seed: 1)
         // A long prompt and a short answer: input price matters most.
         #expect(selection.order(deployments, strategy: .lowestCost, promptTokens: 10_000, completionTokens: 10, stats: [:], random: &random).first?.name == "cheap-in")
         // A short prompt and a long answer: output price matters most.
@@ -45,7 +45,7 @@ import Testing
 
     @Test func lowestLatencyMeasuresEveryDeploymentThenPicksTheFastest() throws {
         let deployments = try Self.catalog(strategy: "lowest_latency", [("a", 1, 1, 1), ("b", 1, 1, 1)])
-        var random = SeededGenerator(seed: 1)
+        var random = SplitMix64(seed: 1)
         var stats: [String: DeploymentStats] = [:]
         stats["a", default: DeploymentStats()].record(latencyMs: 300, reward: 1)
         #expect(selection.order(deployments, strategy: .lowestLatency, promptTokens: 1, completionTokens: 1, stats: stats, random: &random).first?.name == "b")
@@ -58,7 +58,7 @@ import Testing
     @Test func theBanditSendsMostTrafficToTheBestArm() throws {
         let deployments = try Self.catalog(strategy: "bandit", [("flaky", 1, 1, 1), ("best", 1, 1, 1), ("poor", 1, 1, 1)])
         let successRate = ["flaky": 0.6, "best": 0.95, "poor": 0.3]
-        var random = SeededGenerator(seed: 7)
+        var random = SplitMix64(seed: 7)
         var stats: [String: DeploymentStats] = [:]
         var chosen: [String: Int] = [:]
         for _ in 0..<2000 {
@@ -78,18 +78,5 @@ import Testing
         #expect(BanditReward.of(success: true, latencyMs: 100, costMicros: 10) > BanditReward.of(success: true, latencyMs: 100, costMicros: 50_000))
         let best = BanditReward.of(success: true, latencyMs: 0, costMicros: 0)
         #expect(abs(best - 1) < 1e-9)
-    }
-}
-
-/// SplitMix64, seeded: the same sequence on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

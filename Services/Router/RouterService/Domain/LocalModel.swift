@@ -82,13 +82,14 @@ public enum LocalTokenizer {
     }
 }
 
-/// A small, fast generator with a seed, so the same seed gives the same sequence everywhere.
-struct SplitMix64: RandomNumberGenerator {
+/// A small, fast generator with a seed (SplitMix64), so the same seed gives the same sequence
+/// everywhere: the local model's replies, and simulations in tests.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

@@ -15,17 +15,7 @@ struct AnthropicProvider: ModelProvider {
     static let apiVersion = "2023-06-01"
 
     func chat(_ request: ChatCompletionRequest, on deployment: Deployment, stream: Bool) -> AsyncThrowingStream<ProviderEvent, any Error> {
-        AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    try await self.run(request, on: deployment, stream: stream, continuation)
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in task.cancel() }
-        }
+        providerEvents { continuation in try await self.run(request, on: deployment, stream: stream, continuation) }
     }
 
     private func run(

@@ -46,6 +46,24 @@ protocol ModelProvider: Sendable {
     func chat(_ request: ChatCompletionRequest, on deployment: Deployment, stream: Bool) -> AsyncThrowingStream<ProviderEvent, any Error>
 }
 
+/// Runs a provider call in a task of its own and streams what it yields. When the caller stops
+/// reading, the task is cancelled, and with it the upstream request.
+func providerEvents(
+    _ body: @escaping @Sendable (AsyncThrowingStream<ProviderEvent, any Error>.Continuation) async throws -> Void
+) -> AsyncThrowingStream<ProviderEvent, any Error> {
+    AsyncThrowingStream { continuation in
+        let task = Task {
+            do {
+                try await body(continuation)
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+    }
+}
+
 /// The built-in `local` model as a provider.
 struct LocalProvider: ModelProvider {
     let model = LocalModel()
@@ -54,21 +72,13 @@ struct LocalProvider: ModelProvider {
         let (tokens, finishReason) = model.reply(to: request.messages, limit: request.completionTokenLimit)
         let pause: Duration? = stream && deployment.tokensPerSecond > 0 ? .nanoseconds(1_000_000_000 / Int64(deployment.tokensPerSecond)) : nil
         let promptTokens = model.promptTokens(request.messages)
-        return AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    for token in tokens {
-                        if let pause { try await Task.sleep(for: pause) }
-                        try Task.checkCancellation()
-                        continuation.yield(.content(token))
-                    }
-                    continuation.yield(.finished(reason: finishReason, usage: TokenUsage(promptTokens: promptTokens, completionTokens: tokens.count)))
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
+        return providerEvents { continuation in
+            for token in tokens {
+                if let pause { try await Task.sleep(for: pause) }
+                try Task.checkCancellation()
+                continuation.yield(.content(token))
             }
-            continuation.onTermination = { _ in task.cancel() }
+            continuation.yield(.finished(reason: finishReason, usage: TokenUsage(promptTokens: promptTokens, completionTokens: tokens.count)))
         }
     }
 }

@@ -13,18 +13,7 @@ struct OpenAICompatibleProvider: ModelProvider {
     var readTimeout: TimeAmount = .seconds(60)
 
     func chat(_ request: ChatCompletionRequest, on deployment: Deployment, stream: Bool) -> AsyncThrowingStream<ProviderEvent, any Error> {
-        AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    try await self.run(request, on: deployment, stream: stream, continuation)
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            // Cancelling the task cancels the HTTP request: the upstream stops generating.
-            continuation.onTermination = { _ in task.cancel() }
-        }
+        providerEvents { continuation in try await self.run(request, on: deployment, stream: stream, continuation) }
     }
 
     private func run(
