@@ -27,32 +27,14 @@ public struct ChatCalls: Sendable {
 
     /// One whole completion.
     func complete(_ call: RouterChatCall, deadline: Date? = nil) async throws -> (ChatCompletion, Deployment) {
-        var (opened, record) = try await open(call, stream: false, deadline: deadline)
+        let (opened, started) = try await open(call, stream: false, deadline: deadline)
         var text = ""
         var finishReason: String?
-        var finished = false
-        do {
-            var event = opened.first
-            while let current = event {
-                switch current {
-                case .content(let piece):
-                    text += piece
-                    record.completionTokens += 1
-                case .finished(let reason, let reported):
-                    finishReason = reason
-                    record.apply(reported)
-                    finished = true
-                }
-                event = try await opened.events.next()
-            }
-            guard finished else { throw Task.isCancelled ? CancellationError() : ProviderError(kind: .invalidResponse, message: "the answer ended early") }
-            record.status = .succeeded
-        } catch {
-            record.status = error is CancellationError || Task.isCancelled ? .cancelled : .failed
-            await end(record, for: call, error: error)
-            throw fault(error, deployment: record.deployment)
+        let record = try await relay(opened, started, for: call, streaming: false) { piece in
+            text += piece
+        } onFinished: { reason, _ in
+            finishReason = reason
         }
-        await end(record, for: call, error: nil)
         let completion = ChatCompletion(
             id: "chatcmpl-\(call.requestID)", created: Int64(record.startedAt.timeIntervalSince1970), model: call.completion.model,
             choices: [.init(index: 0, message: .assistant(text), finishReason: finishReason)],
@@ -63,41 +45,62 @@ public struct ChatCalls: Sendable {
     /// A completion as chunks: a first chunk with the role, the content as it arrives, a last
     /// one with the finish reason, and the usage when the caller asked for it. Cancelled when
     /// the caller stops reading (which cancels the upstream request); the tokens produced until
-    /// then are still recorded.
-    /// The first chunk's headers name the deployment that answered.
+    /// then are still recorded. The first chunk's headers name the deployment that answered.
     func stream(
         _ call: RouterChatCall, deadline: Date? = nil, send: (ChatCompletionChunk, [String: String]) throws -> Void
     ) async throws -> Deployment {
-        var (opened, record) = try await open(call, stream: true, deadline: deadline)
-        let chunk = { (delta: ChatCompletionChunk.Delta, finish: String?) in
+        let (opened, started) = try await open(call, stream: true, deadline: deadline)
+        let created = Int64(started.startedAt.timeIntervalSince1970)
+        func chunk(_ delta: ChatCompletionChunk.Delta, finish: String? = nil) -> ChatCompletionChunk {
             ChatCompletionChunk(
-                id: "chatcmpl-\(call.requestID)", created: Int64(record.startedAt.timeIntervalSince1970),
-                model: call.completion.model, choices: [.init(index: 0, delta: delta, finishReason: finish)])
+                id: "chatcmpl-\(call.requestID)", created: created, model: call.completion.model,
+                choices: [.init(index: 0, delta: delta, finishReason: finish)])
         }
-        var finished = false
+        let record = try await relay(opened, started, for: call, streaming: true) { piece in
+            try send(chunk(.init(content: piece)), [:])
+        } onStart: {
+            try send(chunk(.init(role: "assistant", content: "")), [RouterHeader.deployment: started.deployment.name])
+        } onFinished: { reason, usage in
+            try send(chunk(.init(), finish: reason ?? "stop"), [:])
+            if call.completion.streamOptions?.includeUsage == true {
+                try send(ChatCompletionChunk(
+                    id: "chatcmpl-\(call.requestID)", created: created, model: call.completion.model, choices: [], usage: usage), [:])
+            }
+        }
+        return record.deployment
+    }
+
+    /// Walks a provider's events to their end, handing each piece of text to `onContent`, and
+    /// records how the call went (breaker, metrics, one usage event) whether it succeeded,
+    /// failed or was cancelled. Returns the finished record.
+    private func relay(
+        _ opened: OpenedCall, _ started: CallRecord, for call: RouterChatCall, streaming: Bool,
+        onContent: (String) throws -> Void, onStart: () throws -> Void = {},
+        onFinished: (String?, TokenUsage) throws -> Void
+    ) async throws -> CallRecord {
+        var events = opened.events
+        var record = started
         do {
-            try send(chunk(.init(role: "assistant", content: ""), nil), [RouterHeader.deployment: record.deployment.name])
+            try onStart()
+            var finished = false
             var event = opened.first
             while let current = event {
                 try Task.checkCancellation()
                 switch current {
                 case .content(let piece):
-                    try send(chunk(.init(content: piece), nil), [:])
-                    record.firstToken = record.firstToken ?? clock.now
+                    try onContent(piece)
+                    if streaming { record.firstToken = record.firstToken ?? clock.now }
                     record.completionTokens += 1
                 case .finished(let reason, let reported):
                     record.apply(reported)
-                    try send(chunk(.init(), reason ?? "stop"), [:])
+                    try onFinished(reason, TokenUsage(promptTokens: record.promptTokens, completionTokens: record.completionTokens))
                     finished = true
                 }
-                event = try await opened.events.next()
+                event = try await events.next()
             }
             // A provider stream also ends, without its last event, when the caller cancels.
-            guard finished else { throw Task.isCancelled ? CancellationError() : ProviderError(kind: .invalidResponse, message: "the answer ended early") }
-            if call.completion.streamOptions?.includeUsage == true {
-                try send(ChatCompletionChunk(
-                    id: "chatcmpl-\(call.requestID)", created: Int64(record.startedAt.timeIntervalSince1970), model: call.completion.model,
-                    choices: [], usage: TokenUsage(promptTokens: record.promptTokens, completionTokens: record.completionTokens)), [:])
+            guard finished else {
+                throw Task.isCancelled ? CancellationError() : ProviderError(kind: .invalidResponse, message: "the answer ended early")
             }
             record.status = .succeeded
         } catch {
@@ -106,7 +109,7 @@ public struct ChatCalls: Sendable {
             throw fault(error, deployment: record.deployment)
         }
         await end(record, for: call, error: nil)
-        return record.deployment
+        return record
     }
 
     /// Tells the deployment's breaker and metrics how the call went, and records its usage.

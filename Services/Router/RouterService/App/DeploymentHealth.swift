@@ -71,10 +71,6 @@ final class DeploymentHealth: Sendable {
             .increment(by: record.completionTokens)
     }
 
-    func state(of deployment: String) -> CircuitBreaker.State {
-        breakers.withLock { $0[deployment]?.state ?? .closed }
-    }
-
     private func update<T>(_ deployment: String, _ body: (inout CircuitBreaker) -> T) -> T {
         let (result, state) = breakers.withLock { breakers in
             var breaker = breakers[deployment] ?? CircuitBreaker(policy: policy)
