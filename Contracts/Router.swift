@@ -8,12 +8,17 @@ public enum RouterVerb {
     public static let chatStream = "chat_stream"
     /// One `EmbeddingsResponse` reply.
     public static let embeddings = "embeddings"
+    /// One `ModelList` reply: the models of a tenant's catalog.
+    public static let models = "models"
 }
 
 /// Headers the router sets on its replies.
 public enum RouterHeader {
     /// The catalog deployment that answered, e.g. `local/local-chat` (canaries are told apart by it).
     public static let deployment = "Switchyard-Deployment"
+    /// The cost of the call in integer micro-USD, at the catalog price in force: on a completion
+    /// or embeddings reply, and on the chunk of a stream that carries its usage.
+    public static let costMicros = "Switchyard-Cost-Micros"
 }
 
 /// A chat completion call, on `svc.router.chat` or `svc.router.chat_stream`.

@@ -216,7 +216,7 @@ final class ConnectionEventsBox: Sendable {
 
 extension Duration {
     /// Whole milliseconds, as the C client takes most durations.
-    var milliseconds: Int64 {
+    public var milliseconds: Int64 {
         components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 

@@ -66,6 +66,19 @@ import Testing
             #expect(event.payload.promptTokens == tokens.promptTokens && event.payload.completionTokens == tokens.completionTokens)
             let expectedCost = (Int64(tokens.promptTokens) * 500_000 + Int64(tokens.completionTokens) * 1_500_000 + 500_000) / 1_000_000
             #expect(event.payload.costMicros == expectedCost && expectedCost > 0)
+            #expect(reply.headers[RouterHeader.costMicros] == String(expectedCost))
+        }
+    }
+
+    @Test func theModelsCallListsTheCatalogWithCapabilities() async throws {
+        let tenant = UUID.timeOrdered()
+        try await withRouter(tenant: tenant) { bus, _ in
+            let reply = try await bus.request(
+                Subject.service(.router, RouterVerb.models), payload: JSONCoding.encode(RouterModelsCall(tenantID: tenant)), timeout: .seconds(5))
+            let list = try JSONCoding.decode(ModelList.self, from: reply.payload)
+            #expect(list.data.map(\.id) == ["local-chat", "local-embedding", "slow-chat"])
+            #expect(list.data.first { $0.id == "local-embedding" }?.capabilities == ["embeddings"])
+            #expect(list.data.first { $0.id == "local-chat" }?.capabilities == ["chat", "streaming"])
         }
     }
 

@@ -40,7 +40,7 @@ public enum RouterApp {
             anthropic: AnthropicProvider(client: httpClient, environment: environment))
         return RouterResponders(
             bus: bus, chat: ChatCalls(catalogs: catalog, providers: providers, usage: usage, health: DeploymentHealth()),
-            embeddings: EmbeddingCalls(catalogs: catalog, usage: usage), logger: logger
+            embeddings: EmbeddingCalls(catalogs: catalog, usage: usage), catalogs: catalog, logger: logger
         ).responders()
     }
 }

@@ -29,7 +29,7 @@ func withRouter(
         let responders = RouterApp.responders(
             bus: bus, catalog: catalog, httpClient: .shared, environment: environment, logger: TestEnvironment.logger)
         try await withRunning(responders + [consumer]) {
-            for verb in [RouterVerb.chat, RouterVerb.chatStream, RouterVerb.embeddings] {
+            for verb in [RouterVerb.chat, RouterVerb.chatStream, RouterVerb.embeddings, RouterVerb.models] {
                 try await awaitResponder(bus, Subject.service(.router, verb))
             }
             try await body(bus, usage)

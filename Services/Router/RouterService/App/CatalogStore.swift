@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -7,26 +8,35 @@ import UnixSignals
 /// The catalog in force. Calls read it once each; a reload swaps it whole, and a reload that
 /// fails leaves the one in force untouched.
 public final class CatalogStore: Sendable {
-    private let current: Mutex<Catalog>
+    private let current: Mutex<(catalog: Catalog, loadedAt: Date)>
     let path: String
 
     public init(path: String) throws(CatalogError) {
         self.path = path
-        current = Mutex(try CatalogFile.load(path: path))
+        current = Mutex((try CatalogFile.load(path: path), Date()))
     }
 
     init(_ catalog: Catalog, path: String) {
         self.path = path
-        current = Mutex(catalog)
+        current = Mutex((catalog, Date()))
     }
 
-    public var catalog: Catalog { current.withLock { $0 } }
+    public var catalog: Catalog { current.withLock { $0.catalog } }
+
+    /// The catalog's models as `GET /v1/models` lists them, by name.
+    func modelList() -> ModelList {
+        let (catalog, loadedAt) = current.withLock { $0 }
+        return ModelList(data: catalog.models.values.sorted { $0.name < $1.name }.map { entry in
+            let capabilities = entry.deployments.reduce(into: Set<Capability>()) { $0.formUnion($1.capabilities) }
+            return ModelInfo(id: entry.name, created: Int64(loadedAt.timeIntervalSince1970), capabilities: capabilities.map(\.rawValue).sorted())
+        })
+    }
 
     /// Reads the file again and puts it in force when it is valid; throws (and changes
     /// nothing) when it is not.
     public func reload() throws(CatalogError) {
         let fresh = try CatalogFile.load(path: path)
-        current.withLock { $0 = fresh }
+        current.withLock { $0 = (fresh, Date()) }
     }
 }
 

@@ -63,8 +63,10 @@ public struct ChatCalls: Sendable {
         } onFinished: { reason, usage in
             try send(chunk(.init(), finish: reason ?? "stop"), [:])
             if call.completion.streamOptions?.includeUsage == true {
+                let cost = started.deployment.price.costMicros(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens)
                 try send(ChatCompletionChunk(
-                    id: "chatcmpl-\(call.requestID)", created: created, model: call.completion.model, choices: [], usage: usage), [:])
+                    id: "chatcmpl-\(call.requestID)", created: created, model: call.completion.model, choices: [], usage: usage),
+                    [RouterHeader.costMicros: String(cost)])
             }
         }
         return record.deployment
@@ -286,8 +288,4 @@ public struct UsagePublisher: Sendable {
             }
         }
     }
-}
-
-extension Duration {
-    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }

@@ -7,7 +7,7 @@ struct EmbeddingCalls: Sendable {
     let model = LocalModel()
     let usage: UsagePublisher
 
-    func embed(_ call: RouterEmbeddingsCall) async throws -> EmbeddingsResponse {
+    func embed(_ call: RouterEmbeddingsCall) async throws -> (EmbeddingsResponse, Deployment) {
         let request = call.embeddings
         guard let entry = catalogs.catalog.model(request.model) else {
             throw ServiceFault(code: "model_not_found", message: "The model `\(request.model)` does not exist or you do not have access to it.", param: "model")
@@ -40,6 +40,6 @@ struct EmbeddingCalls: Sendable {
             CallRecord(deployment: deployment, promptTokens: promptTokens, completionTokens: 0, started: started,
                        startedAt: startedAt, firstToken: nil, status: .succeeded),
             requestID: call.requestID, tenantID: call.tenantID, apiKeyID: call.apiKeyID, model: request.model)
-        return EmbeddingsResponse(data: data, model: request.model, usage: .init(promptTokens: promptTokens))
+        return (EmbeddingsResponse(data: data, model: request.model, usage: .init(promptTokens: promptTokens)), deployment)
     }
 }

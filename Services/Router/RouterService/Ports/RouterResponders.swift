@@ -8,6 +8,7 @@ struct RouterResponders {
     let bus: Bus
     let chat: ChatCalls
     let embeddings: EmbeddingCalls
+    let catalogs: CatalogStore
     let logger: Logger
 
     func responders() -> [Responder] {
@@ -17,13 +18,24 @@ struct RouterResponders {
             Responder(bus: bus, subject: Subject.service(.router, RouterVerb.chatStream), queue: ServiceName.router.rawValue, logger: logger,
                       handler: .streaming(stream)),
             Responder(bus: bus, subject: Subject.service(.router, RouterVerb.embeddings), queue: ServiceName.router.rawValue, logger: logger,
-                      handler: .unary(embed)),
+                      handler: .reply(embed)),
+            Responder(bus: bus, subject: Subject.service(.router, RouterVerb.models), queue: ServiceName.router.rawValue, logger: logger,
+                      handler: .unary(models)),
         ]
     }
 
-    func embed(_ request: BusRequest) async throws -> Data {
+    func embed(_ request: BusRequest) async throws -> BusReply {
         let call = try decode(RouterEmbeddingsCall.self, request)
-        return try JSONCoding.encode(try await embeddings.embed(call))
+        let (response, deployment) = try await embeddings.embed(call)
+        let cost = deployment.price.costMicros(promptTokens: response.usage.promptTokens, completionTokens: 0)
+        return BusReply(payload: try JSONCoding.encode(response), headers: [
+            RouterHeader.deployment: deployment.name, RouterHeader.costMicros: String(cost),
+        ])
+    }
+
+    func models(_ request: BusRequest) async throws -> Data {
+        _ = try decode(RouterModelsCall.self, request)
+        return try JSONCoding.encode(catalogs.modelList())
     }
 
     /// The reply names the deployment that answered (`Switchyard-Deployment`), so canaries can
@@ -31,7 +43,11 @@ struct RouterResponders {
     func complete(_ request: BusRequest) async throws -> BusReply {
         let call = try decode(RouterChatCall.self, request)
         let (completion, deployment) = try await chat.complete(call, deadline: request.deadline)
-        return BusReply(payload: try JSONCoding.encode(completion), headers: [RouterHeader.deployment: deployment.name])
+        let usage = completion.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0)
+        let cost = deployment.price.costMicros(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens)
+        return BusReply(payload: try JSONCoding.encode(completion), headers: [
+            RouterHeader.deployment: deployment.name, RouterHeader.costMicros: String(cost),
+        ])
     }
 
     func stream(_ request: BusRequest, _ writer: ReplyStreamWriter) async throws {
