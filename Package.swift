@@ -12,6 +12,11 @@ let runtime: [Target.Dependency] = [
 
 /// What a service's library needs beyond the shared runtime.
 let serviceDependencies: [String: [Target.Dependency]] = [
+    "Gateway": [
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "HTTPTypes", package: "swift-http-types"),
+        .product(name: "Crypto", package: "swift-crypto"),
+    ],
     "Router": [
         .product(name: "Yams", package: "Yams"),
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -49,6 +54,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.5.0"),
     ],
     targets: [
         .target(name: "Contracts", path: "Contracts"),
@@ -121,7 +127,8 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                "RouterService",
+                "RouterService", "GatewayService",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Tests/PlatformTests"
         ),

@@ -30,7 +30,7 @@ set +a
 
 # The admin token is made once and kept, like the database passwords.
 if [ ! -f "$run/services.env" ]; then
-  (umask 077; echo "SWITCHYARD_ADMIN_TOKEN=$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" >"$run/services.env")
+  (umask 077; echo "SWITCHYARD_ADMIN_TOKEN=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" >"$run/services.env")
 fi
 
 bash scripts/services.sh start "$replicas"
@@ -62,4 +62,7 @@ Switchyard is up ($replicas instance(s) of each service). Settings: $run/switchy
 Operator CLI: $run/bin/switchyard (reads the same variables)
 Check it:
   curl -s http://127.0.0.1:$(bash scripts/services.sh ops-port gateway 1)/health/ready
+Call it (or point an OpenAI SDK at base_url http://127.0.0.1:58080/v1):
+  . $run/switchyard.env && curl -s \$SWITCHYARD_URL/v1/chat/completions -H "Authorization: Bearer \$SWITCHYARD_API_KEY" \\
+    -H 'Content-Type: application/json' -d '{"model":"local-chat","messages":[{"role":"user","content":"Hello"}]}'
 MSG

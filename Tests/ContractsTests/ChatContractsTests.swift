@@ -54,6 +54,19 @@ import Testing
         _ = try roundTrip(RouterChatCall(requestID: "req_1", tenantID: UUID(), apiKeyID: UUID(), completion: completion))
         _ = try roundTrip(RouterEmbeddingsCall(requestID: "req_2", tenantID: UUID(), apiKeyID: nil,
                                                embeddings: EmbeddingsRequest(model: "e", input: .one("x"))))
+        _ = try roundTrip(RouterModelsCall(tenantID: UUID()))
+    }
+
+    @Test func modelListsAndLimitsRoundTripWithOpenAIsKeys() throws {
+        let list = ModelList(data: [ModelInfo(id: "local-chat", created: 1_700_000_000, capabilities: ["chat", "streaming"])])
+        let json = String(decoding: try JSONCoding.encode(list), as: UTF8.self)
+        #expect(json.contains(#""object":"list""#) && json.contains(#""owned_by":"switchyard""#) && json.contains(#""object":"model""#))
+        _ = try roundTrip(list)
+        let limits = QuotaLimits(requestsPerMinute: 60, tokensPerMonth: 1_000_000)
+        _ = try roundTrip(limits)
+        #expect(limits.invalidField == nil)
+        #expect(QuotaLimits(requestsPerDay: 0).invalidField == "requests_per_day")
+        #expect(QuotaLimits(tokensPerMinute: 1 << 60).invalidField == "tokens_per_minute")
     }
 
     @Test func anyJSONValueRoundTrips() throws {

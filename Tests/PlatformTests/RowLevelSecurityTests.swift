@@ -10,7 +10,9 @@ import Testing
     /// Writes one row of each tenant-owned table for `tenant`, through the repositories.
     static func seed(_ tenant: UUID, in database: Database) async throws {
         try await database.withTenant(tenant) { tx in
-            _ = try await APIKeyRepository.create(name: "seed", role: .developer, in: tx)
+            let (key, _) = try await APIKeyRepository.create(name: "seed", role: .developer, in: tx)
+            try await QuotaLimitsRepository.setTenantLimits(QuotaLimits(requestsPerMinute: 10), in: tx)
+            _ = try await QuotaLimitsRepository.setKeyLimits(QuotaLimits(tokensPerMinute: 100), keyID: key.id, in: tx)
             try await AuditLog.append(actor: "test", action: "seed", in: tx)
             _ = try await tx.markProcessed(eventID: .timeOrdered(), consumer: "seed")
         }

@@ -1,11 +1,121 @@
+import Contracts
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import SwitchyardBus
+import SwitchyardDatabase
+import SwitchyardRedis
 import SwitchyardRuntime
 
-/// The gateway service: its dependencies and what it runs. It needs API keys and tenants in PostgreSQL, requests to the router over NATS, quotas and budgets in Redis.
-///
-/// Its features are built in later work (see the README's status table); until then it
-/// connects to its dependencies and serves health and metrics.
+/// The gateway: Switchyard's public door. The OpenAI-compatible API under `/v1`, authenticated
+/// by API keys, with quotas in Redis and every model call forwarded to the router over NATS.
 public enum GatewayApp {
-    public static let definition = ServiceDefinition(name: .gateway, dependencies: [.postgresql, .nats, .redis]) { _ in
-        []
+    public static let definition = ServiceDefinition(name: .gateway, dependencies: [.postgresql, .nats, .redis]) { context in
+        let config = try GatewayConfig(settings: context.settings)
+        let gateway = Gateway(config: config, database: context.database!, bus: context.bus!, redis: context.redis!, logger: context.logger)
+        return gateway.services()
+    }
+}
+
+/// The gateway's parts, wired from its configuration and connected dependencies: `main` and the
+/// tests both build it this way.
+public struct Gateway: Sendable {
+    public let config: GatewayConfig
+    let keys: APIKeyAuthenticator
+    let bus: Bus
+    let calls: ModelCalls
+    let logger: Logger
+
+    public init(config: GatewayConfig, database: Database, bus: Bus, redis: RedisClient?, logger: Logger) {
+        self.config = config
+        self.bus = bus
+        self.logger = logger
+        keys = APIKeyAuthenticator(database: database, timeToLive: config.keyCacheTimeToLive)
+        let quotas = redis.map {
+            QuotaLimiter(redis: $0, failureMode: config.rateLimitsWhenRedisDown, leaseLength: config.modelCallTimeout + .seconds(30), logger: logger)
+        }
+        calls = ModelCalls(router: RouterClient(bus: bus, timeout: config.modelCallTimeout), quotas: quotas, logger: logger)
+    }
+
+    /// What the gateway runs: the listener that drops revoked keys, then the HTTP server.
+    /// `onServerRunning` is told the bound port (the tests bind port 0).
+    public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
+        [revocationListener(), application(onServerRunning: onServerRunning)]
+    }
+
+    func revocationListener() -> EventListener {
+        let keys = self.keys
+        let logger = self.logger
+        return EventListener(bus: bus, subject: Subject.events(ofType: APIKeyRevoked.eventType), logger: logger) { message in
+            guard let event = try? JSONCoding.decode(Envelope<APIKeyRevoked>.self, from: message.payload) else {
+                logger.warning("unreadable apikey.revoked event ignored", metadata: ["subject": "\(message.subject)"])
+                return
+            }
+            keys.forget(prefix: event.payload.prefix)
+            logger.info("revoked key dropped from the cache", metadata: ["api_key_id": "\(event.payload.apiKeyID)"])
+        }
+    }
+
+    func application(onServerRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
+        let router = Router(context: GatewayContext.self)
+        router.middlewares.add(ErrorMiddleware())
+        let body = JSONBody(maxBytes: config.maxBodyBytes)
+        let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(keys: keys, adminToken: config.adminToken, acceptsAdminToken: false))
+        InferenceRoutes(calls: calls, body: body).addRoutes(to: v1)
+        let port = config.port
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(config.host, port: port), serverName: "switchyard-gateway"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+            logger: logger)
+    }
+}
+
+public struct GatewayConfig: Sendable {
+    /// `SWITCHYARD_GATEWAY_HOST`, `SWITCHYARD_GATEWAY_PORT`: where the public API listens.
+    public var host: String
+    public var port: Int
+    /// `SWITCHYARD_GATEWAY_MAX_BODY_BYTES`: larger request bodies answer 413.
+    public var maxBodyBytes: Int
+    /// `SWITCHYARD_GATEWAY_MODEL_TIMEOUT`: how long a model call may take end to end.
+    public var modelCallTimeout: Duration
+    /// `SWITCHYARD_ADMIN_TOKEN`: the platform operator's bearer token for `/admin`; unset, only
+    /// tenants' owners and admins reach their own tenant there.
+    public var adminToken: Secret<String>?
+    /// `SWITCHYARD_GATEWAY_KEY_CACHE_TTL`: how long a key is trusted from memory. Revocations
+    /// arrive as events within milliseconds; this bounds a replica that missed one.
+    public var keyCacheTimeToLive: Duration
+    /// `SWITCHYARD_RATE_LIMITS_WHEN_REDIS_DOWN`: `open` (default) lets requests through while
+    /// Redis is unreachable, `closed` refuses them with 503.
+    public var rateLimitsWhenRedisDown: QuotaLimiter.RedisFailureMode
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 58080, maxBodyBytes: Int = 4 << 20, modelCallTimeout: Duration = .seconds(300),
+        adminToken: Secret<String>? = nil, keyCacheTimeToLive: Duration = .seconds(60),
+        rateLimitsWhenRedisDown: QuotaLimiter.RedisFailureMode = .open
+    ) {
+        self.host = host
+        self.port = port
+        self.maxBodyBytes = maxBodyBytes
+        self.modelCallTimeout = modelCallTimeout
+        self.adminToken = adminToken
+        self.keyCacheTimeToLive = keyCacheTimeToLive
+        self.rateLimitsWhenRedisDown = rateLimitsWhenRedisDown
+    }
+
+    public init(settings: Settings) throws(ConfigError) {
+        self.init()
+        host = settings.string("SWITCHYARD_GATEWAY_HOST") ?? host
+        port = try settings.port("SWITCHYARD_GATEWAY_PORT", default: port)
+        maxBodyBytes = try settings.integer("SWITCHYARD_GATEWAY_MAX_BODY_BYTES", default: maxBodyBytes, in: 1024...(256 << 20))
+        modelCallTimeout = try settings.duration("SWITCHYARD_GATEWAY_MODEL_TIMEOUT", default: modelCallTimeout)
+        adminToken = settings.string("SWITCHYARD_ADMIN_TOKEN").map(Secret.init)
+        if let token = adminToken, token.value.utf8.count < 32 {
+            throw ConfigError(variable: "SWITCHYARD_ADMIN_TOKEN", reason: "must be at least 32 characters")
+        }
+        keyCacheTimeToLive = try settings.duration("SWITCHYARD_GATEWAY_KEY_CACHE_TTL", default: keyCacheTimeToLive)
+        rateLimitsWhenRedisDown = try settings.choice("SWITCHYARD_RATE_LIMITS_WHEN_REDIS_DOWN", default: rateLimitsWhenRedisDown)
     }
 }

@@ -23,6 +23,20 @@ func withRunning<T: Sendable>(_ services: [any Service], _ body: () async throws
     }
 }
 
+/// Runs `services` in a service group beside `body`, then shuts them down gracefully (as
+/// SIGTERM would), in reverse order, whether `body` returns or throws.
+func withServiceGroup<T: Sendable>(_ services: [any Service], _ body: () async throws -> T) async throws -> T {
+    let serviceGroup = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: TestEnvironment.logger))
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await serviceGroup.run() }
+        let result: Result<T, any Error>
+        do { result = .success(try await body()) } catch { result = .failure(error) }
+        await serviceGroup.triggerGracefulShutdown()
+        try await group.waitForAll()
+        return try result.get()
+    }
+}
+
 /// Deliveries a handler saw, readable from the test as a stream.
 final class DeliveryLog: Sendable {
     let stream: AsyncStream<Delivery>

@@ -1,0 +1,232 @@
+import Contracts
+import Foundation
+import HTTPTypes
+import Logging
+import Metrics
+import SwitchyardRedis
+
+/// One limit that applies to a request: whose it is, what it counts, how much.
+struct LimitCheck: Sendable, Equatable {
+    enum Scope: String, Sendable { case tenant, key }
+    enum Measure: String, Sendable {
+        case requestsPerMinute = "requests_per_minute"
+        case requestsPerDay = "requests_per_day"
+        case tokensPerMinute = "tokens_per_minute"
+        case tokensPerMonth = "tokens_per_month"
+        case concurrentRequests = "concurrent_requests"
+
+        var countsTokens: Bool { self == .tokensPerMinute || self == .tokensPerMonth }
+        var countsRequests: Bool { self == .requestsPerMinute || self == .requestsPerDay }
+    }
+
+    var scope: Scope
+    var measure: Measure
+    var limit: Int
+    var redisKey: String
+}
+
+/// What `admit` took, to be settled once the call is over.
+struct Admission: Sendable {
+    var requestID: String
+    var checks: [LimitCheck]
+    var reservedTokens: Int
+    /// The month the token quota was taken from, so settling after midnight on the last day
+    /// corrects the right month.
+    var monthEnd: Date
+    /// `x-ratelimit-*` headers for the response.
+    var headers: [(String, String)]
+    /// False when Redis could not be reached and limits were let through (fail open).
+    var enforced: Bool
+}
+
+/// A request refused by a limit.
+struct QuotaExceeded: Error, Sendable {
+    var check: LimitCheck
+    var retryAfter: Duration
+    var headers: [(String, String)]
+}
+
+/// Rate limits and quotas per API key and per tenant, kept in Redis so that every gateway
+/// replica shares them. One script checks and takes every limit of a request at once
+/// (`QuotaScripts`); tokens are reserved from an estimate and settled from real usage.
+public struct QuotaLimiter: Sendable {
+    public enum RedisFailureMode: String, Sendable, CaseIterable {
+        /// Let requests through while Redis is unreachable (logged and counted).
+        case open
+        /// Refuse them with 503.
+        case closed
+    }
+
+    let redis: RedisClient
+    let failureMode: RedisFailureMode
+    /// How long a concurrency slot is held at most: longer than any request may take.
+    let leaseLength: Duration
+    let logger: Logger
+
+    static let minute: Int64 = 60_000_000
+    static let day: Int64 = 86_400_000_000
+
+    /// The limits that apply to a caller, tenant's first, in a fixed order.
+    static func checks(for caller: Caller) -> [LimitCheck] {
+        guard let tenantID = caller.tenantID else { return [] }
+        // One hash tag per tenant: every key of a request lands on one Redis Cluster slot.
+        let tenantKey = "sy:{\(Subject.token(tenantID))}"
+        var checks: [LimitCheck] = []
+        func add(_ limits: QuotaLimits, scope: LimitCheck.Scope, prefix: String) {
+            let measures: [(LimitCheck.Measure, Int?)] = [
+                (.requestsPerMinute, limits.requestsPerMinute), (.requestsPerDay, limits.requestsPerDay),
+                (.tokensPerMinute, limits.tokensPerMinute), (.tokensPerMonth, limits.tokensPerMonth),
+                (.concurrentRequests, limits.concurrentRequests),
+            ]
+            for case let (measure, limit?) in measures {
+                checks.append(LimitCheck(scope: scope, measure: measure, limit: limit, redisKey: "\(prefix):\(measure.rawValue)"))
+            }
+        }
+        add(caller.tenantLimits, scope: .tenant, prefix: "\(tenantKey):tenant")
+        if let keyID = caller.apiKeyID {
+            add(caller.keyLimits, scope: .key, prefix: "\(tenantKey):key:\(Subject.token(keyID))")
+        }
+        return checks
+    }
+
+    /// Takes one request and `estimatedTokens` from every limit of `caller`, or throws
+    /// `QuotaExceeded` naming the first limit that refuses (and takes nothing).
+    func admit(_ caller: Caller, requestID: String, estimatedTokens: Int, now: Date = Date()) async throws -> Admission {
+        let checks = Self.checks(for: caller)
+        let month = Self.monthEnd(of: now)
+        var admission = Admission(requestID: requestID, checks: checks, reservedTokens: estimatedTokens, monthEnd: month, headers: [], enforced: true)
+        guard !checks.isEmpty else { return admission }
+        // A request larger than a token limit could never pass: say so instead of "retry later".
+        if let tooLarge = checks.first(where: { $0.measure.countsTokens && estimatedTokens > $0.limit }) {
+            throw QuotaExceeded(check: tooLarge, retryAfter: .zero, headers: [])
+        }
+        let reply: RedisValue
+        do {
+            reply = try await redis.evaluate(
+                QuotaScripts.admit, keys: checks.map { key($0, month: month) },
+                arguments: arguments(checks, requestID: requestID, now: now, month: month) { check in
+                    check.measure.countsTokens ? estimatedTokens : 1
+                })
+        } catch {
+            return try unavailable(error, admission: &admission)
+        }
+        guard case .array(let values) = reply, values.count == 3 + 2 * checks.count,
+              let admitted = values[0].integer, let refusing = values[1].integer, let retryMicros = values[2].integer else {
+            throw RedisError.server("unexpected reply from the admit script: \(reply)")
+        }
+        let states = (0..<checks.count).map { index in
+            (remaining: values[3 + 2 * index].integer ?? 0, resetMicros: values[4 + 2 * index].integer ?? 0)
+        }
+        admission.headers = Self.headers(checks, states)
+        guard admitted == 1 else {
+            let check = checks[Int(refusing) - 1]
+            Counter(label: "switchyard_gateway_quota_refusals_total", dimensions: [("limit", check.measure.rawValue), ("scope", check.scope.rawValue)]).increment()
+            throw QuotaExceeded(check: check, retryAfter: .microseconds(retryMicros), headers: admission.headers)
+        }
+        return admission
+    }
+
+    /// Corrects the tokens taken by `admission` to `actualTokens` (nil keeps the estimate: the
+    /// call's usage is not known) and releases its concurrency slot. Never throws: a failure is
+    /// logged and the lease and windows expire by themselves.
+    func settle(_ admission: Admission, actualTokens: Int?, now: Date = Date()) async {
+        guard admission.enforced, !admission.checks.isEmpty else { return }
+        let delta = actualTokens.map { $0 - admission.reservedTokens } ?? 0
+        do {
+            _ = try await redis.evaluate(
+                QuotaScripts.settle, keys: admission.checks.map { key($0, month: admission.monthEnd) },
+                arguments: arguments(admission.checks, requestID: admission.requestID, now: now, month: admission.monthEnd) { check in
+                    check.measure.countsTokens ? delta : 0
+                })
+        } catch {
+            logger.warning("could not settle quotas", metadata: ["request_id": "\(admission.requestID)", "error": "\(error)"])
+        }
+    }
+
+    private func unavailable(_ error: any Error, admission: inout Admission) throws -> Admission {
+        Counter(label: "switchyard_gateway_quota_store_errors_total", dimensions: [("mode", failureMode.rawValue)]).increment()
+        switch failureMode {
+        case .open:
+            logger.warning("rate limits not enforced: Redis is unreachable", metadata: ["error": "\(error)"])
+            admission.enforced = false
+            return admission
+        case .closed:
+            logger.error("request refused: Redis is unreachable and rate limits fail closed", metadata: ["error": "\(error)"])
+            throw APIError(.serviceUnavailable, "Rate limits cannot be checked right now; please retry.", code: "quota_store_unavailable",
+                           headers: [.retryAfter: "1"])
+        }
+    }
+
+    private func key(_ check: LimitCheck, month: Date) -> String {
+        guard check.measure == .tokensPerMonth else { return check.redisKey }
+        return "\(check.redisKey):\(Int64(month.timeIntervalSince1970))"
+    }
+
+    private func arguments(_ checks: [LimitCheck], requestID: String, now: Date, month: Date, amount: (LimitCheck) -> Int) -> [String] {
+        var arguments = [String(Self.micros(now)), requestID, String(checks.count)]
+        for check in checks {
+            let (kind, period): (String, Int64) = switch check.measure {
+            case .requestsPerMinute, .tokensPerMinute: ("rate", Self.minute)
+            case .requestsPerDay: ("rate", Self.day)
+            case .tokensPerMonth: ("quota", Self.micros(month))
+            case .concurrentRequests: ("concurrency", Int64(leaseLength.milliseconds) * 1000)
+            }
+            arguments += [kind, String(check.limit), String(period), String(amount(check))]
+        }
+        return arguments
+    }
+
+    static func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+
+    /// The first instant of the next calendar month, UTC.
+    static func monthEnd(of date: Date) -> Date {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let start = calendar.dateInterval(of: .month, for: date)!
+        return start.end
+    }
+
+    /// OpenAI's headers: for requests and for tokens, the limit with the least left.
+    static func headers(_ checks: [LimitCheck], _ states: [(remaining: Int64, resetMicros: Int64)]) -> [(String, String)] {
+        var headers: [(String, String)] = []
+        for (suffix, counts) in [("requests", \LimitCheck.Measure.countsRequests), ("tokens", \LimitCheck.Measure.countsTokens)] {
+            let tightest = zip(checks, states).filter { $0.0.measure[keyPath: counts] }.min { $0.1.remaining < $1.1.remaining }
+            guard let (check, state) = tightest else { continue }
+            headers += [
+                ("x-ratelimit-limit-\(suffix)", String(check.limit)),
+                ("x-ratelimit-remaining-\(suffix)", String(state.remaining)),
+                ("x-ratelimit-reset-\(suffix)", resetText(micros: state.resetMicros)),
+            ]
+        }
+        return headers
+    }
+
+    /// OpenAI's reset format: `20ms`, `1s`, `6m0s`, `1h2m3s`.
+    static func resetText(micros: Int64) -> String {
+        let milliseconds = (micros + 999) / 1000
+        if milliseconds < 1000 { return "\(milliseconds)ms" }
+        let seconds = (milliseconds + 999) / 1000
+        let (hours, minutes, rest) = (seconds / 3600, seconds % 3600 / 60, seconds % 60)
+        if hours > 0 { return "\(hours)h\(minutes)m\(rest)s" }
+        if minutes > 0 { return "\(minutes)m\(rest)s" }
+        return "\(rest)s"
+    }
+}
+
+extension APIError {
+    init(_ exceeded: QuotaExceeded) {
+        let check = exceeded.check
+        let owner = check.scope == .key ? "this API key" : "your organization"
+        let unit = check.measure.rawValue.replacingOccurrences(of: "_", with: " ")
+        let message = exceeded.retryAfter == .zero && check.measure.countsTokens
+            ? "Request too large: it may use more tokens than the limit of \(check.limit) \(unit) for \(owner). Lower max_tokens or the prompt."
+            : "Rate limit reached for \(owner): \(check.limit) \(unit). Please try again later."
+        var headers = HTTPFields()
+        for (name, value) in exceeded.headers { headers[HTTPField.Name(name)!] = value }
+        if exceeded.retryAfter > .zero {
+            let seconds = (exceeded.retryAfter.milliseconds + 999) / 1000
+            headers[.retryAfter] = String(max(seconds, 1))
+        }
+        self.init(.rateLimit, message, code: check.measure.rawValue, status: .tooManyRequests, headers: headers)
+    }
+}

@@ -1,0 +1,42 @@
+import Contracts
+import Foundation
+
+/// Who is calling, established from the credential before any handler runs.
+public struct Caller: Sendable, Equatable {
+    public enum Credential: Sendable, Equatable {
+        /// A tenant's API key.
+        case apiKey(id: UUID)
+        /// The platform operator's admin token: every tenant, admin routes only.
+        case platformOperator
+    }
+
+    public var credential: Credential
+    /// Nil only for the platform operator.
+    public var tenantID: UUID?
+    public var role: Role
+    /// Models the key may call; nil means every model the tenant may use.
+    public var allowedModels: [String]?
+    public var tenantLimits: QuotaLimits
+    public var keyLimits: QuotaLimits
+
+    public var apiKeyID: UUID? {
+        if case .apiKey(let id) = credential { id } else { nil }
+    }
+
+    public func may(use model: String) -> Bool {
+        allowedModels.map { $0.contains(model) } ?? true
+    }
+
+    /// The caller's tenant, or 403 for the platform operator on a tenant's route.
+    func requireTenant() throws(APIError) -> UUID {
+        guard let tenantID else {
+            throw APIError(.permission, "The admin token is for /admin routes; call the API with a tenant's key.", code: "tenant_required")
+        }
+        return tenantID
+    }
+
+    func require(_ permission: Permission) throws(APIError) {
+        if credential == .platformOperator { return }
+        guard role.can(permission) else { throw .forbidden(permission) }
+    }
+}

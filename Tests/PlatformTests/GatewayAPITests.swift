@@ -1,0 +1,221 @@
+import AsyncHTTPClient
+import Contracts
+import Foundation
+import GatewayService
+import NIOCore
+import SwitchyardDatabase
+import Testing
+
+/// The public API as an OpenAI client sees it, through the gateway's whole path: HTTP, API key,
+/// NATS, the router's local model.
+@Suite struct GatewayAPITests {
+    @Test func aChatCompletionAnswersInOpenAIShapeWithItsRequestIDAndDeployment() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database)
+            try await withGateway(tenant: tenant) { gateway in
+                let answer = try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: chatJSON(),
+                                            headers: [("x-request-id", "req_test_123")])
+                #expect(answer.status == 200)
+                #expect(answer.headers.first(name: "x-request-id") == "req_test_123")
+                #expect(answer.headers.first(name: "x-switchyard-deployment") == "local/test-chat")
+                let completion = try answer.decode(ChatCompletion.self)
+                #expect(completion.object == "chat.completion")
+                #expect(completion.model == "local-chat")
+                #expect(completion.choices.first?.message.role == "assistant")
+                #expect(completion.choices.first?.message.content?.text.isEmpty == false)
+                let usage = try #require(completion.usage)
+                #expect(usage.promptTokens > 0 && usage.completionTokens > 0)
+
+                let delivery = try #require(await gateway.usage.next(1).first)
+                let event = try delivery.decode(UsageRecorded.self)
+                #expect(event.payload.requestID == "req_test_123")
+                #expect(event.payload.totalTokens == usage.totalTokens)
+            }
+        }
+    }
+
+    @Test func aStreamEndsWithDoneAndCarriesUsageOnlyWhenAskedFor() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database)
+            try await withGateway(tenant: tenant) { gateway in
+                let plain = try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: chatJSON(stream: true))
+                #expect(plain.status == 200)
+                #expect(plain.headers.first(name: "content-type") == "text/event-stream")
+                #expect(plain.events.last == "[DONE]")
+                let plainChunks = try plain.events.dropLast().map { try JSONCoding.decode(ChatCompletionChunk.self, from: Data($0.utf8)) }
+                #expect(plainChunks.first?.choices.first?.delta.role == "assistant")
+                #expect(plainChunks.last?.choices.first?.finishReason == "stop")
+                #expect(plainChunks.allSatisfy { $0.usage == nil })
+                let text = plainChunks.compactMap { $0.choices.first?.delta.content }.joined()
+                #expect(!text.isEmpty)
+
+                let counted = try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: chatJSON(stream: true, includeUsage: true))
+                let chunks = try counted.events.dropLast().map { try JSONCoding.decode(ChatCompletionChunk.self, from: Data($0.utf8)) }
+                let last = try #require(chunks.last)
+                #expect(last.choices.isEmpty)
+                #expect((last.usage?.completionTokens ?? 0) > 0)
+                #expect(counted.events.last == "[DONE]")
+            }
+        }
+    }
+
+    @Test func embeddingsAndModelsAnswerInOpenAIShape() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database)
+            try await withGateway(tenant: tenant) { gateway in
+                let embedded = try await send(.POST, gateway.url + "/v1/embeddings", key: key,
+                                              json: #"{"model":"local-embedding","input":["one text","another"]}"#)
+                #expect(embedded.status == 200)
+                let embeddings = try embedded.decode(EmbeddingsResponse.self)
+                #expect(embeddings.data.count == 2)
+                #expect(embeddings.data.allSatisfy { !$0.embedding.isEmpty })
+
+                let listed = try await send(.GET, gateway.url + "/v1/models", key: key)
+                #expect(listed.status == 200)
+                let models = try listed.decode(ModelList.self)
+                #expect(models.data.map(\.id) == ["local-chat", "local-embedding", "slow-chat"])
+
+                let one = try await send(.GET, gateway.url + "/v1/models/local-embedding", key: key)
+                #expect(try one.decode(ModelInfo.self).capabilities == ["embeddings"])
+                let missing = try await send(.GET, gateway.url + "/v1/models/no-such-model", key: key)
+                #expect(missing.status == 404)
+                #expect(missing.error?.code == "model_not_found")
+            }
+        }
+    }
+
+    @Test func aKeyWithAModelAllowListSeesAndCallsOnlyThoseModels() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database, models: ["local-embedding"])
+            try await withGateway(tenant: tenant) { gateway in
+                let listed = try await send(.GET, gateway.url + "/v1/models", key: key)
+                #expect(try listed.decode(ModelList.self).data.map(\.id) == ["local-embedding"])
+                let refused = try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: chatJSON())
+                #expect(refused.status == 404)
+                #expect(refused.error?.code == "model_not_found")
+                #expect(refused.error?.param == "model")
+            }
+        }
+    }
+
+    @Test func everyAuthenticationFailureIsA401WithTheErrorBody() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database)
+            let revoked = try await makeKey(database, tenant: tenant)
+            _ = try await database.withTenant(tenant) { try await APIKeyRepository.revoke(id: revoked.id, in: $0) }
+            var unknown = key
+            unknown.removeLast()
+            unknown += key.hasSuffix("A") ? "B" : "A"
+            try await withGateway(tenant: tenant) { gateway in
+                let url = gateway.url + "/v1/chat/completions"
+                let cases: [(String, [(String, String)])] = [
+                    ("no header", []),
+                    ("not bearer", [("Authorization", "Basic \(key)")]),
+                    ("malformed key", [("Authorization", "Bearer sk-sy-short")]),
+                    ("someone else's secret", [("Authorization", "Bearer \(unknown)")]),
+                    ("revoked key", [("Authorization", "Bearer \(revoked.secret)")]),
+                    ("a JWT-looking token", [("Authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.e30.x")]),
+                ]
+                for (name, headers) in cases {
+                    let answer = try await send(.POST, url, json: chatJSON(), headers: headers)
+                    #expect(answer.status == 401, "\(name)")
+                    #expect(answer.error?.type == .authentication, "\(name)")
+                    #expect(answer.headers.first(name: "x-request-id") != nil, "\(name)")
+                }
+            }
+        }
+    }
+
+    @Test func aTenantHeaderNamingAnotherTenantIsRefused() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database)
+            try await withGateway(tenant: tenant) { gateway in
+                let other = try await send(.GET, gateway.url + "/v1/models", key: key, headers: [("X-Tenant-ID", UUID().uuidString)])
+                #expect(other.status == 403)
+                #expect(other.error?.param == "X-Tenant-ID")
+                let same = try await send(.GET, gateway.url + "/v1/models", key: key, headers: [("X-Tenant-ID", tenant.uuidString)])
+                #expect(same.status == 200)
+            }
+        }
+    }
+
+    @Test func aViewerMayListModelsButNotSpendOnThem() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database, role: .viewer)
+            try await withGateway(tenant: tenant) { gateway in
+                #expect(try await send(.GET, gateway.url + "/v1/models", key: key).status == 200)
+                let chat = try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: chatJSON())
+                #expect(chat.status == 403)
+                #expect(chat.error?.type == .permission)
+            }
+        }
+    }
+
+    @Test func badInputIsA4xxNamingTheFieldNeverA500() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database)
+            let config = GatewayConfig(port: 0, maxBodyBytes: 2048)
+            try await withGateway(tenant: tenant, config: config) { gateway in
+                let url = gateway.url + "/v1/chat/completions"
+                let cases: [(name: String, body: String, status: Int, param: String?)] = [
+                    ("not JSON", "{\"model\": ", 400, nil),
+                    ("not an object", "[1, 2]", 400, nil),
+                    ("no model", #"{"messages":[{"role":"user","content":"hi"}]}"#, 400, "model"),
+                    ("messages not a list", #"{"model":"local-chat","messages":"hi"}"#, 400, "messages"),
+                    ("a message without a role", #"{"model":"local-chat","messages":[{"content":"hi"}]}"#, 400, "messages[0].role"),
+                    ("max_tokens a string", #"{"model":"local-chat","messages":[{"role":"user","content":"hi"}],"max_tokens":"9"}"#, 400, "max_tokens"),
+                    ("no messages", #"{"model":"local-chat","messages":[]}"#, 400, "messages"),
+                    ("max_tokens zero", #"{"model":"local-chat","messages":[{"role":"user","content":"hi"}],"max_tokens":0}"#, 400, "max_tokens"),
+                    ("unknown model", chatJSON(model: "no-such-model"), 404, "model"),
+                    ("too large", chatJSON(prompt: String(repeating: "x", count: 4096)), 413, nil),
+                ]
+                for test in cases {
+                    let answer = try await send(.POST, url, key: key, json: test.body)
+                    #expect(answer.status == test.status, "\(test.name): \(answer.text)")
+                    #expect(answer.error?.param == test.param, "\(test.name): \(answer.text)")
+                    #expect(answer.error?.message.isEmpty == false, "\(test.name)")
+                }
+                let form = try await send(.POST, url, key: key, json: chatJSON(), headers: [("Content-Type", "application/x-www-form-urlencoded")])
+                #expect(form.status == 415)
+                let unknownRoute = try await send(.POST, gateway.url + "/v1/no-such-route", key: key, json: "{}")
+                #expect(unknownRoute.status == 404)
+                #expect(unknownRoute.error != nil)
+            }
+        }
+    }
+
+    @Test func aClientThatLeavesMidStreamStopsTheCallAndIsStillChargedForWhatWasProduced() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database, limits: QuotaLimits(concurrentRequests: 1))
+            try await withGateway(tenant: tenant) { gateway in
+                // 200 tokens at 20 a second: ten seconds unless the call is stopped.
+                var request = HTTPClientRequest(url: gateway.url + "/v1/chat/completions")
+                request.method = .POST
+                request.headers.add(name: "Authorization", value: "Bearer \(key)")
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: chatJSON(model: "slow-chat", maxTokens: 200, stream: true)))
+                let reader = Task {
+                    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                    var received = 0
+                    for try await part in response.body {
+                        received += part.readableBytes
+                        if received > 600 { return received }
+                    }
+                    return received
+                }
+                let received = try await reader.value  // returning drops the connection mid-stream
+                #expect(received > 600)
+
+                let delivery = try #require(await gateway.usage.next(1, timeout: .seconds(5)).first)
+                let usage = try delivery.decode(UsageRecorded.self).payload
+                #expect(usage.status == .cancelled)
+                #expect(usage.completionTokens > 0 && usage.completionTokens < 200)
+                #expect(usage.costMicros > 0)
+
+                // Its concurrency slot was released: the next call is admitted.
+                let next = try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: chatJSON(maxTokens: 4))
+                #expect(next.status == 200)
+            }
+        }
+    }
+}

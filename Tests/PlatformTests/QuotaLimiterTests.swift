@@ -1,0 +1,168 @@
+import Contracts
+import Foundation
+@testable import GatewayService
+import HTTPTypes
+import SwitchyardRedis
+import Testing
+
+/// The quota script against a real Redis, with the clock given by the test: the same limits
+/// the gateway enforces, checked at chosen instants.
+@Suite struct QuotaLimiterTests {
+    static let start = Date(timeIntervalSince1970: 1_795_000_000)
+
+    func withLimiter(failureMode: QuotaLimiter.RedisFailureMode = .open, url: String = TestEnvironment.redisURL,
+                     _ body: (QuotaLimiter) async throws -> Void) async throws {
+        let redis = try RedisClient(url: url, timeout: .milliseconds(500))
+        let limiter = QuotaLimiter(redis: redis, failureMode: failureMode, leaseLength: .seconds(30), logger: TestEnvironment.logger)
+        do { try await body(limiter) } catch {
+            await redis.close()
+            throw error
+        }
+        await redis.close()
+    }
+
+    func caller(key: QuotaLimits = .none, tenant: QuotaLimits = .none) -> Caller {
+        Caller(credential: .apiKey(id: UUID()), tenantID: UUID(), role: .developer, allowedModels: nil, tenantLimits: tenant, keyLimits: key)
+    }
+
+    /// How many of `count` requests at `instant` the limiter admits.
+    func admitted(_ limiter: QuotaLimiter, _ caller: Caller, count: Int, at instant: Date, tokens: Int = 1) async throws -> Int {
+        var admitted = 0
+        for _ in 0..<count {
+            do {
+                _ = try await limiter.admit(caller, requestID: UUID().uuidString, estimatedTokens: tokens, now: instant)
+                admitted += 1
+            } catch is QuotaExceeded {}
+        }
+        return admitted
+    }
+
+    @Test func theRateWindowNeverAdmitsTwiceTheLimitAroundAMinuteBoundary() async throws {
+        try await withLimiter { limiter in
+            let caller = caller(key: QuotaLimits(requestsPerMinute: 10))
+            // A fixed window would admit 10 at 0:59 and 10 more at 1:01.
+            let n1 = try await admitted(limiter, caller, count: 12, at: Self.start.addingTimeInterval(59))
+
+            #expect(n1 == 10)
+            let n2 = try await admitted(limiter, caller, count: 10, at: Self.start.addingTimeInterval(61))
+
+            #expect(n2 == 0)
+            // It refills at one request per 6 seconds.
+            let n3 = try await admitted(limiter, caller, count: 10, at: Self.start.addingTimeInterval(65))
+
+            #expect(n3 == 1)
+            let n4 = try await admitted(limiter, caller, count: 10, at: Self.start.addingTimeInterval(59 + 120))
+
+            #expect(n4 == 10)
+        }
+    }
+
+    @Test func aRefusalSaysWhichLimitAndWhenToRetry() async throws {
+        try await withLimiter { limiter in
+            let caller = caller(key: QuotaLimits(requestsPerMinute: 60), tenant: QuotaLimits(requestsPerMinute: 2))
+            _ = try await admitted(limiter, caller, count: 2, at: Self.start)
+            do {
+                _ = try await limiter.admit(caller, requestID: "r", estimatedTokens: 1, now: Self.start)
+                Issue.record("a third request was admitted")
+            } catch let refusal as QuotaExceeded {
+                #expect(refusal.check.scope == .tenant)
+                #expect(refusal.check.measure == .requestsPerMinute)
+                #expect(refusal.retryAfter == .seconds(30))
+                let error = APIError(refusal)
+                #expect(error.status == .tooManyRequests)
+                #expect(error.headers[HTTPField.Name("retry-after")!] == "30")
+                #expect(error.headers[HTTPField.Name("x-ratelimit-remaining-requests")!] == "0")
+            }
+        }
+    }
+
+    @Test func tokensAreReservedFromTheEstimateAndSettledFromTheRealUsage() async throws {
+        try await withLimiter { limiter in
+            let caller = caller(key: QuotaLimits(tokensPerMinute: 1000))
+            let first = try await limiter.admit(caller, requestID: "a", estimatedTokens: 600, now: Self.start)
+            #expect(first.headers.contains { $0 == ("x-ratelimit-remaining-tokens", "400") })
+            let n5 = try await admitted(limiter, caller, count: 1, at: Self.start, tokens: 600)
+
+            #expect(n5 == 0)
+            // The call used 100 tokens, not 600: 500 come back.
+            await limiter.settle(first, actualTokens: 100, now: Self.start)
+            let second = try await limiter.admit(caller, requestID: "b", estimatedTokens: 600, now: Self.start)
+            #expect(second.headers.contains { $0 == ("x-ratelimit-remaining-tokens", "300") })
+            // A failed call gives back everything it reserved.
+            await limiter.settle(second, actualTokens: 0, now: Self.start)
+            let n6 = try await admitted(limiter, caller, count: 1, at: Self.start, tokens: 900)
+
+            #expect(n6 == 1)
+        }
+    }
+
+    @Test func aRequestLargerThanATokenLimitIsRefusedWithoutARetryTime() async throws {
+        try await withLimiter { limiter in
+            let caller = caller(key: QuotaLimits(tokensPerMinute: 100))
+            let refusal = try await #require(throws: QuotaExceeded.self) {
+                _ = try await limiter.admit(caller, requestID: "big", estimatedTokens: 101, now: Self.start)
+            }
+            #expect(refusal.retryAfter == .zero)
+            #expect(APIError(refusal).body.error.message.hasPrefix("Request too large"))
+        }
+    }
+
+    @Test func concurrentRequestsHoldASlotUntilSettledOrTheLeaseEnds() async throws {
+        try await withLimiter { limiter in
+            let caller = caller(key: QuotaLimits(concurrentRequests: 2))
+            let first = try await limiter.admit(caller, requestID: "one", estimatedTokens: 1, now: Self.start)
+            _ = try await limiter.admit(caller, requestID: "two", estimatedTokens: 1, now: Self.start)
+            let n7 = try await admitted(limiter, caller, count: 1, at: Self.start)
+
+            #expect(n7 == 0)
+            await limiter.settle(first, actualTokens: 1, now: Self.start)
+            let n8 = try await admitted(limiter, caller, count: 2, at: Self.start)
+
+            #expect(n8 == 1)
+            // Gateways that died mid-request hold nothing past the lease (30 s here).
+            let n9 = try await admitted(limiter, caller, count: 3, at: Self.start.addingTimeInterval(31))
+
+            #expect(n9 == 2)
+        }
+    }
+
+    @Test func theMonthlyTokenQuotaStartsAgainWithTheCalendarMonth() async throws {
+        try await withLimiter { limiter in
+            let caller = caller(tenant: QuotaLimits(tokensPerMonth: 1000))
+            let lastMinuteOfNovember = try Date("2026-11-30T23:59:00Z", strategy: .iso8601)
+            let n10 = try await admitted(limiter, caller, count: 1, at: lastMinuteOfNovember, tokens: 800)
+
+            #expect(n10 == 1)
+            let refusal = try await #require(throws: QuotaExceeded.self) {
+                _ = try await limiter.admit(caller, requestID: "more", estimatedTokens: 800, now: lastMinuteOfNovember)
+            }
+            #expect(refusal.check.measure == .tokensPerMonth)
+            #expect(refusal.retryAfter == .seconds(60))
+            let n11 = try await admitted(limiter, caller, count: 1, at: lastMinuteOfNovember.addingTimeInterval(61), tokens: 800)
+
+            #expect(n11 == 1)
+        }
+    }
+
+    @Test func whenRedisIsUnreachableRateLimitsFailOpenOrClosedAsConfigured() async throws {
+        let nobody = "redis://127.0.0.1:\(freePort())"
+        let limited = caller(key: QuotaLimits(requestsPerMinute: 1))
+        try await withLimiter(failureMode: .open, url: nobody) { limiter in
+            let admission = try await limiter.admit(limited, requestID: "open", estimatedTokens: 1)
+            #expect(admission.enforced == false)
+        }
+        try await withLimiter(failureMode: .closed, url: nobody) { limiter in
+            let error = try await #require(throws: APIError.self) {
+                _ = try await limiter.admit(limited, requestID: "closed", estimatedTokens: 1)
+            }
+            #expect(error.status == .serviceUnavailable)
+        }
+    }
+
+    @Test func resetTimesReadAsOpenAIWritesThem() {
+        #expect(QuotaLimiter.resetText(micros: 20_000) == "20ms")
+        #expect(QuotaLimiter.resetText(micros: 1_000_000) == "1s")
+        #expect(QuotaLimiter.resetText(micros: 360_000_000) == "6m0s")
+        #expect(QuotaLimiter.resetText(micros: 3_723_000_000) == "1h2m3s")
+    }
+}

@@ -1,0 +1,162 @@
+import AsyncHTTPClient
+import Contracts
+import Foundation
+import GatewayService
+import NIOCore
+import NIOHTTP1
+import RouterService
+import ServiceLifecycle
+import SwitchyardBus
+import SwitchyardDatabase
+import SwitchyardRedis
+import Synchronization
+import Testing
+
+/// Gateways (one or more replicas) and a router on a NATS server of the test's own, with the
+/// shared PostgreSQL and Redis: the gateway's whole path, in process, on ports of its own.
+struct GatewayUnderTest: Sendable {
+    /// One base URL per replica, e.g. `http://127.0.0.1:41234`.
+    var urls: [String]
+    var bus: Bus
+    var database: Database
+    var redis: RedisClient
+    /// `usage.recorded` events of the tenant given to `withGateway`.
+    var usage: DeliveryLog
+    var url: String { urls[0] }
+}
+
+/// The catalog the gateway tests use: the built-in local model, fast and paced.
+let gatewayTestCatalog = try! CatalogFile.parse("""
+    models:
+      local-chat:
+        deployments:
+          - name: local/test-chat
+            provider: local
+            upstream_model: local-chat
+            price: {input_micros_per_million: 500000, output_micros_per_million: 1500000}
+            context_window: 4096
+            capabilities: [chat, streaming]
+      slow-chat:
+        deployments:
+          - name: local/slow-chat
+            provider: local
+            upstream_model: local-chat
+            price: {input_micros_per_million: 1000000, output_micros_per_million: 2000000}
+            context_window: 4096
+            capabilities: [chat, streaming]
+            tokens_per_second: 20
+      local-embedding:
+        deployments:
+          - name: local/test-embedding
+            provider: local
+            upstream_model: local-embedding
+            price: {input_micros_per_million: 20000, output_micros_per_million: 0}
+            context_window: 512
+            capabilities: [embeddings]
+    """, file: "gateway test catalog")
+
+func withGateway(
+    tenant: UUID, replicas: Int = 1, config: GatewayConfig = GatewayConfig(port: 0, keyCacheTimeToLive: .seconds(60)),
+    _ body: (GatewayUnderTest) async throws -> Void
+) async throws {
+    try await withRouter(catalog: gatewayTestCatalog, tenant: tenant) { bus, usage in
+        try await withDatabase { database in
+            let redis = try RedisClient(url: TestEnvironment.redisURL)
+            let ports = PortList()
+            var services: [any Service] = []
+            for _ in 0..<replicas {
+                let gateway = Gateway(config: config, database: database, bus: bus, redis: redis, logger: TestEnvironment.logger)
+                services += gateway.services { port in ports.append(port) }
+            }
+            do {
+                try await withServiceGroup(services) {
+                    let bound = try await eventually(timeout: .seconds(10)) { ports.count == replicas }
+                    try #require(bound, "the gateways did not start listening")
+                    try await body(GatewayUnderTest(
+                        urls: ports.values.map { "http://127.0.0.1:\($0)" }, bus: bus, database: database, redis: redis, usage: usage))
+                }
+            } catch {
+                await redis.close()
+                throw error
+            }
+            await redis.close()
+        }
+    }
+}
+
+final class PortList: Sendable {
+    private let ports = Mutex<[Int]>([])
+    func append(_ port: Int) { ports.withLock { $0.append(port) } }
+    var count: Int { ports.withLock { $0.count } }
+    var values: [Int] { ports.withLock { $0 } }
+}
+
+/// An API key of a tenant, created as the admin API does.
+func makeKey(
+    _ database: Database, tenant: UUID, role: Role = .developer, models: [String]? = nil,
+    limits: QuotaLimits? = nil, tenantLimits: QuotaLimits? = nil
+) async throws -> (id: UUID, secret: String) {
+    try await database.withTenant(tenant) { tx in
+        let (record, secret) = try await APIKeyRepository.create(name: "test key", role: role, allowedModels: models, in: tx)
+        if let limits { _ = try await QuotaLimitsRepository.setKeyLimits(limits, keyID: record.id, in: tx) }
+        if let tenantLimits { try await QuotaLimitsRepository.setTenantLimits(tenantLimits, in: tx) }
+        return (record.id, secret.value)
+    }
+}
+
+/// A tenant with one key, ready to call the gateway.
+func makeTenantWithKey(
+    _ database: Database, role: Role = .developer, models: [String]? = nil, limits: QuotaLimits? = nil, tenantLimits: QuotaLimits? = nil
+) async throws -> (tenant: UUID, key: String) {
+    let tenant = try await makeTenant(database)
+    let key = try await makeKey(database, tenant: tenant, role: role, models: models, limits: limits, tenantLimits: tenantLimits)
+    return (tenant, key.secret)
+}
+
+/// A whole HTTP answer.
+struct HTTPAnswer: Sendable {
+    var status: Int
+    var headers: HTTPHeaders
+    var body: Data
+
+    var text: String { String(decoding: body, as: UTF8.self) }
+
+    func decode<T: Decodable>(_ type: T.Type) throws -> T { try JSONCoding.decode(type, from: body) }
+
+    /// The OpenAI error body, or nil when the body is not one.
+    var error: ErrorBody.Detail? { (try? decode(ErrorBody.self))?.error }
+
+    /// The `data:` payloads of a server-sent event stream, in order.
+    var events: [String] {
+        text.components(separatedBy: "\n\n").compactMap { event in
+            event.hasPrefix("data: ") ? String(event.dropFirst(6)) : nil
+        }
+    }
+}
+
+/// Sends one request and reads the whole answer.
+func send(
+    _ method: HTTPMethod, _ url: String, key: String? = nil, json: String? = nil, headers: [(String, String)] = [],
+    timeout: TimeAmount = .seconds(30)
+) async throws -> HTTPAnswer {
+    var request = HTTPClientRequest(url: url)
+    request.method = method
+    if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
+    if let json {
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: json))
+    }
+    for (name, value) in headers { request.headers.replaceOrAdd(name: name, value: value) }
+    let response = try await HTTPClient.shared.execute(request, timeout: timeout)
+    let body = try await response.body.collect(upTo: 64 << 20)
+    return HTTPAnswer(status: Int(response.status.code), headers: response.headers, body: Data(buffer: body))
+}
+
+/// A chat request body as an OpenAI SDK sends it.
+func chatJSON(model: String = "local-chat", prompt: String = "What does the gateway do?", maxTokens: Int? = nil, stream: Bool = false, includeUsage: Bool = false) -> String {
+    var fields = [#""model":"\#(model)""#, #""messages":[{"role":"user","content":"\#(prompt)"}]"#]
+    if let maxTokens { fields.append(#""max_tokens":\#(maxTokens)"#) }
+    if stream { fields.append(#""stream":true"#) }
+    if includeUsage { fields.append(#""stream_options":{"include_usage":true}"#) }
+    return "{" + fields.joined(separator: ",") + "}"
+}
