@@ -10,9 +10,10 @@ import Testing
 @Suite struct QuotaLimiterTests {
     static let start = Date(timeIntervalSince1970: 1_795_000_000)
 
-    func withLimiter(failureMode: QuotaLimiter.RedisFailureMode = .open, url: String = TestEnvironment.redisURL,
+    /// Fails closed unless told otherwise: a Redis error must fail the test, not let a request through.
+    func withLimiter(failureMode: QuotaLimiter.RedisFailureMode = .closed, url: String = TestEnvironment.redisURL,
                      _ body: (QuotaLimiter) async throws -> Void) async throws {
-        let redis = try RedisClient(url: url, timeout: .milliseconds(500))
+        let redis = try RedisClient(url: url)
         let limiter = QuotaLimiter(redis: redis, failureMode: failureMode, leaseLength: .seconds(30), logger: TestEnvironment.logger)
         do { try await body(limiter) } catch {
             await redis.close()

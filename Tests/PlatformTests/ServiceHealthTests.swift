@@ -37,6 +37,7 @@ import Testing
             let process = try ChildProcess(service.rawValue, environment: [
                 "DATABASE_URL": String(databaseURL),
                 "SWITCHYARD_\(service.rawValue.uppercased())_OPS_PORT": String(port),
+                "SWITCHYARD_GATEWAY_PORT": String(freePort()),
                 "SWITCHYARD_LOG_LEVEL": "error",
             ], log: directory.appendingPathComponent("\(service.rawValue).log"))
             services.append((service, port, process))

@@ -3,7 +3,9 @@ import SwitchyardRedis
 /// The Lua scripts behind `QuotaLimiter`. Each runs atomically in Redis, so however many
 /// gateway replicas share one Redis, a limit is checked and taken as one step.
 ///
-/// Arguments of both: `ARGV[1]` now in microseconds, `ARGV[2]` the request id, `ARGV[3]` the
+/// Arguments of both: `ARGV[1]` now in microseconds, or empty for Redis's own clock (so replicas
+/// with clocks apart, and requests whose times were read out of order, still see one timeline),
+/// `ARGV[2]` the request id, `ARGV[3]` the
 /// number of limits n, then four arguments per limit i (whose key is `KEYS[i]`):
 /// kind, limit, period in microseconds (for `quota`: the end of the period, unix µs), amount.
 ///
@@ -20,6 +22,10 @@ enum QuotaScripts {
     ///   then per limit: remaining, reset µs}`.
     static let admit = RedisScript("""
         local now = tonumber(ARGV[1])
+        if not now then
+          local time = redis.call('TIME')
+          now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+        end
         local request = ARGV[2]
         local n = tonumber(ARGV[3])
         local refused, retry = 0, 0
@@ -94,6 +100,10 @@ enum QuotaScripts {
     /// lease is released. Returns nothing.
     static let settle = RedisScript("""
         local now = tonumber(ARGV[1])
+        if not now then
+          local time = redis.call('TIME')
+          now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+        end
         local request = ARGV[2]
         local n = tonumber(ARGV[3])
         for i = 1, n do

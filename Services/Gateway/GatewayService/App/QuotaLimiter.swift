@@ -90,10 +90,11 @@ public struct QuotaLimiter: Sendable {
     }
 
     /// Takes one request and `estimatedTokens` from every limit of `caller`, or throws
-    /// `QuotaExceeded` naming the first limit that refuses (and takes nothing).
-    func admit(_ caller: Caller, requestID: String, estimatedTokens: Int, now: Date = Date()) async throws -> Admission {
+    /// `QuotaExceeded` naming the first limit that refuses (and takes nothing). `now` is Redis's
+    /// clock unless given (tests give it).
+    func admit(_ caller: Caller, requestID: String, estimatedTokens: Int, now: Date? = nil) async throws -> Admission {
         let checks = Self.checks(for: caller)
-        let month = Self.monthEnd(of: now)
+        let month = Self.monthEnd(of: now ?? Date())
         var admission = Admission(requestID: requestID, checks: checks, reservedTokens: estimatedTokens, monthEnd: month, headers: [], enforced: true)
         guard !checks.isEmpty else { return admission }
         // A request larger than a token limit could never pass: say so instead of "retry later".
@@ -129,7 +130,7 @@ public struct QuotaLimiter: Sendable {
     /// Corrects the tokens taken by `admission` to `actualTokens` (nil keeps the estimate: the
     /// call's usage is not known) and releases its concurrency slot. Never throws: a failure is
     /// logged and the lease and windows expire by themselves.
-    func settle(_ admission: Admission, actualTokens: Int?, now: Date = Date()) async {
+    func settle(_ admission: Admission, actualTokens: Int?, now: Date? = nil) async {
         guard admission.enforced, !admission.checks.isEmpty else { return }
         let delta = actualTokens.map { $0 - admission.reservedTokens } ?? 0
         do {
@@ -162,8 +163,8 @@ public struct QuotaLimiter: Sendable {
         return "\(check.redisKey):\(Int64(month.timeIntervalSince1970))"
     }
 
-    private func arguments(_ checks: [LimitCheck], requestID: String, now: Date, month: Date, amount: (LimitCheck) -> Int) -> [String] {
-        var arguments = [String(Self.micros(now)), requestID, String(checks.count)]
+    private func arguments(_ checks: [LimitCheck], requestID: String, now: Date?, month: Date, amount: (LimitCheck) -> Int) -> [String] {
+        var arguments = [now.map { String(Self.micros($0)) } ?? "", requestID, String(checks.count)]
         for check in checks {
             let (kind, period): (String, Int64) = switch check.measure {
             case .requestsPerMinute, .tokensPerMinute: ("rate", Self.minute)
