@@ -18,6 +18,7 @@ down:
 
 restart:
 	@test -n "$(SERVICE)" || { echo "usage: make restart SERVICE=billing"; exit 2; }
+	@bash scripts/build.sh "$(SERVICE)"
 	@bash scripts/services.sh restart "$(SERVICE)" "$(REPLICAS)"
 
 test: deps

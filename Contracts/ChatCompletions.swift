@@ -291,9 +291,9 @@ public struct EmbeddingsResponse: Codable, Sendable, Equatable {
     public struct Embedding: Codable, Sendable, Equatable {
         public var object = "embedding"
         public var index: Int
-        public var embedding: [Float]
+        public var embedding: EmbeddingVector
 
-        public init(index: Int, embedding: [Float]) {
+        public init(index: Int, embedding: EmbeddingVector) {
             self.index = index
             self.embedding = embedding
         }
@@ -323,5 +323,62 @@ public struct EmbeddingsResponse: Codable, Sendable, Equatable {
         self.data = data
         self.model = model
         self.usage = usage
+    }
+}
+
+/// An embedding as the caller asked for it: a list of numbers (`encoding_format: "float"`, the
+/// default) or their float32 bytes, little-endian, in base64 (`"base64"`, which OpenAI's Python
+/// SDK asks for unless told otherwise).
+public enum EmbeddingVector: Codable, Sendable, Equatable {
+    case floats([Float])
+    case base64(String)
+
+    public enum Format: String, Sendable, CaseIterable {
+        case float, base64
+    }
+
+    public init(_ values: [Float], format: Format) {
+        switch format {
+        case .float:
+            self = .floats(values)
+        case .base64:
+            var bytes = Data(capacity: values.count * 4)
+            for value in values {
+                withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+            }
+            self = .base64(bytes.base64EncodedString())
+        }
+    }
+
+    /// The numbers, from either form; nil for base64 that is not a whole number of float32s.
+    public var values: [Float]? {
+        switch self {
+        case .floats(let values):
+            return values
+        case .base64(let text):
+            guard let bytes = Data(base64Encoded: text), bytes.count % 4 == 0 else { return nil }
+            return stride(from: 0, to: bytes.count, by: 4).map { offset in
+                let pattern = bytes[bytes.startIndex + offset..<bytes.startIndex + offset + 4]
+                    .enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+                return Float(bitPattern: pattern)
+            }
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self) {
+            self = .base64(text)
+        } else {
+            self = .floats(try container.decode([Float].self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .floats(let values): try container.encode(values)
+        case .base64(let text): try container.encode(text)
+        }
     }
 }

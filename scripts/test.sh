@@ -20,6 +20,8 @@ set -a
 set +a
 export SWITCHYARD_TEST_ROOT=$PWD
 export SWITCHYARD_CATALOG=$PWD/catalog.example.yaml
+SWITCHYARD_TEST_PYTHON=$(bash scripts/python-tools.sh)
+export SWITCHYARD_TEST_PYTHON
 
 swift build --build-tests ${SWIFT_BUILD_FLAGS:-}
 "$(swift build --show-bin-path ${SWIFT_BUILD_FLAGS:-})/switchyard" migrate

@@ -4,23 +4,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 run=.run
 replicas=${REPLICAS:-1}
-configuration=${CONFIG:-debug}
 mkdir -p "$run/bin" "$run/logs" "$run/pids"
 
 bash scripts/install-deps.sh
 bash scripts/infra.sh up "$run"
 
-echo "Building ($configuration; the first build takes several minutes)…"
-if ! swift build -c "$configuration" >"$run/logs/build.log" 2>&1; then
-  grep -E 'error:' "$run/logs/build.log" | head -n 20 >&2 || tail -n 30 "$run/logs/build.log" >&2
-  echo "The build failed; the whole output is in $run/logs/build.log" >&2
-  exit 1
-fi
-bin_path=$(swift build -c "$configuration" --show-bin-path)
-for binary in switchyard gateway router orchestrator realtime ingestion analytics billing; do
-  # Copy, so a rebuild while running does not change what runs.
-  install -m 0755 "$bin_path/$binary" "$run/bin/$binary.new" && mv -f "$run/bin/$binary.new" "$run/bin/$binary"
-done
+bash scripts/build.sh
 
 set -a
 # shellcheck disable=SC1091

@@ -46,7 +46,16 @@ import Testing
         let many = try JSONCoding.decode(EmbeddingsRequest.self, from: Data(#"{"model":"e","input":["a","b"],"dimensions":8}"#.utf8))
         #expect(one.input.values == ["hello"] && many.input.values == ["a", "b"] && many.dimensions == 8)
         _ = try roundTrip(many)
-        _ = try roundTrip(EmbeddingsResponse(data: [.init(index: 0, embedding: [0.5, -0.25])], model: "e", usage: .init(promptTokens: 3)))
+        _ = try roundTrip(EmbeddingsResponse(data: [.init(index: 0, embedding: .floats([0.5, -0.25]))], model: "e", usage: .init(promptTokens: 3)))
+    }
+
+    @Test func base64EmbeddingsAreLittleEndianFloat32sAsOpenAISends() throws {
+        let vector = EmbeddingVector([1.0, -2.5, 0.1], format: .base64)
+        // 1.0 = 0x3F800000, -2.5 = 0xC0200000, 0.1 = 0x3DCCCCCD, each little-endian.
+        #expect(vector == .base64(Data([0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x20, 0xC0, 0xCD, 0xCC, 0xCC, 0x3D]).base64EncodedString()))
+        #expect(vector.values == [1.0, -2.5, 0.1])
+        #expect(EmbeddingVector.base64("AAA=").values == nil)
+        _ = try roundTrip(EmbeddingsResponse(data: [.init(index: 0, embedding: vector)], model: "e", usage: .init(promptTokens: 3)))
     }
 
     @Test func routerCallsRoundTrip() throws {

@@ -68,7 +68,7 @@ import Testing
                 #expect(embedded.status == 200)
                 let embeddings = try embedded.decode(EmbeddingsResponse.self)
                 #expect(embeddings.data.count == 2)
-                #expect(embeddings.data.allSatisfy { !$0.embedding.isEmpty })
+                #expect(embeddings.data.allSatisfy { $0.embedding.values?.isEmpty == false })
 
                 let listed = try await send(.GET, gateway.url + "/v1/models", key: key)
                 #expect(listed.status == 200)

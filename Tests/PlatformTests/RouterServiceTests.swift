@@ -128,7 +128,7 @@ import Testing
             let call = RouterEmbeddingsCall(requestID: "req_\(UUID().uuidString)", tenantID: tenant, apiKeyID: nil, embeddings: request)
             let reply = try await bus.request(Subject.service(.router, RouterVerb.embeddings), payload: JSONCoding.encode(call), timeout: .seconds(5))
             let response = try JSONCoding.decode(EmbeddingsResponse.self, from: reply.payload)
-            #expect(response.data.map(\.index) == [0, 1] && response.data.allSatisfy { $0.embedding.count == 64 })
+            #expect(response.data.map(\.index) == [0, 1] && response.data.allSatisfy { $0.embedding.values?.count == 64 })
             #expect(response.usage.promptTokens == LocalTokenizer.count("budgets stay exact") + LocalTokenizer.count("offline demos"))
             let event = try #require(await usage.next(1).first).decode(UsageRecorded.self)
             #expect(event.payload.promptTokens == response.usage.promptTokens && event.payload.completionTokens == 0)

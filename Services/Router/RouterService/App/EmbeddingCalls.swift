@@ -19,8 +19,8 @@ struct EmbeddingCalls: Sendable {
         guard !inputs.isEmpty, inputs.allSatisfy({ !$0.isEmpty }) else {
             throw ServiceFault(code: "invalid_value", message: "input must be a non-empty string or list of non-empty strings.", param: "input")
         }
-        if let format = request.encodingFormat, format != "float" {
-            throw ServiceFault(code: "invalid_value", message: "encoding_format \(format) is not supported; use float.", param: "encoding_format")
+        guard let format = EmbeddingVector.Format(rawValue: request.encodingFormat ?? "float") else {
+            throw ServiceFault(code: "invalid_value", message: "encoding_format must be float or base64.", param: "encoding_format")
         }
         let dimensions = request.dimensions ?? LocalModel.embeddingDimensions
         guard (1...4096).contains(dimensions) else {
@@ -33,7 +33,7 @@ struct EmbeddingCalls: Sendable {
         let started = ContinuousClock.now
         let startedAt = Date()
         let data = inputs.enumerated().map { index, text in
-            EmbeddingsResponse.Embedding(index: index, embedding: model.embedding(of: text, dimensions: dimensions))
+            EmbeddingsResponse.Embedding(index: index, embedding: EmbeddingVector(model.embedding(of: text, dimensions: dimensions), format: format))
         }
         let promptTokens = tokens.reduce(0, +)
         await usage.publish(
