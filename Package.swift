@@ -13,6 +13,7 @@ let runtime: [Target.Dependency] = [
 /// What a service's library needs beyond the shared runtime.
 let serviceDependencies: [String: [Target.Dependency]] = [
     "Gateway": [
+        "SwitchyardAdministration",
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "HTTPTypes", package: "swift-http-types"),
         .product(name: "Crypto", package: "swift-crypto"),
@@ -95,6 +96,15 @@ let package = Package(
             path: "Shared/Redis"
         ),
         .target(
+            name: "SwitchyardAdministration",
+            dependencies: [
+                "Contracts", "SwitchyardBus", "SwitchyardDatabase",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Shared/Administration"
+        ),
+        .target(
             name: "SwitchyardRuntime",
             dependencies: [
                 "Contracts", "SwitchyardBus", "SwitchyardDatabase", "SwitchyardRedis",
@@ -111,7 +121,7 @@ let package = Package(
         .executableTarget(
             name: "switchyard",
             dependencies: [
-                "Contracts", "SwitchyardBus", "SwitchyardDatabase", "SwitchyardRuntime",
+                "Contracts", "SwitchyardAdministration", "SwitchyardBus", "SwitchyardDatabase", "SwitchyardRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/switchyard"
@@ -127,7 +137,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                "RouterService", "GatewayService",
+                "RouterService", "GatewayService", "SwitchyardAdministration",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Tests/PlatformTests"

@@ -75,6 +75,26 @@ public struct APIKeyRevoked: EventPayload {
     }
 }
 
+/// Gateways drop a tenant's cached keys when its limits or its keys' limits change, so the new
+/// limits apply at once.
+public struct QuotaLimitsChanged: EventPayload {
+    public static let eventType = EventType(domain: "quota", name: "limits_changed")
+    public static let version = 1
+    /// The key whose limits changed; nil for the tenant's own.
+    public var apiKeyID: UUID?
+    public var limits: QuotaLimits
+
+    public init(apiKeyID: UUID?, limits: QuotaLimits) {
+        self.apiKeyID = apiKeyID
+        self.limits = limits
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case apiKeyID = "api_key_id"
+        case limits
+    }
+}
+
 /// One model call, published once by the router. Billing prices it into the ledger.
 public struct UsageRecorded: EventPayload {
     public static let eventType = EventType(domain: "usage", name: "recorded")

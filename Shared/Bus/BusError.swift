@@ -41,11 +41,16 @@ func check(_ status: natsStatus, _ operation: @autoclosure () -> String, jsCode:
 }
 
 func busError(_ status: natsStatus, _ operation: String, jsCode: jsErrCode = jsErrCode(rawValue: 0)) -> BusError {
-    var lastStatus = NATS_OK
-    let detail = nats_GetLastError(&lastStatus).map { String(cString: $0) } ?? ""
+    let detail = lastErrorText()
     if jsCode.rawValue != 0 {
         return .jetStream(operation: operation, code: Int(jsCode.rawValue), detail: detail)
     }
     let text = natsStatus_GetText(status).map { String(cString: $0) } ?? "status \(status.rawValue)"
     return .failed(operation: operation, status: text, detail: detail == text ? "" : detail)
+}
+
+/// The client's account of the last error on this thread, e.g. the server's words.
+func lastErrorText() -> String {
+    var lastStatus = NATS_OK
+    return nats_GetLastError(&lastStatus).map { String(cString: $0) } ?? ""
 }

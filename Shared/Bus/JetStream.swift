@@ -136,7 +136,10 @@ extension Bus {
         return try await blocking {
             var code = jsErrCode(rawValue: 0)
             let status = js_DeleteMsg(self.jetStream, stream, sequence, nil, &code)
-            if status == NATS_NOT_FOUND || code == JSNoMessageFoundErr || code == JSSequenceNotFoundErr { return false }
+            // The server answers a missing sequence with 10057, "no message found", through the
+            // generic deletion failure code.
+            if status == NATS_NOT_FOUND || code == JSNoMessageFoundErr || code == JSSequenceNotFoundErr
+                || (code == JSStreamMsgDeleteFailed && lastErrorText().contains("no message found")) { return false }
             try check(status, "delete \(stream) #\(sequence)", jsCode: code)
             return true
         }

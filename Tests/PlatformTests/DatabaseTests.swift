@@ -179,6 +179,60 @@ import Testing
     }
 }
 
+/// `switchyard audit verify` against a log changed behind the application's back (as the owner
+/// role, which is the only one that can).
+@Suite struct AuditVerifyTests {
+    func tamper(_ tenant: UUID, _ statement: String) async throws {
+        try await withDatabase(url: TestEnvironment.ownerURL) { owner in
+            try await owner.withTenant(tenant) { try await $0.execute(PostgresQuery(unsafeSQL: statement)) }
+        }
+    }
+
+    func verify(_ tenant: UUID) -> (passed: Bool, output: String) {
+        do {
+            return (true, try CLI.run(["audit", "verify", "--tenant", tenant.uuidString]))
+        } catch let failure as CLI.Failed {
+            return (false, failure.output)
+        } catch {
+            return (false, "\(error)")
+        }
+    }
+
+    func tenantWithFourEntries(_ database: Database) async throws -> UUID {
+        let tenant = try await makeTenant(database)
+        for action in ["one", "two", "three", "four"] {
+            try await database.withTenant(tenant) { try await AuditLog.append(actor: "alice", action: action, in: $0) }
+        }
+        return tenant
+    }
+
+    @Test func anIntactLogPasses() async throws {
+        try await withDatabase { database in
+            let tenant = try await tenantWithFourEntries(database)
+            let result = verify(tenant)
+            #expect(result.passed && result.output.contains("4 entries, chain intact"), "\(result.output)")
+        }
+    }
+
+    @Test func aChangedEntryIsNamed() async throws {
+        try await withDatabase { database in
+            let tenant = try await tenantWithFourEntries(database)
+            try await tamper(tenant, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
+            let result = verify(tenant)
+            #expect(!result.passed && result.output.contains("BROKEN at entry 2"), "\(result.output)")
+        }
+    }
+
+    @Test func aRemovedEntryIsFoundAtTheOneAfterIt() async throws {
+        try await withDatabase { database in
+            let tenant = try await tenantWithFourEntries(database)
+            try await tamper(tenant, "DELETE FROM audit_log WHERE seq = 3")
+            let result = verify(tenant)
+            #expect(!result.passed && result.output.contains("BROKEN at entry 4"), "\(result.output)")
+        }
+    }
+}
+
 @Suite struct TenantTransactionTests {
     @Test func anEventIsMarkedProcessedOncePerConsumer() async throws {
         try await withDatabase { database in

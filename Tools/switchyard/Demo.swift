@@ -1,6 +1,7 @@
 import ArgumentParser
 import Contracts
 import Foundation
+import SwitchyardAdministration
 import SwitchyardDatabase
 
 struct Demo: AsyncParsableCommand {
@@ -16,15 +17,16 @@ struct Demo: AsyncParsableCommand {
 
     func run() async throws {
         let cli = try await Operator.make()
-        try await TenantAdministration(cli: cli).create(Self.tenantID, name: "demo")
+        _ = try await cli.withAdministration { try await $0.createTenant(Self.tenantID, name: "demo") }
         var key = keepKey
         if let existing = keepKey {
             let resolved = try await cli.withDatabase { try await APIKeyRepository.resolve(existing, using: $0) }
             if case .success(let found) = resolved, found.tenantID == Self.tenantID { key = existing } else { key = nil }
         }
         if key == nil {
-            key = try await KeyAdministration(cli: cli).create(
-                tenantID: Self.tenantID, name: "demo owner key", role: .owner, allowedModels: nil, expiresAt: nil).value
+            key = try await cli.withAdministration {
+                try await $0.createKey(tenant: Self.tenantID, CreateAPIKeyRequest(name: "demo owner key", role: .owner))
+            }?.key
         }
         print("SWITCHYARD_TENANT_ID=\(Subject.token(Self.tenantID))")
         print("SWITCHYARD_API_KEY=\(key!)")

@@ -2,6 +2,7 @@ import ArgumentParser
 import Contracts
 import Foundation
 import Logging
+import SwitchyardAdministration
 import SwitchyardBus
 import SwitchyardDatabase
 import SwitchyardRuntime
@@ -13,7 +14,7 @@ struct Switchyard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchyard",
         abstract: "Operate a Switchyard installation.",
-        subcommands: [Migrate.self, Tenants.self, Keys.self, Demo.self, DeadLetters.self])
+        subcommands: [Migrate.self, Tenants.self, Keys.self, Audit.self, Demo.self, DeadLetters.self])
 }
 
 /// Connections a command opens on demand and closes when it ends.
@@ -43,6 +44,15 @@ struct Operator {
     @discardableResult
     func withBus<T: Sendable>(_ body: @Sendable (Bus) async throws -> T) async throws -> T {
         try await Bus.withConnection(.init(url: try settings.required("NATS_URL"), name: "switchyard-cli"), logger: logger, body)
+    }
+
+    /// Runs `body` with the administration the admin API uses too, acting as `cli` in the audit log.
+    func withAdministration<T: Sendable>(_ body: @Sendable (Administration) async throws -> T) async throws -> T {
+        try await withDatabase { database in
+            try await withBus { bus in
+                try await body(Administration(database: database, bus: bus, actor: "cli"))
+            }
+        }
     }
 }
 

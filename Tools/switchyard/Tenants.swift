@@ -1,8 +1,7 @@
 import ArgumentParser
 import Contracts
 import Foundation
-import SwitchyardBus
-import SwitchyardDatabase
+import SwitchyardAdministration
 
 struct Tenants: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,28 +20,8 @@ struct Tenants: AsyncParsableCommand {
             let cli = try await Operator.make()
             let tenantID = try id.map(parseUUID) ?? .timeOrdered()
             let name = self.name
-            try await TenantAdministration(cli: cli).create(tenantID, name: name)
+            try await cli.withAdministration { try await $0.createTenant(tenantID, name: name) }
             print(Subject.token(tenantID))
-        }
-    }
-}
-
-struct TenantAdministration {
-    let cli: Operator
-
-    /// Creates the tenant, records it in its audit log and publishes `tenant.created`. Creating
-    /// an existing tenant again changes nothing and publishes nothing.
-    func create(_ tenantID: UUID, name: String) async throws {
-        let created = try await cli.withDatabase { database in
-            try await database.withTenant(tenantID) { tx in
-                let created = try await TenantRepository.create(name: name, in: tx)
-                if created { try await AuditLog.append(actor: "cli", action: "tenant.create", target: Subject.token(tenantID), in: tx) }
-                return created
-            }
-        }
-        guard created else { return }
-        try await cli.withBus { bus in
-            try await bus.publish(Envelope(tenantID: tenantID, payload: TenantCreated(name: name)))
         }
     }
 }

@@ -24,12 +24,14 @@ public enum GatewayApp {
 public struct Gateway: Sendable {
     public let config: GatewayConfig
     let keys: APIKeyAuthenticator
+    let database: Database
     let bus: Bus
     let calls: ModelCalls
     let logger: Logger
 
     public init(config: GatewayConfig, database: Database, bus: Bus, redis: RedisClient?, logger: Logger) {
         self.config = config
+        self.database = database
         self.bus = bus
         self.logger = logger
         keys = APIKeyAuthenticator(database: database, timeToLive: config.keyCacheTimeToLive)
@@ -39,22 +41,31 @@ public struct Gateway: Sendable {
         calls = ModelCalls(router: RouterClient(bus: bus, timeout: config.modelCallTimeout), quotas: quotas, logger: logger)
     }
 
-    /// What the gateway runs: the listener that drops revoked keys, then the HTTP server.
-    /// `onServerRunning` is told the bound port (the tests bind port 0).
+    /// What the gateway runs: the listeners that keep its key cache current, then the HTTP
+    /// server. `onServerRunning` is told the bound port (the tests bind port 0).
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
-        [revocationListener(), application(onServerRunning: onServerRunning)]
+        cacheInvalidation() + [application(onServerRunning: onServerRunning)]
     }
 
-    func revocationListener() -> EventListener {
+    /// A revoked key leaves the cache at once; a tenant whose limits changed has its keys read
+    /// again, with the new limits, on their next use.
+    func cacheInvalidation() -> [EventListener] {
         let keys = self.keys
+        return [
+            listener(for: APIKeyRevoked.self) { event in keys.forget(prefix: event.payload.prefix) },
+            listener(for: QuotaLimitsChanged.self) { event in keys.forget(tenant: event.tenantID) },
+        ]
+    }
+
+    private func listener<Payload: EventPayload>(for type: Payload.Type, _ apply: @escaping @Sendable (Envelope<Payload>) -> Void) -> EventListener {
         let logger = self.logger
-        return EventListener(bus: bus, subject: Subject.events(ofType: APIKeyRevoked.eventType), logger: logger) { message in
-            guard let event = try? JSONCoding.decode(Envelope<APIKeyRevoked>.self, from: message.payload) else {
-                logger.warning("unreadable apikey.revoked event ignored", metadata: ["subject": "\(message.subject)"])
+        return EventListener(bus: bus, subject: Subject.events(ofType: Payload.eventType), logger: logger) { message in
+            guard let event = try? JSONCoding.decode(Envelope<Payload>.self, from: message.payload) else {
+                logger.warning("unreadable event ignored", metadata: ["subject": "\(message.subject)"])
                 return
             }
-            keys.forget(prefix: event.payload.prefix)
-            logger.info("revoked key dropped from the cache", metadata: ["api_key_id": "\(event.payload.apiKeyID)"])
+            apply(event)
+            logger.debug("key cache updated", metadata: ["event": "\(Payload.eventType)", "tenant_id": "\(Subject.token(event.tenantID))"])
         }
     }
 
@@ -64,6 +75,8 @@ public struct Gateway: Sendable {
         let body = JSONBody(maxBytes: config.maxBodyBytes)
         let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(keys: keys, adminToken: config.adminToken, acceptsAdminToken: false))
         InferenceRoutes(calls: calls, body: body).addRoutes(to: v1)
+        let admin = router.group("admin").add(middleware: AuthenticationMiddleware(keys: keys, adminToken: config.adminToken, acceptsAdminToken: true))
+        AdminRoutes(database: database, bus: bus, body: body).addRoutes(to: admin)
         let port = config.port
         return Application(
             router: router,

@@ -1,13 +1,6 @@
+import Contracts
 import Foundation
 import PostgresNIO
-
-public struct AuditEntry: Sendable, Equatable {
-    public var seq: Int64
-    public var occurredAt: Date
-    public var actor: String
-    public var action: String
-    public var target: String?
-}
 
 /// The append-only, hash-chained audit log of admin actions and credential changes. The
 /// database computes each row's sequence and hash (trigger `audit_log_chain`).
@@ -22,11 +15,15 @@ public enum AuditLog {
             """)
     }
 
-    public static func entries(in tx: TenantTransaction) async throws -> [AuditEntry] {
-        var entries: [AuditEntry] = []
-        let rows = try await tx.query("SELECT seq, occurred_at, actor, action, target FROM audit_log ORDER BY seq")
+    /// Entries in order, from the one after `after` (a sequence number), at most `limit`.
+    public static func entries(after: Int64 = 0, limit: Int = 1000, in tx: TenantTransaction) async throws -> [AuditEntryInfo] {
+        var entries: [AuditEntryInfo] = []
+        let rows = try await tx.query("""
+            SELECT seq, occurred_at, actor, action, target FROM audit_log
+            WHERE seq > \(after) ORDER BY seq LIMIT \(limit)
+            """)
         for try await (seq, occurredAt, actor, action, target) in rows.decode((Int64, Date, String, String, String?).self) {
-            entries.append(AuditEntry(seq: seq, occurredAt: occurredAt, actor: actor, action: action, target: target))
+            entries.append(AuditEntryInfo(seq: seq, occurredAt: occurredAt, actor: actor, action: action, target: target))
         }
         return entries
     }
@@ -38,10 +35,11 @@ public enum AuditLog {
             SELECT seq FROM (
                 SELECT seq, hash, prev_hash,
                        lag(hash) OVER (ORDER BY seq) AS previous,
+                       COALESCE(lag(seq) OVER (ORDER BY seq), 0) AS previous_seq,
                        audit_log_hash(prev_hash, tenant_id, seq, occurred_at, actor, action, target, details) AS expected
                 FROM audit_log
             ) chain
-            WHERE hash <> expected OR prev_hash IS DISTINCT FROM previous
+            WHERE hash <> expected OR prev_hash IS DISTINCT FROM previous OR seq <> previous_seq + 1
             ORDER BY seq LIMIT 1
             """)
         for try await seq in rows.decode(Int64.self) { return seq }

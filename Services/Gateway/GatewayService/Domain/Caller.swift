@@ -23,6 +23,14 @@ public struct Caller: Sendable, Equatable {
         if case .apiKey(let id) = credential { id } else { nil }
     }
 
+    /// How the audit log names the caller.
+    var auditActor: String {
+        switch credential {
+        case .apiKey(let id): "apikey:\(Subject.token(id))"
+        case .platformOperator: "operator"
+        }
+    }
+
     public func may(use model: String) -> Bool {
         allowedModels.map { $0.contains(model) } ?? true
     }

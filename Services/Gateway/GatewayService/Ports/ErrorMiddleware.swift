@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import SwitchyardAdministration
 import SwitchyardBus
 
 /// The first middleware: gives the request its id, turns every error into OpenAI's error body
@@ -47,6 +48,8 @@ struct ErrorMiddleware: RouterMiddleware {
             return APIError(error)
         case let error as HTTPError:
             return apiError(error, request: request)
+        case let error as AdministrationError:
+            return APIError.invalid(error.field, error.message)
         default:
             logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
             return .internalError

@@ -39,7 +39,7 @@ struct InferenceRoutes: Sendable {
     func models(_ request: Request, context: GatewayContext) async throws -> Response {
         let caller = try context.requireCaller()
         try caller.require(.modelsList)
-        return try Self.json(try await calls.models(caller: caller, requestID: context.requestID))
+        return try Response.json(try await calls.models(caller: caller, requestID: context.requestID))
     }
 
     func model(_ request: Request, context: GatewayContext) async throws -> Response {
@@ -49,7 +49,7 @@ struct InferenceRoutes: Sendable {
         guard let model = try await calls.models(caller: caller, requestID: context.requestID).data.first(where: { $0.id == name }) else {
             throw APIError.modelNotFound(name)
         }
-        return try Self.json(model)
+        return try Response.json(model)
     }
 
     /// The router's JSON as it came, with the rate limit headers and the deployment that answered.
@@ -97,10 +97,6 @@ struct InferenceRoutes: Sendable {
                 throw error
             }
         })
-    }
-
-    static func json(_ value: some Encodable) throws -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try JSONCoding.encode(value))))
     }
 
     static func add(_ pairs: [(String, String)], to headers: inout HTTPFields) {

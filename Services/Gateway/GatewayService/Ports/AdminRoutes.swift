@@ -1,0 +1,218 @@
+import Contracts
+import Foundation
+import Hummingbird
+import HTTPTypes
+import SwitchyardAdministration
+import SwitchyardBus
+import SwitchyardDatabase
+
+/// The admin API under `/admin`: for the platform operator (the admin token) on every tenant,
+/// and for a tenant's owners and admins (their keys) on their own tenant only. Another tenant's
+/// resources answer 404, as if they did not exist.
+struct AdminRoutes: Sendable {
+    let database: Database
+    let bus: Bus
+    let body: JSONBody
+
+    func addRoutes(to group: RouterGroup<GatewayContext>) {
+        group.post("tenants", use: createTenant)
+        group.get("tenants/:tenant", use: showTenant)
+        group.get("tenants/:tenant/limits", use: showTenantLimits)
+        group.put("tenants/:tenant/limits", use: setTenantLimits)
+        group.post("tenants/:tenant/api-keys", use: createKey)
+        group.get("tenants/:tenant/api-keys", use: listKeys)
+        group.delete("api-keys/:key", use: revokeKey)
+        group.put("api-keys/:key/limits", use: setKeyLimits)
+        group.get("tenants/:tenant/audit", use: audit)
+        group.get("dead-letters", use: listDeadLetters)
+        group.get("dead-letters/:sequence", use: showDeadLetter)
+        group.post("dead-letters/:sequence/replay", use: replayDeadLetter)
+        group.delete("dead-letters/:sequence", use: deleteDeadLetter)
+        group.delete("dead-letters", use: purgeDeadLetters)
+    }
+
+    // MARK: Tenants
+
+    func createTenant(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        try requireOperator(caller, "create tenants")
+        let create = try await body.decode(CreateTenantRequest.self, from: request)
+        let (tenant, _) = try await administration(caller).createTenant(name: create.name)
+        return try Response.json(tenant, status: .created)
+    }
+
+    func showTenant(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .keysRead)
+        guard let info = try await administration(caller).tenant(tenant) else { throw APIError.notFound("tenant") }
+        return try Response.json(info)
+    }
+
+    func showTenantLimits(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .keysRead)
+        let administration = administration(caller)
+        guard try await administration.tenant(tenant) != nil else { throw APIError.notFound("tenant") }
+        return try Response.json(try await administration.limits(tenant: tenant))
+    }
+
+    /// The tenant's own limits are the operator's ceiling on it: a tenant that could lift them
+    /// would have none. Its owners and admins set limits on their keys instead.
+    func setTenantLimits(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .tenantManage)
+        try requireOperator(caller, "set a tenant's limits; set limits on keys with PUT /admin/api-keys/{id}/limits")
+        let limits = try await body.decode(QuotaLimits.self, from: request)
+        guard try await administration(caller).setTenantLimits(limits, tenant: tenant) else { throw APIError.notFound("tenant") }
+        return try Response.json(limits)
+    }
+
+    // MARK: API keys
+
+    func createKey(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .keysManage)
+        let create = try await body.decode(CreateAPIKeyRequest.self, from: request)
+        // Nobody hands out more than they hold.
+        guard caller.credential == .platformOperator || create.role.permissions.isSubset(of: caller.role.permissions) else {
+            throw APIError(.permission, "A \(caller.role.rawValue) cannot create a key with role \(create.role.rawValue).",
+                           code: "insufficient_permissions", param: "role")
+        }
+        guard let key = try await administration(caller).createKey(tenant: tenant, create) else { throw APIError.notFound("tenant") }
+        return try Response.json(key, status: .created)
+    }
+
+    func listKeys(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .keysRead)
+        let administration = administration(caller)
+        guard try await administration.tenant(tenant) != nil else { throw APIError.notFound("tenant") }
+        return try Response.json(ListOf(try await administration.keys(tenant: tenant)))
+    }
+
+    func revokeKey(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let (key, tenant) = try await keyScope(context, caller, needs: .keysManage)
+        guard let revoked = try await administration(caller).revokeKey(key, tenant: tenant) else { throw APIError.notFound("API key") }
+        return try Response.json(revoked)
+    }
+
+    func setKeyLimits(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let (key, tenant) = try await keyScope(context, caller, needs: .keysManage)
+        let limits = try await body.decode(QuotaLimits.self, from: request)
+        guard try await administration(caller).setKeyLimits(limits, key: key, tenant: tenant) else { throw APIError.notFound("API key") }
+        return try Response.json(limits)
+    }
+
+    // MARK: Audit log
+
+    /// `?after=<seq>&limit=<n>`: entries in order, a page at a time.
+    func audit(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .auditRead)
+        let after = try Self.integer(request, "after", default: 0, in: 0...Int.max)
+        let limit = try Self.integer(request, "limit", default: 100, in: 1...1000)
+        let administration = administration(caller)
+        guard try await administration.tenant(tenant) != nil else { throw APIError.notFound("tenant") }
+        return try Response.json(ListOf(try await administration.auditEntries(tenant: tenant, after: Int64(after), limit: limit)))
+    }
+
+    // MARK: Dead letters (the platform operator only)
+
+    func listDeadLetters(_ request: Request, context: GatewayContext) async throws -> Response {
+        try requireOperator(try context.requireCaller(), "see dead letters")
+        let limit = try Self.integer(request, "limit", default: 100, in: 1...1000)
+        let letters = try await DeadLetterQueue(bus: bus).list(consumer: request.uri.queryParameters.get("consumer"), limit: limit)
+        return try Response.json(ListOf(letters.map(DeadLetterInfo.init)))
+    }
+
+    func showDeadLetter(_ request: Request, context: GatewayContext) async throws -> Response {
+        try requireOperator(try context.requireCaller(), "see dead letters")
+        guard let letter = try await DeadLetterQueue(bus: bus).show(try sequence(context)) else { throw APIError.notFound("dead letter") }
+        return try Response.json(DeadLetterInfo(letter))
+    }
+
+    /// Publishes the message again on its original subject, for the consumer that failed only.
+    func replayDeadLetter(_ request: Request, context: GatewayContext) async throws -> Response {
+        try requireOperator(try context.requireCaller(), "replay dead letters")
+        let queue = DeadLetterQueue(bus: bus)
+        let sequence = try sequence(context)
+        guard let letter = try await queue.show(sequence), try await queue.replay(sequence) else { throw APIError.notFound("dead letter") }
+        return try Response.json(DeadLetterInfo(letter))
+    }
+
+    func deleteDeadLetter(_ request: Request, context: GatewayContext) async throws -> Response {
+        try requireOperator(try context.requireCaller(), "delete dead letters")
+        guard try await DeadLetterQueue(bus: bus).delete(try sequence(context)) else { throw APIError.notFound("dead letter") }
+        return Response(status: .noContent)
+    }
+
+    /// `?consumer=<name>` purges one consumer's dead letters; without it, all of them.
+    func purgeDeadLetters(_ request: Request, context: GatewayContext) async throws -> Response {
+        try requireOperator(try context.requireCaller(), "purge dead letters")
+        let consumer = request.uri.queryParameters.get("consumer")
+        if let consumer, !SubjectToken.isValid(consumer) {
+            throw APIError.invalid("consumer", "consumer must be a consumer's name.")
+        }
+        try await DeadLetterQueue(bus: bus).purge(consumer: consumer)
+        return Response(status: .noContent)
+    }
+
+    // MARK: Who may do what
+
+    private func administration(_ caller: Caller) -> Administration {
+        Administration(database: database, bus: bus, actor: caller.auditActor)
+    }
+
+    private func requireOperator(_ caller: Caller, _ action: String) throws(APIError) {
+        guard caller.credential == .platformOperator else {
+            throw APIError(.permission, "Only the platform operator may \(action).", code: "operator_only")
+        }
+    }
+
+    /// The `:tenant` of the route, when the caller may act on it with `permission`. Another
+    /// tenant, or an id that is not one, is a 404: its existence is not the caller's business.
+    private func tenantScope(_ context: GatewayContext, _ caller: Caller, needs permission: Permission) throws(APIError) -> UUID {
+        guard let text = context.parameters.get("tenant"), let tenant = UUID(uuidString: text) else { throw .notFound("tenant") }
+        if caller.credential != .platformOperator {
+            guard tenant == caller.tenantID else { throw .notFound("tenant") }
+            try caller.require(permission)
+        }
+        return tenant
+    }
+
+    /// The `:key` of the route and its tenant: the caller's own for a tenant's key; looked up
+    /// for the operator.
+    private func keyScope(_ context: GatewayContext, _ caller: Caller, needs permission: Permission) async throws -> (UUID, UUID) {
+        guard let text = context.parameters.get("key"), let key = UUID(uuidString: text) else { throw APIError.notFound("API key") }
+        if let tenant = caller.tenantID {
+            try caller.require(permission)
+            return (key, tenant)
+        }
+        guard let tenant = try await administration(caller).tenant(ofKey: key) else { throw APIError.notFound("API key") }
+        return (key, tenant)
+    }
+
+    private func sequence(_ context: GatewayContext) throws(APIError) -> UInt64 {
+        guard let text = context.parameters.get("sequence"), let sequence = UInt64(text) else { throw .notFound("dead letter") }
+        return sequence
+    }
+
+    private static func integer(_ request: Request, _ name: String, default fallback: Int, in range: ClosedRange<Int>) throws(APIError) -> Int {
+        guard let text = request.uri.queryParameters.get(name) else { return fallback }
+        guard let value = Int(text), range.contains(value) else {
+            throw APIError.invalid(name, "\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound).")
+        }
+        return value
+    }
+}
+
+extension DeadLetterInfo {
+    init(_ letter: DeadLetter) {
+        self.init(
+            sequence: letter.sequence, consumer: letter.consumer, originalSubject: letter.originalSubject,
+            deliveries: letter.deliveries, error: letter.error, failedAt: letter.failedAt,
+            headers: letter.message.headers, payload: String(decoding: letter.message.payload, as: UTF8.self))
+    }
+}

@@ -1,0 +1,170 @@
+import Contracts
+import Foundation
+import Logging
+import PostgresNIO
+import SwitchyardBus
+import SwitchyardDatabase
+
+/// A request the administration refuses, naming the field.
+public struct AdministrationError: Error, Equatable, CustomStringConvertible {
+    public var field: String
+    public var message: String
+
+    public init(field: String, message: String) {
+        self.field = field
+        self.message = message
+    }
+
+    public var description: String { "\(field): \(message)" }
+}
+
+/// The changes to tenants and their credentials, shared by the admin API and the CLI. Each
+/// change is stored with its audit entry in one tenant transaction, then announced on the bus
+/// (`tenant.created`, `apikey.created`, `apikey.revoked`, `quota.limits_changed`). An
+/// announcement lost to a crash in between is made up for by the gateways' key cache lifetime.
+public struct Administration: Sendable {
+    let database: Database
+    let bus: Bus
+    /// Who is acting, for the audit log: `operator`, `cli` or `apikey:<id>`.
+    let actor: String
+
+    public init(database: Database, bus: Bus, actor: String) {
+        self.database = database
+        self.bus = bus
+        self.actor = actor
+    }
+
+    /// Creates a tenant, or returns the existing one with this id unchanged (`created` false).
+    public func createTenant(_ id: UUID = .timeOrdered(), name: String) async throws -> (tenant: TenantInfo, created: Bool) {
+        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...200).contains(name.count) else {
+            throw AdministrationError(field: "name", message: "name must be 1 to 200 characters.")
+        }
+        let (tenant, created) = try await database.withTenant(id) { tx in
+            let created = try await TenantRepository.create(name: name, in: tx)
+            if created { try await AuditLog.append(actor: actor, action: "tenant.create", target: Subject.token(id), in: tx) }
+            return (try await TenantRepository.find(in: tx)!, created)
+        }
+        if created { try await bus.publish(Envelope(tenantID: id, payload: TenantCreated(name: name))) }
+        return (TenantInfo(tenant), created)
+    }
+
+    public func tenant(_ id: UUID) async throws -> TenantInfo? {
+        try await database.withTenant(id) { try await TenantRepository.find(in: $0) }.map(TenantInfo.init)
+    }
+
+    /// Creates a key and returns it with its secret, shown this once; nil when there is no such tenant.
+    public func createKey(tenant: UUID, _ request: CreateAPIKeyRequest, now: Date = Date()) async throws -> APIKeyInfo? {
+        let name = request.name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...200).contains(name.count) else {
+            throw AdministrationError(field: "name", message: "name must be 1 to 200 characters.")
+        }
+        if let models = request.allowedModels, models.isEmpty || models.contains(where: { $0.isEmpty }) {
+            throw AdministrationError(field: "allowed_models", message: "allowed_models must list model names; leave it out for every model.")
+        }
+        if let expiresAt = request.expiresAt, expiresAt <= now {
+            throw AdministrationError(field: "expires_at", message: "expires_at must be in the future.")
+        }
+        if let field = request.limits?.invalidField {
+            throw AdministrationError(field: "limits.\(field)", message: "\(field) must be a positive whole number.")
+        }
+        let created = try await database.withTenant(tenant) { tx -> (APIKeyRecord, APIKeySecret)? in
+            guard try await TenantRepository.find(in: tx) != nil else { return nil }
+            let (record, secret) = try await APIKeyRepository.create(
+                name: name, role: request.role, allowedModels: request.allowedModels, expiresAt: request.expiresAt, in: tx)
+            if let limits = request.limits { _ = try await QuotaLimitsRepository.setKeyLimits(limits, keyID: record.id, in: tx) }
+            try await AuditLog.append(
+                actor: actor, action: "apikey.create", target: Subject.token(record.id),
+                detailsJSON: try Self.details(["name": name, "role": request.role.rawValue]), in: tx)
+            return (record, secret)
+        }
+        guard let (record, secret) = created else { return nil }
+        try await bus.publish(Envelope(tenantID: tenant, payload: APIKeyCreated(
+            apiKeyID: record.id, name: record.name, prefix: record.prefix, role: record.role,
+            expiresAt: record.expiresAt, allowedModels: record.allowedModels)))
+        var info = APIKeyInfo(record)
+        info.key = secret.value
+        return info
+    }
+
+    public func keys(tenant: UUID) async throws -> [APIKeyInfo] {
+        try await database.withTenant(tenant) { try await APIKeyRepository.list(in: $0) }.map(APIKeyInfo.init)
+    }
+
+    /// Revokes a key of `tenant` and announces it, so every gateway drops it; nil when the
+    /// tenant has no such key. Revoking twice keeps the first time.
+    public func revokeKey(_ id: UUID, tenant: UUID) async throws -> APIKeyInfo? {
+        let revoked = try await database.withTenant(tenant) { tx -> APIKeyRecord? in
+            guard let record = try await APIKeyRepository.revoke(id: id, in: tx) else { return nil }
+            try await AuditLog.append(actor: actor, action: "apikey.revoke", target: Subject.token(id), in: tx)
+            return record
+        }
+        guard let revoked else { return nil }
+        try await bus.publish(Envelope(tenantID: tenant, payload: APIKeyRevoked(
+            apiKeyID: id, prefix: revoked.prefix, revokedAt: revoked.revokedAt ?? Date())))
+        return APIKeyInfo(revoked)
+    }
+
+    /// Which tenant a key belongs to: for the platform operator, who names keys by id alone.
+    public func tenant(ofKey id: UUID) async throws -> UUID? {
+        let rows = try await database.client.query("SELECT api_key_tenant(\(id))")
+        for try await tenant in rows.decode(UUID?.self) { return tenant }
+        return nil
+    }
+
+    /// Sets the tenant's limits; false when there is no such tenant.
+    public func setTenantLimits(_ limits: QuotaLimits, tenant: UUID) async throws -> Bool {
+        if let field = limits.invalidField {
+            throw AdministrationError(field: field, message: "\(field) must be a positive whole number.")
+        }
+        let found = try await database.withTenant(tenant) { tx -> Bool in
+            guard try await TenantRepository.find(in: tx) != nil else { return false }
+            try await QuotaLimitsRepository.setTenantLimits(limits, in: tx)
+            try await AuditLog.append(actor: actor, action: "tenant.limits.set", target: Subject.token(tenant),
+                                      detailsJSON: String(decoding: try JSONCoding.encode(limits), as: UTF8.self), in: tx)
+            return true
+        }
+        if found { try await bus.publish(Envelope(tenantID: tenant, payload: QuotaLimitsChanged(apiKeyID: nil, limits: limits))) }
+        return found
+    }
+
+    /// Sets a key's limits; false when the tenant has no such key.
+    public func setKeyLimits(_ limits: QuotaLimits, key: UUID, tenant: UUID) async throws -> Bool {
+        if let field = limits.invalidField {
+            throw AdministrationError(field: field, message: "\(field) must be a positive whole number.")
+        }
+        let found = try await database.withTenant(tenant) { tx -> Bool in
+            guard try await QuotaLimitsRepository.setKeyLimits(limits, keyID: key, in: tx) else { return false }
+            try await AuditLog.append(actor: actor, action: "apikey.limits.set", target: Subject.token(key),
+                                      detailsJSON: String(decoding: try JSONCoding.encode(limits), as: UTF8.self), in: tx)
+            return true
+        }
+        if found { try await bus.publish(Envelope(tenantID: tenant, payload: QuotaLimitsChanged(apiKeyID: key, limits: limits))) }
+        return found
+    }
+
+    public func limits(tenant: UUID) async throws -> QuotaLimits {
+        try await database.withTenant(tenant) { try await QuotaLimitsRepository.tenantLimits(in: $0) }
+    }
+
+    public func auditEntries(tenant: UUID, after: Int64 = 0, limit: Int = 100) async throws -> [AuditEntryInfo] {
+        try await database.withTenant(tenant) { try await AuditLog.entries(after: after, limit: limit, in: $0) }
+    }
+
+    private static func details(_ fields: [String: String]) throws -> String {
+        String(decoding: try JSONCoding.encode(fields), as: UTF8.self)
+    }
+}
+
+extension TenantInfo {
+    init(_ tenant: Tenant) {
+        self.init(id: tenant.id, name: tenant.name, status: tenant.status.rawValue, createdAt: tenant.createdAt)
+    }
+}
+
+extension APIKeyInfo {
+    init(_ record: APIKeyRecord) {
+        self.init(id: record.id, tenantID: record.tenantID, name: record.name, prefix: record.prefix, role: record.role,
+                  allowedModels: record.allowedModels, expiresAt: record.expiresAt, revokedAt: record.revokedAt)
+    }
+}
