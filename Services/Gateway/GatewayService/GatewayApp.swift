@@ -27,6 +27,7 @@ public struct Gateway: Sendable {
     let database: Database
     let bus: Bus
     let calls: ModelCalls
+    let idempotency: IdempotencyMiddleware?
     let logger: Logger
 
     public init(config: GatewayConfig, database: Database, bus: Bus, redis: RedisClient?, logger: Logger) {
@@ -39,6 +40,11 @@ public struct Gateway: Sendable {
             QuotaLimiter(redis: $0, failureMode: config.rateLimitsWhenRedisDown, leaseLength: config.modelCallTimeout + .seconds(30), logger: logger)
         }
         calls = ModelCalls(router: RouterClient(bus: bus, timeout: config.modelCallTimeout), quotas: quotas, logger: logger)
+        idempotency = redis.map {
+            IdempotencyMiddleware(
+                store: IdempotencyStore(redis: $0), maxBodyBytes: config.maxBodyBytes,
+                lease: config.modelCallTimeout + .seconds(30), waitLimit: config.modelCallTimeout)
+        }
     }
 
     /// What the gateway runs: the listeners that keep its key cache current, then the HTTP
@@ -74,8 +80,12 @@ public struct Gateway: Sendable {
         router.middlewares.add(ErrorMiddleware())
         let body = JSONBody(maxBytes: config.maxBodyBytes)
         let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(keys: keys, adminToken: config.adminToken, acceptsAdminToken: false))
-        InferenceRoutes(calls: calls, body: body).addRoutes(to: v1)
         let admin = router.group("admin").add(middleware: AuthenticationMiddleware(keys: keys, adminToken: config.adminToken, acceptsAdminToken: true))
+        if let idempotency {
+            v1.add(middleware: idempotency)
+            admin.add(middleware: idempotency)
+        }
+        InferenceRoutes(calls: calls, body: body).addRoutes(to: v1)
         AdminRoutes(database: database, bus: bus, body: body).addRoutes(to: admin)
         let port = config.port
         return Application(

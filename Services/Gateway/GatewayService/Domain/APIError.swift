@@ -59,5 +59,6 @@ extension HTTPField.Name {
     static let requestID = HTTPField.Name("x-request-id")!
     static let tenantID = HTTPField.Name("x-tenant-id")!
     static let deployment = HTTPField.Name("x-switchyard-deployment")!
-    static let retryAfter = HTTPField.Name("retry-after")!
+    static let idempotencyKey = HTTPField.Name("idempotency-key")!
+    static let idempotentReplayed = HTTPField.Name("idempotent-replayed")!
 }
