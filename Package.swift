@@ -14,6 +14,7 @@ let runtime: [Target.Dependency] = [
 let serviceDependencies: [String: [Target.Dependency]] = [
     "Gateway": [
         "SwitchyardAdministration",
+        .product(name: "Yams", package: "Yams"),
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "HTTPTypes", package: "swift-http-types"),
         .product(name: "Crypto", package: "swift-crypto"),
@@ -25,12 +26,17 @@ let serviceDependencies: [String: [Target.Dependency]] = [
     ],
 ]
 
+/// Files a service's library carries: the gateway serves its OpenAPI document.
+let serviceResources: [String: [Resource]] = [
+    "Gateway": [.copy("Resources/openapi.yaml")],
+]
+
 let serviceTargets: [Target] = services.flatMap { name -> [Target] in
     let lower = name.lowercased()
     return [
         .target(
             name: "\(name)Service", dependencies: runtime + serviceDependencies[name, default: []],
-            path: "Services/\(name)/\(name)Service"),
+            path: "Services/\(name)/\(name)Service", resources: serviceResources[name]),
         .executableTarget(name: lower, dependencies: [.target(name: "\(name)Service"), "SwitchyardRuntime"], path: "Services/\(name)/\(lower)"),
     ]
 }

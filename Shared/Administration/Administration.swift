@@ -36,10 +36,7 @@ public struct Administration: Sendable {
 
     /// Creates a tenant, or returns the existing one with this id unchanged (`created` false).
     public func createTenant(_ id: UUID = .timeOrdered(), name: String) async throws -> (tenant: TenantInfo, created: Bool) {
-        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...200).contains(name.count) else {
-            throw AdministrationError(field: "name", message: "name must be 1 to 200 characters.")
-        }
+        let name = try Self.checkedName(name)
         let (tenant, created) = try await database.withTenant(id) { tx in
             let created = try await TenantRepository.create(name: name, in: tx)
             if created { try await AuditLog.append(actor: actor, action: "tenant.create", target: Subject.token(id), in: tx) }
@@ -55,10 +52,7 @@ public struct Administration: Sendable {
 
     /// Creates a key and returns it with its secret, shown this once; nil when there is no such tenant.
     public func createKey(tenant: UUID, _ request: CreateAPIKeyRequest, now: Date = Date()) async throws -> APIKeyInfo? {
-        let name = request.name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...200).contains(name.count) else {
-            throw AdministrationError(field: "name", message: "name must be 1 to 200 characters.")
-        }
+        let name = try Self.checkedName(request.name)
         if let models = request.allowedModels, models.isEmpty || models.contains(where: { $0.isEmpty }) {
             throw AdministrationError(field: "allowed_models", message: "allowed_models must list model names; leave it out for every model.")
         }
@@ -149,6 +143,15 @@ public struct Administration: Sendable {
 
     public func auditEntries(tenant: UUID, after: Int64 = 0, limit: Int = 100) async throws -> [AuditEntryInfo] {
         try await database.withTenant(tenant) { try await AuditLog.entries(after: after, limit: limit, in: $0) }
+    }
+
+    /// A name of 1 to 200 characters that are not all white space, stored trimmed.
+    static func checkedName(_ name: String) throws(AdministrationError) -> String {
+        let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...200).contains(name.count), !trimmed.isEmpty else {
+            throw AdministrationError(field: "name", message: "name must be 1 to 200 characters, not all white space.")
+        }
+        return trimmed
     }
 
     private static func details(_ fields: [String: String]) throws -> String {

@@ -11,30 +11,15 @@ import Testing
             let (tenant, key) = try await makeTenantWithKey(database)
             let limited = try await makeKey(database, tenant: tenant, limits: QuotaLimits(requestsPerMinute: 1))
             try await withGateway(tenant: tenant) { gateway in
-                let log = FileManager.default.temporaryDirectory.appendingPathComponent("openai-sdk-\(UUID().uuidString).log")
-                defer { try? FileManager.default.removeItem(at: log) }
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: python)
-                process.arguments = [TestEnvironment.root.appendingPathComponent("Tests/Fixtures/python/openai_sdk_check.py").path]
-                process.environment = [
-                    "SWITCHYARD_BASE_URL": gateway.url + "/v1", "SWITCHYARD_API_KEY": key,
-                    "SWITCHYARD_LIMITED_KEY": limited.secret, "PATH": "/usr/bin:/bin",
-                ]
-                FileManager.default.createFile(atPath: log.path, contents: nil)
-                let output = try FileHandle(forWritingTo: log)
-                process.standardOutput = output
-                process.standardError = output
-                try process.run()
-                await withCheckedContinuation { continuation in
-                    DispatchQueue.global().async {
-                        process.waitUntilExit()
-                        continuation.resume()
-                    }
-                }
-                try output.close()
-                let report = try String(contentsOf: log, encoding: .utf8)
-                #expect(process.terminationStatus == 0, "\(report)")
-                #expect(report.contains("all checks passed"), "\(report)")
+                let report = try await runProcess(
+                    URL(fileURLWithPath: python),
+                    arguments: [TestEnvironment.root.appendingPathComponent("Tests/Fixtures/python/openai_sdk_check.py").path],
+                    environment: [
+                        "SWITCHYARD_BASE_URL": gateway.url + "/v1", "SWITCHYARD_API_KEY": key,
+                        "SWITCHYARD_LIMITED_KEY": limited.secret, "PATH": "/usr/bin:/bin",
+                    ])
+                #expect(report.status == 0, "\(report.output)")
+                #expect(report.output.contains("all checks passed"), "\(report.output)")
             }
         }
     }

@@ -15,7 +15,7 @@ public enum GatewayApp {
     public static let definition = ServiceDefinition(name: .gateway, dependencies: [.postgresql, .nats, .redis]) { context in
         let config = try GatewayConfig(settings: context.settings)
         let gateway = Gateway(config: config, database: context.database!, bus: context.bus!, redis: context.redis!, logger: context.logger)
-        return gateway.services()
+        return try gateway.services()
     }
 }
 
@@ -49,8 +49,8 @@ public struct Gateway: Sendable {
 
     /// What the gateway runs: the listeners that keep its key cache current, then the HTTP
     /// server. `onServerRunning` is told the bound port (the tests bind port 0).
-    public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
-        cacheInvalidation() + [application(onServerRunning: onServerRunning)]
+    public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
+        cacheInvalidation() + [try application(onServerRunning: onServerRunning)]
     }
 
     /// A revoked key leaves the cache at once; a tenant whose limits changed has its keys read
@@ -75,9 +75,24 @@ public struct Gateway: Sendable {
         }
     }
 
-    func application(onServerRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
+    func application(onServerRunning: @escaping @Sendable (Int) async -> Void) throws -> some ApplicationProtocol {
+        let port = config.port
+        return Application(
+            router: try router(),
+            configuration: .init(address: .hostname(config.host, port: port), serverName: "switchyard-gateway"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+            logger: logger)
+    }
+
+    /// Every route of the public API; `/openapi.json` describes exactly these.
+    func router() throws -> Router<GatewayContext> {
         let router = Router(context: GatewayContext.self)
-        router.middlewares.add(ErrorMiddleware())
+        let routes = RouteTable()
+        router.middlewares.add(ErrorMiddleware(routes: routes))
+        let document = ByteBuffer(bytes: try OpenAPIDocument.json())
+        router.get("openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: document))
+        }
         let body = JSONBody(maxBytes: config.maxBodyBytes)
         let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(keys: keys, adminToken: config.adminToken, acceptsAdminToken: false))
         let admin = router.group("admin").add(middleware: AuthenticationMiddleware(keys: keys, adminToken: config.adminToken, acceptsAdminToken: true))
@@ -87,12 +102,8 @@ public struct Gateway: Sendable {
         }
         InferenceRoutes(calls: calls, body: body).addRoutes(to: v1)
         AdminRoutes(database: database, bus: bus, body: body).addRoutes(to: admin)
-        let port = config.port
-        return Application(
-            router: router,
-            configuration: .init(address: .hostname(config.host, port: port), serverName: "switchyard-gateway"),
-            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
-            logger: logger)
+        routes.load(router.routes.map { ($0.method, $0.path.description) })
+        return router
     }
 }
 

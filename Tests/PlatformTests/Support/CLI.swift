@@ -24,3 +24,27 @@ enum CLI {
         return text
     }
 }
+
+/// Runs a program to its end without blocking the cooperative pool; its output (stdout and
+/// stderr together) goes through a file, not a pipe, so a chatty child cannot stall on a full pipe.
+func runProcess(_ executable: URL, arguments: [String], environment: [String: String]) async throws -> (status: Int32, output: String) {
+    let log = FileManager.default.temporaryDirectory.appendingPathComponent("process-\(UUID().uuidString).log")
+    defer { try? FileManager.default.removeItem(at: log) }
+    FileManager.default.createFile(atPath: log.path, contents: nil)
+    let output = try FileHandle(forWritingTo: log)
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    process.environment = environment
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async {
+            process.waitUntilExit()
+            continuation.resume()
+        }
+    }
+    try output.close()
+    return (process.terminationStatus, try String(contentsOf: log, encoding: .utf8))
+}

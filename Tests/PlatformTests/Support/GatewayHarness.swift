@@ -66,7 +66,7 @@ func withGateway(
             var services: [any Service] = []
             for _ in 0..<replicas {
                 let gateway = Gateway(config: config, database: database, bus: bus, redis: redis, logger: TestEnvironment.logger)
-                services += gateway.services { port in ports.append(port) }
+                services += try gateway.services { port in ports.append(port) }
             }
             do {
                 try await withServiceGroup(services) {

@@ -14,6 +14,8 @@ struct ModelCalls: Sendable {
     /// count afterwards, so it only decides whether a call near the limit may start.
     static let defaultCompletionEstimate = 256
 
+    static let roles: Set<String> = ["system", "developer", "user", "assistant", "tool"]
+
     /// One whole completion: the router's reply, passed on as it is.
     func complete(_ request: ChatCompletionRequest, caller: Caller, requestID: String) async throws -> (RouterClient.Reply, Admission?) {
         let call = try chatCall(request, caller: caller, requestID: requestID)
@@ -81,8 +83,13 @@ struct ModelCalls: Sendable {
         guard !request.model.isEmpty else { throw APIError.invalid("model", "model must name a model.") }
         guard caller.may(use: request.model) else { throw APIError.modelNotFound(request.model) }
         guard !request.messages.isEmpty else { throw APIError.invalid("messages", "messages must hold at least one message.") }
-        if let limit = request.completionTokenLimit, limit < 1 {
-            throw APIError.invalid(request.maxCompletionTokens != nil ? "max_completion_tokens" : "max_tokens", "The completion token limit must be at least 1.")
+        if let index = request.messages.firstIndex(where: { !Self.roles.contains($0.role) }) {
+            throw APIError.invalid("messages[\(index)].role", "role must be one of \(Self.roles.sorted().joined(separator: ", ")).")
+        }
+        for (field, limit) in [("max_tokens", request.maxTokens), ("max_completion_tokens", request.maxCompletionTokens)] {
+            if let limit, !(1...Int(Int32.max)).contains(limit) {
+                throw APIError.invalid(field, "\(field) must be from 1 to \(Int32.max).")
+            }
         }
         if let n = request.n, n != 1 { throw APIError.invalid("n", "Only n = 1 is supported.") }
         return RouterChatCall(requestID: requestID, tenantID: tenant, apiKeyID: caller.apiKeyID, completion: request)

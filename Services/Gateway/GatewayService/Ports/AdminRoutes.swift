@@ -123,7 +123,7 @@ struct AdminRoutes: Sendable {
     func listDeadLetters(_ request: Request, context: GatewayContext) async throws -> Response {
         try requireOperator(try context.requireCaller(), "see dead letters")
         let limit = try Self.integer(request, "limit", default: 100, in: 1...1000)
-        let letters = try await DeadLetterQueue(bus: bus).list(consumer: request.uri.queryParameters.get("consumer"), limit: limit)
+        let letters = try await DeadLetterQueue(bus: bus).list(consumer: try Self.consumer(request), limit: limit)
         return try Response.json(ListOf(letters.map(DeadLetterInfo.init)))
     }
 
@@ -151,11 +151,7 @@ struct AdminRoutes: Sendable {
     /// `?consumer=<name>` purges one consumer's dead letters; without it, all of them.
     func purgeDeadLetters(_ request: Request, context: GatewayContext) async throws -> Response {
         try requireOperator(try context.requireCaller(), "purge dead letters")
-        let consumer = request.uri.queryParameters.get("consumer")
-        if let consumer, !SubjectToken.isValid(consumer) {
-            throw APIError.invalid("consumer", "consumer must be a consumer's name.")
-        }
-        try await DeadLetterQueue(bus: bus).purge(consumer: consumer)
+        try await DeadLetterQueue(bus: bus).purge(consumer: try Self.consumer(request))
         return Response(status: .noContent)
     }
 
@@ -197,6 +193,15 @@ struct AdminRoutes: Sendable {
     private func sequence(_ context: GatewayContext) throws(APIError) -> UInt64 {
         guard let text = context.parameters.get("sequence"), let sequence = UInt64(text) else { throw .notFound("dead letter") }
         return sequence
+    }
+
+    /// `?consumer=`: a durable consumer's name, which is one subject token.
+    private static func consumer(_ request: Request) throws(APIError) -> String? {
+        guard let consumer = request.uri.queryParameters.get("consumer") else { return nil }
+        guard SubjectToken.isValid(consumer) else {
+            throw APIError.invalid("consumer", "consumer must be a consumer's name: no spaces, dots or wildcards.")
+        }
+        return consumer
     }
 
     private static func integer(_ request: Request, _ name: String, default fallback: Int, in range: ClosedRange<Int>) throws(APIError) -> Int {

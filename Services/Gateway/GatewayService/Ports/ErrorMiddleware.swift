@@ -12,6 +12,8 @@ import SwitchyardBus
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = GatewayContext
 
+    let routes: RouteTable
+
     func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
         var context = context
         if let presented = request.headers[.requestID], RequestIDs.accepts(presented) {
@@ -23,7 +25,7 @@ struct ErrorMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch {
-            let apiError = Self.apiError(error, request: request, logger: context.logger)
+            let apiError = apiError(error, request: request, logger: context.logger)
             response = (try? apiError.response(from: request, context: context)) ?? Response(status: .internalServerError)
         }
         response.headers[.requestID] = context.requestID
@@ -40,7 +42,7 @@ struct ErrorMiddleware: RouterMiddleware {
         return response
     }
 
-    static func apiError(_ error: any Error, request: Request, logger: Logger) -> APIError {
+    func apiError(_ error: any Error, request: Request, logger: Logger) -> APIError {
         switch error {
         case let error as APIError:
             return error
@@ -57,9 +59,14 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 
     /// Hummingbird's own errors: routes that do not exist, oversize bodies.
-    static func apiError(_ error: HTTPError, request: Request) -> APIError {
+    func apiError(_ error: HTTPError, request: Request) -> APIError {
         switch error.status {
         case .notFound:
+            let allowed = routes.methods(for: request.uri.path)
+            guard allowed.isEmpty else {
+                return APIError(.invalidRequest, "Method \(request.method.rawValue) is not allowed on \(request.uri.path); use \(allowed.joined(separator: ", ")).",
+                                code: "method_not_allowed", status: .methodNotAllowed, headers: [.allow: allowed.joined(separator: ", ")])
+            }
             return APIError(.invalidRequest, "Unknown request URL: \(request.method.rawValue) \(request.uri.path).",
                             code: "unknown_url", status: .notFound)
         case .methodNotAllowed:
