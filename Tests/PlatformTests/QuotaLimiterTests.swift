@@ -23,7 +23,7 @@ import Testing
     }
 
     func caller(key: QuotaLimits = .none, tenant: QuotaLimits = .none) -> Caller {
-        Caller(credential: .apiKey(id: UUID()), tenantID: UUID(), role: .developer, allowedModels: nil, tenantLimits: tenant, keyLimits: key)
+        Caller(credential: .apiKey(id: UUID()), tenantID: UUID(), roles: [.developer], allowedModels: nil, tenantLimits: tenant, keyLimits: key)
     }
 
     /// How many of `count` requests at `instant` the limiter admits.

@@ -24,6 +24,7 @@ public enum GatewayApp {
 public struct Gateway: Sendable {
     public let config: GatewayConfig
     let keys: APIKeyAuthenticator
+    let tokens: TokenAuthenticator?
     let database: Database
     let bus: Bus
     let calls: ModelCalls
@@ -36,6 +37,7 @@ public struct Gateway: Sendable {
         self.bus = bus
         self.logger = logger
         keys = APIKeyAuthenticator(database: database, timeToLive: config.keyCacheTimeToLive)
+        tokens = config.jwt.map { TokenAuthenticator(settings: $0, database: database, httpClient: .shared, logger: logger) }
         let quotas = redis.map {
             QuotaLimiter(redis: $0, failureMode: config.rateLimitsWhenRedisDown, leaseLength: config.modelCallTimeout + .seconds(30), logger: logger)
         }
@@ -56,10 +58,13 @@ public struct Gateway: Sendable {
     /// A revoked key leaves the cache at once; a tenant whose limits changed has its keys read
     /// again, with the new limits, on their next use.
     func cacheInvalidation() -> [EventListener] {
-        let keys = self.keys
+        let (keys, tenants) = (self.keys, tokens?.tenants)
         return [
             listener(for: APIKeyRevoked.self) { event in keys.forget(prefix: event.payload.prefix) },
-            listener(for: QuotaLimitsChanged.self) { event in keys.forget(tenant: event.tenantID) },
+            listener(for: QuotaLimitsChanged.self) { event in
+                keys.forget(tenant: event.tenantID)
+                tenants?.forget(event.tenantID)
+            },
         ]
     }
 
@@ -94,8 +99,8 @@ public struct Gateway: Sendable {
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: document))
         }
         let body = JSONBody(maxBytes: config.maxBodyBytes)
-        let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(keys: keys, adminToken: config.adminToken, acceptsAdminToken: false))
-        let admin = router.group("admin").add(middleware: AuthenticationMiddleware(keys: keys, adminToken: config.adminToken, acceptsAdminToken: true))
+        let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(keys: keys, tokens: tokens, adminToken: config.adminToken, acceptsAdminToken: false))
+        let admin = router.group("admin").add(middleware: AuthenticationMiddleware(keys: keys, tokens: tokens, adminToken: config.adminToken, acceptsAdminToken: true))
         if let idempotency {
             v1.add(middleware: idempotency)
             admin.add(middleware: idempotency)
@@ -124,11 +129,13 @@ public struct GatewayConfig: Sendable {
     /// `SWITCHYARD_RATE_LIMITS_WHEN_REDIS_DOWN`: `open` (default) lets requests through while
     /// Redis is unreachable, `closed` refuses them with 503.
     public var rateLimitsWhenRedisDown: QuotaLimiter.RedisFailureMode
+    /// Bearer tokens from an identity provider (`SWITCHYARD_JWT_*`); nil refuses them.
+    public var jwt: JWTSettings?
 
     public init(
         host: String = "127.0.0.1", port: Int = 58080, maxBodyBytes: Int = 4 << 20, modelCallTimeout: Duration = .seconds(300),
         adminToken: Secret<String>? = nil, keyCacheTimeToLive: Duration = .seconds(60),
-        rateLimitsWhenRedisDown: QuotaLimiter.RedisFailureMode = .open
+        rateLimitsWhenRedisDown: QuotaLimiter.RedisFailureMode = .open, jwt: JWTSettings? = nil
     ) {
         self.host = host
         self.port = port
@@ -137,6 +144,7 @@ public struct GatewayConfig: Sendable {
         self.adminToken = adminToken
         self.keyCacheTimeToLive = keyCacheTimeToLive
         self.rateLimitsWhenRedisDown = rateLimitsWhenRedisDown
+        self.jwt = jwt
     }
 
     public init(settings: Settings) throws(ConfigError) {
@@ -151,5 +159,6 @@ public struct GatewayConfig: Sendable {
         }
         keyCacheTimeToLive = try settings.duration("SWITCHYARD_GATEWAY_KEY_CACHE_TTL", default: keyCacheTimeToLive)
         rateLimitsWhenRedisDown = try settings.choice("SWITCHYARD_RATE_LIMITS_WHEN_REDIS_DOWN", default: rateLimitsWhenRedisDown)
+        jwt = try JWTSettings(settings: settings)
     }
 }

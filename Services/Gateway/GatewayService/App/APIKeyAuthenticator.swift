@@ -49,7 +49,7 @@ public final class APIKeyAuthenticator: Sendable {
                 (try await QuotaLimitsRepository.tenantLimits(in: tx), try await QuotaLimitsRepository.keyLimits(key.id, in: tx))
             }
             let caller = Caller(
-                credential: .apiKey(id: key.id), tenantID: key.tenantID, role: key.role, allowedModels: key.allowedModels,
+                credential: .apiKey(id: key.id), tenantID: key.tenantID, roles: [key.role], allowedModels: key.allowedModels,
                 tenantLimits: tenantLimits, keyLimits: keyLimits)
             let entry = Entry(secretHash: secret.hash, caller: caller, expiresAt: key.expiresAt, fetchedAt: lookupStarted)
             cache.withLock { cache in

@@ -6,6 +6,8 @@ public struct Caller: Sendable, Equatable {
     public enum Credential: Sendable, Equatable {
         /// A tenant's API key.
         case apiKey(id: UUID)
+        /// A bearer token (JWT) from the installation's identity provider, for a member of a tenant.
+        case token(subject: String)
         /// The platform operator's admin token: every tenant, admin routes only.
         case platformOperator
     }
@@ -13,7 +15,8 @@ public struct Caller: Sendable, Equatable {
     public var credential: Credential
     /// Nil only for the platform operator.
     public var tenantID: UUID?
-    public var role: Role
+    /// An API key has one role; a member's token may carry several.
+    public var roles: Set<Role>
     /// Models the key may call; nil means every model the tenant may use.
     public var allowedModels: [String]?
     public var tenantLimits: QuotaLimits
@@ -23,10 +26,16 @@ public struct Caller: Sendable, Equatable {
         if case .apiKey(let id) = credential { id } else { nil }
     }
 
+    /// Everything the caller's roles allow together.
+    public var permissions: Set<Permission> {
+        roles.reduce(into: []) { $0.formUnion($1.permissions) }
+    }
+
     /// How the audit log names the caller.
     var auditActor: String {
         switch credential {
         case .apiKey(let id): "apikey:\(Subject.token(id))"
+        case .token(let subject): "jwt:\(subject)"
         case .platformOperator: "operator"
         }
     }
@@ -45,6 +54,6 @@ public struct Caller: Sendable, Equatable {
 
     func require(_ permission: Permission) throws(APIError) {
         if credential == .platformOperator { return }
-        guard role.can(permission) else { throw .forbidden(permission) }
+        guard permissions.contains(permission) else { throw .forbidden(permission) }
     }
 }

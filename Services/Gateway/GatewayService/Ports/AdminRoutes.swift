@@ -74,8 +74,9 @@ struct AdminRoutes: Sendable {
         let tenant = try tenantScope(context, caller, needs: .keysManage)
         let create = try await body.decode(CreateAPIKeyRequest.self, from: request)
         // Nobody hands out more than they hold.
-        guard caller.credential == .platformOperator || create.role.permissions.isSubset(of: caller.role.permissions) else {
-            throw APIError(.permission, "A \(caller.role.rawValue) cannot create a key with role \(create.role.rawValue).",
+        guard caller.credential == .platformOperator || create.role.permissions.isSubset(of: caller.permissions) else {
+            let roles = caller.roles.map(\.rawValue).sorted().joined(separator: ", ")
+            throw APIError(.permission, "Your roles (\(roles)) cannot create a key with role \(create.role.rawValue).",
                            code: "insufficient_permissions", param: "role")
         }
         guard let key = try await administration(caller).createKey(tenant: tenant, create) else { throw APIError.notFound("tenant") }

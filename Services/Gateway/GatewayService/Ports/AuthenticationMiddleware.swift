@@ -11,6 +11,8 @@ struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = GatewayContext
 
     let keys: APIKeyAuthenticator
+    /// Nil when no identity provider is configured: bearer tokens are then refused.
+    let tokens: TokenAuthenticator?
     /// The platform operator's token, accepted on admin routes only.
     let adminToken: Secret<String>?
     let acceptsAdminToken: Bool
@@ -39,10 +41,13 @@ struct AuthenticationMiddleware: RouterMiddleware {
         }
         let token = parts[1].trimmingCharacters(in: .whitespaces)
         if acceptsAdminToken, let adminToken, Self.constantTimeEquals(token, adminToken.value) {
-            return Caller(credential: .platformOperator, tenantID: nil, role: .owner, allowedModels: nil, tenantLimits: .none, keyLimits: .none)
+            return Caller(credential: .platformOperator, tenantID: nil, roles: [.owner], allowedModels: nil, tenantLimits: .none, keyLimits: .none)
         }
         if token.hasPrefix(APIKeySecret.scheme) {
             return try await keys.authenticate(token)
+        }
+        if let tokens, token.utf8.filter({ $0 == UInt8(ascii: ".") }).count == 2 {
+            return try await tokens.authenticate(token)
         }
         throw APIKeyAuthenticator.refuse(.malformed)
     }
