@@ -12,6 +12,10 @@ let runtime: [Target.Dependency] = [
 
 /// What a service's library needs beyond the shared runtime.
 let serviceDependencies: [String: [Target.Dependency]] = [
+    "Billing": [
+        .product(name: "PostgresNIO", package: "postgres-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+    ],
     "Gateway": [
         "SwitchyardAdministration",
         .product(name: "JWTKit", package: "jwt-kit"),
@@ -146,7 +150,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                "RouterService", "GatewayService", "SwitchyardAdministration",
+                "RouterService", "GatewayService", "BillingService", "SwitchyardAdministration",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

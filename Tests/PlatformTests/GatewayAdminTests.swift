@@ -1,3 +1,4 @@
+import BillingService
 import Contracts
 import Foundation
 import GatewayService
@@ -168,33 +169,39 @@ import Testing
         try await withDatabase { database in
             let tenant = try await makeTenant(database)
             try await withGateway(tenant: tenant, config: Self.config) { gateway in
-                for role in Role.allCases {
-                    let caller = try await makeKey(database, tenant: tenant, role: role)
-                    let target = try await makeKey(database, tenant: tenant, role: .viewer)
-                    let routes: [(HTTPMethod, String, String?, Permission?)] = [
-                        (.GET, "/v1/models", nil, .modelsList),
-                        (.GET, "/v1/models/local-chat", nil, .modelsList),
-                        (.POST, "/v1/chat/completions", chatJSON(maxTokens: 2), .inference),
-                        (.POST, "/v1/embeddings", #"{"model":"local-embedding","input":"x"}"#, .inference),
-                        (.POST, "/admin/tenants", #"{"name":"other"}"#, nil),
-                        (.GET, "/admin/tenants/\(tenant)", nil, .keysRead),
-                        (.GET, "/admin/tenants/\(tenant)/limits", nil, .keysRead),
-                        (.PUT, "/admin/tenants/\(tenant)/limits", "{}", nil),
-                        (.POST, "/admin/tenants/\(tenant)/api-keys", #"{"name":"n","role":"viewer"}"#, .keysManage),
-                        (.GET, "/admin/tenants/\(tenant)/api-keys", nil, .keysRead),
-                        (.PUT, "/admin/api-keys/\(target.id)/limits", "{}", .keysManage),
-                        (.DELETE, "/admin/api-keys/\(target.id)", nil, .keysManage),
-                        (.GET, "/admin/tenants/\(tenant)/audit", nil, .auditRead),
-                        (.GET, "/admin/dead-letters", nil, nil),
-                    ]
-                    for (method, path, body, permission) in routes {
-                        let answer = try await send(method, gateway.url + path, key: caller.secret, json: body)
-                        let allowed = permission.map(role.can) ?? false
-                        if allowed {
-                            #expect((200..<300).contains(answer.status), "\(role) \(method) \(path): \(answer.status) \(answer.text)")
-                        } else {
-                            #expect(answer.status == 403, "\(role) \(method) \(path): \(answer.status)")
-                            #expect(answer.error?.type == .permission, "\(role) \(method) \(path)")
+                let billing = BillingApp.services(
+                    bus: gateway.bus, database: database, consumerName: uniqueName("billing"),
+                    filterSubject: Subject.event(tenant: tenant, type: UsageRecorded.eventType), logger: TestEnvironment.logger)
+                try await withServiceGroup(billing) {
+                    for role in Role.allCases {
+                        let caller = try await makeKey(database, tenant: tenant, role: role)
+                        let target = try await makeKey(database, tenant: tenant, role: .viewer)
+                        let routes: [(HTTPMethod, String, String?, Permission?)] = [
+                            (.GET, "/v1/models", nil, .modelsList),
+                            (.GET, "/v1/models/local-chat", nil, .modelsList),
+                            (.POST, "/v1/chat/completions", chatJSON(maxTokens: 2), .inference),
+                            (.POST, "/v1/embeddings", #"{"model":"local-embedding","input":"x"}"#, .inference),
+                            (.GET, "/v1/usage", nil, .usageRead),
+                            (.POST, "/admin/tenants", #"{"name":"other"}"#, nil),
+                            (.GET, "/admin/tenants/\(tenant)", nil, .keysRead),
+                            (.GET, "/admin/tenants/\(tenant)/limits", nil, .keysRead),
+                            (.PUT, "/admin/tenants/\(tenant)/limits", "{}", nil),
+                            (.POST, "/admin/tenants/\(tenant)/api-keys", #"{"name":"n","role":"viewer"}"#, .keysManage),
+                            (.GET, "/admin/tenants/\(tenant)/api-keys", nil, .keysRead),
+                            (.PUT, "/admin/api-keys/\(target.id)/limits", "{}", .keysManage),
+                            (.DELETE, "/admin/api-keys/\(target.id)", nil, .keysManage),
+                            (.GET, "/admin/tenants/\(tenant)/audit", nil, .auditRead),
+                            (.GET, "/admin/dead-letters", nil, nil),
+                        ]
+                        for (method, path, body, permission) in routes {
+                            let answer = try await send(method, gateway.url + path, key: caller.secret, json: body)
+                            let allowed = permission.map(role.can) ?? false
+                            if allowed {
+                                #expect((200..<300).contains(answer.status), "\(role) \(method) \(path): \(answer.status) \(answer.text)")
+                            } else {
+                                #expect(answer.status == 403, "\(role) \(method) \(path): \(answer.status)")
+                                #expect(answer.error?.type == .permission, "\(role) \(method) \(path)")
+                            }
                         }
                     }
                 }

@@ -14,6 +14,11 @@ import Testing
             try await QuotaLimitsRepository.setTenantLimits(QuotaLimits(requestsPerMinute: 10), in: tx)
             _ = try await QuotaLimitsRepository.setKeyLimits(QuotaLimits(tokensPerMinute: 100), keyID: key.id, in: tx)
             try await AuditLog.append(actor: "test", action: "seed", in: tx)
+            try await tx.execute("""
+                INSERT INTO ledger_entries (tenant_id, event_id, request_id, model, deployment, prompt_tokens, completion_tokens,
+                                            cost_micros, status, occurred_at)
+                VALUES (\(tenant), \(UUID()), 'req_seed', 'local-chat', 'local/local-chat', 1, 1, 1, 'succeeded', now())
+                """)
             _ = try await tx.markProcessed(eventID: .timeOrdered(), consumer: "seed")
         }
     }

@@ -1,11 +1,27 @@
+import Contracts
+import Logging
+import SwitchyardBus
+import SwitchyardDatabase
+import ServiceLifecycle
 import SwitchyardRuntime
 
-/// The billing service: its dependencies and what it runs. It needs the ledger in PostgreSQL, `usage.recorded` from NATS, budget counters re-seeded into Redis.
-///
-/// Its features are built in later work (see the README's status table); until then it
-/// connects to its dependencies and serves health and metrics.
+/// The billing service: the usage ledger, recorded from `usage.recorded` exactly once per event,
+/// and usage reports from it on `svc.billing.usage`. The price book, budgets' settlement,
+/// invoices and forecasts are built in later work (see the README's status table).
 public enum BillingApp {
-    public static let definition = ServiceDefinition(name: .billing, dependencies: [.postgresql, .nats, .redis]) { _ in
-        []
+    public static let definition = ServiceDefinition(name: .billing, dependencies: [.postgresql, .nats, .redis]) { context in
+        let ports = ports(bus: context.bus!, database: context.database!, logger: context.logger)
+        return [ports.usageConsumer(), ports.usageResponder()]
+    }
+
+    static func ports(bus: Bus, database: Database, logger: Logger) -> BillingPorts {
+        BillingPorts(bus: bus, ledger: UsageLedger(database: database), logger: logger)
+    }
+
+    /// The ledger's consumer under another durable name and filter, and the usage responder:
+    /// for tests that run billing beside their own events.
+    public static func services(bus: Bus, database: Database, consumerName: String, filterSubject: String, logger: Logger) -> [any Service] {
+        let ports = ports(bus: bus, database: database, logger: logger)
+        return [ports.usageConsumer(name: consumerName, filterSubject: filterSubject), ports.usageResponder()]
     }
 }

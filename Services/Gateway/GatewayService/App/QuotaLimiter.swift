@@ -180,11 +180,15 @@ public struct QuotaLimiter: Sendable {
     static func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
 
     /// The first instant of the next calendar month, UTC.
-    static func monthEnd(of date: Date) -> Date {
+    static func monthEnd(of date: Date) -> Date { month(of: date).end }
+
+    /// The first instant of the calendar month, UTC.
+    static func monthStart(of date: Date) -> Date { month(of: date).start }
+
+    private static func month(of date: Date) -> DateInterval {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
-        let start = calendar.dateInterval(of: .month, for: date)!
-        return start.end
+        return calendar.dateInterval(of: .month, for: date)!
     }
 
     /// OpenAI's headers: for requests and for tokens, the limit with the least left.

@@ -1,0 +1,108 @@
+import Foundation
+
+/// Money on the public API: the exact integer micro-USD beside a decimal string in USD, so a
+/// client that parses numbers as floats still has the exact figure.
+public enum Money {
+    /// `1250` → `"0.001250"`.
+    public static func usd(micros: Int64) -> String {
+        let sign = micros < 0 ? "-" : ""
+        let magnitude = micros.magnitude
+        let fraction = String(magnitude % 1_000_000)
+        return "\(sign)\(magnitude / 1_000_000).\(String(repeating: "0", count: 6 - fraction.count))\(fraction)"
+    }
+}
+
+/// Requests, tokens and cost of a tenant over a period, from billing's ledger: `GET /v1/usage`.
+public struct UsageReport: Codable, Sendable, Equatable {
+    public struct Totals: Codable, Sendable, Equatable {
+        public var requests: Int
+        public var promptTokens: Int
+        public var completionTokens: Int
+        public var costMicros: Int64
+
+        public init(requests: Int = 0, promptTokens: Int = 0, completionTokens: Int = 0, costMicros: Int64 = 0) {
+            self.requests = requests
+            self.promptTokens = promptTokens
+            self.completionTokens = completionTokens
+            self.costMicros = costMicros
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            requests = try container.decode(Int.self, forKey: .requests)
+            promptTokens = try container.decode(Int.self, forKey: .promptTokens)
+            completionTokens = try container.decode(Int.self, forKey: .completionTokens)
+            costMicros = try container.decode(Int64.self, forKey: .costMicros)
+        }
+
+        /// `cost_usd` is written beside `cost_micros`, never read: the integer is the figure.
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(requests, forKey: .requests)
+            try container.encode(promptTokens, forKey: .promptTokens)
+            try container.encode(completionTokens, forKey: .completionTokens)
+            try container.encode(costMicros, forKey: .costMicros)
+            try container.encode(Money.usd(micros: costMicros), forKey: .costUSD)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case requests
+            case promptTokens = "prompt_tokens"
+            case completionTokens = "completion_tokens"
+            case costMicros = "cost_micros"
+            case costUSD = "cost_usd"
+        }
+    }
+
+    public struct ModelUsage: Codable, Sendable, Equatable {
+        public var model: String
+        public var usage: Totals
+
+        public init(model: String, usage: Totals) {
+            self.model = model
+            self.usage = usage
+        }
+    }
+
+    public var object = "usage"
+    /// The period, `from` included and `to` excluded.
+    public var from: Date
+    public var to: Date
+    public var totals: Totals
+    public var byModel: [ModelUsage]
+
+    public init(from: Date, to: Date, totals: Totals, byModel: [ModelUsage]) {
+        self.from = from
+        self.to = to
+        self.totals = totals
+        self.byModel = byModel
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case object, from, to, totals
+        case byModel = "by_model"
+    }
+}
+
+/// A usage query, on `svc.billing.usage`.
+public struct BillingUsageCall: Codable, Sendable, Equatable {
+    public var tenantID: UUID
+    public var from: Date
+    public var to: Date
+
+    public init(tenantID: UUID, from: Date, to: Date) {
+        self.tenantID = tenantID
+        self.from = from
+        self.to = to
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case tenantID = "tenant_id"
+        case from, to
+    }
+}
+
+public enum BillingVerb {
+    /// One `UsageReport` reply.
+    public static let usage = "usage"
+}

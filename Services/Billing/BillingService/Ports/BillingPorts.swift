@@ -1,0 +1,50 @@
+import Contracts
+import Foundation
+import Logging
+import PostgresNIO
+import SwitchyardBus
+
+/// Billing's ports: the durable consumer of `usage.recorded` and `svc.billing.usage`.
+struct BillingPorts {
+    let bus: Bus
+    let ledger: UsageLedger
+    let logger: Logger
+
+    /// Shared by every billing replica (one durable name), so each event is handled by one.
+    func usageConsumer(name: String = UsageLedger.consumerName, filterSubject: String = Subject.events(ofType: UsageRecorded.eventType)) -> DurableConsumer {
+        var spec = ConsumerSpec(name: name, filterSubject: filterSubject)
+        spec.backoff = [.seconds(1), .seconds(5), .seconds(30)]
+        spec.maxDeliver = 10
+        return DurableConsumer(bus: bus, spec: spec, logger: logger) { delivery in await handle(delivery) }
+    }
+
+    func handle(_ delivery: Delivery) async -> HandlerOutcome {
+        let event: Envelope<UsageRecorded>
+        do { event = try delivery.decode(UsageRecorded.self) } catch { return .poison(reason: "unreadable usage event: \(error)") }
+        do {
+            try await ledger.record(event)
+            return .done
+        } catch let error as InvalidUsage {
+            return .poison(reason: error.description)
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23503" {
+            // No such tenant: it will not appear by waiting.
+            return .poison(reason: "usage event \(event.id) names tenant \(Subject.token(event.tenantID)), which does not exist")
+        } catch {
+            // May pass later; max-deliver still ends in the DLQ. A delay, not a bare nak: a
+            // failing database must not be hammered.
+            delivery.logger.warning("usage event not recorded yet", metadata: ["error": "\(error)"])
+            return .retry(after: .seconds(min(30, 1 << min(delivery.attempt, 5))))
+        }
+    }
+
+    func usageResponder() -> Responder {
+        Responder(bus: bus, subject: Subject.service(.billing, BillingVerb.usage), queue: ServiceName.billing.rawValue, logger: logger,
+                  handler: .unary { request in
+            let call: BillingUsageCall
+            do { call = try request.decode(BillingUsageCall.self) } catch {
+                throw ServiceFault(code: "invalid_request", message: "The call could not be read: \(error)")
+            }
+            return try JSONCoding.encode(try await ledger.report(call))
+        })
+    }
+}

@@ -1,0 +1,111 @@
+@testable import BillingService
+import Contracts
+import Foundation
+import SwitchyardBus
+import SwitchyardDatabase
+import Testing
+
+/// Billing's ledger against real PostgreSQL and NATS: each usage event becomes one entry, once.
+@Suite struct BillingLedgerTests {
+    func usageEvent(_ tenant: UUID, request: String = "req_\(UUID().uuidString)", costMicros: Int64, model: String = "local-chat") -> Envelope<UsageRecorded> {
+        Envelope(id: .derived(from: "usage.recorded:\(request)"), tenantID: tenant, payload: UsageRecorded(
+            requestID: request, apiKeyID: nil, model: model, deployment: "local/\(model)",
+            promptTokens: 10, completionTokens: 20, costMicros: costMicros, latencyMs: 5, status: .succeeded))
+    }
+
+    func ledgerTotal(_ tenant: UUID, _ database: Database) async throws -> Int64 {
+        try await UsageLedger(database: database).report(BillingUsageCall(tenantID: tenant, from: .distantPast, to: .distantFuture)).totals.costMicros
+    }
+
+    @Test func aRedeliveredUsageEventIsChargedOnce() async throws {
+        try await withDatabase { database in
+            let tenant = try await makeTenant(database)
+            let ledger = UsageLedger(database: database)
+            let event = usageEvent(tenant, costMicros: 1_250)
+            #expect(try await ledger.record(event) == true)
+            #expect(try await ledger.record(event) == false)
+            #expect(try await ledgerTotal(tenant, database) == 1_250)
+        }
+    }
+
+    @Test func anImpossibleEventIsRefusedAndNothingIsRecorded() async throws {
+        try await withDatabase { database in
+            let tenant = try await makeTenant(database)
+            await #expect(throws: InvalidUsage.self) {
+                try await UsageLedger(database: database).record(usageEvent(tenant, costMicros: -1))
+            }
+            #expect(try await ledgerTotal(tenant, database) == 0)
+        }
+    }
+
+    @Test func eventsOnTheBusAreRecordedAndAPoisonOneGoesToTheDLQWithoutBlockingTheRest() async throws {
+        try await withDatabase { database in
+            let tenant = try await makeTenant(database)
+            try await withBus { bus in
+                let name = uniqueName("billing")
+                let services = BillingApp.services(
+                    bus: bus, database: database, consumerName: name,
+                    filterSubject: Subject.event(tenant: tenant, type: UsageRecorded.eventType), logger: TestEnvironment.logger)
+                let costs: [Int64] = (1...40).map { Int64($0) * 1_001 }
+                try await bus.publish(usageEvent(tenant, costMicros: -5))  // poison, first in line
+                for cost in costs { try await bus.publish(usageEvent(tenant, costMicros: cost)) }
+                try await withServiceGroup(services) {
+                    let settled = try await eventually { try await ledgerTotal(tenant, database) == costs.reduce(0, +) }
+                    let total = try await ledgerTotal(tenant, database)
+                    #expect(settled, "the ledger holds \(total), not \(costs.reduce(0, +))")
+                    let letter = try await deadLetter(of: name, on: bus)
+                    #expect(letter?.error.contains("negative") == true)
+                }
+            }
+        }
+    }
+}
+
+@Suite struct UsageAPITests {
+    @Test func usageThroughTheGatewayComesFromTheLedgerInExactMoney() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database)
+            try await withGateway(tenant: tenant) { gateway in
+                let billing = BillingApp.services(
+                    bus: gateway.bus, database: database, consumerName: uniqueName("billing"),
+                    filterSubject: Subject.event(tenant: tenant, type: UsageRecorded.eventType), logger: TestEnvironment.logger)
+                try await withServiceGroup(billing) {
+                    for _ in 0..<3 {
+                        #expect(try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: chatJSON(maxTokens: 8)).status == 200)
+                    }
+                    let events = try await gateway.usage.next(3).map { try $0.decode(UsageRecorded.self).payload }
+                    let expectedCost = events.map(\.costMicros).reduce(0, +)
+                    var report: UsageReport?
+                    let counted = try await eventually {
+                        let answer = try await send(.GET, gateway.url + "/v1/usage", key: key)
+                        report = try? answer.decode(UsageReport.self)
+                        return report?.totals.requests == 3
+                    }
+                    #expect(counted)
+                    #expect(report?.totals.costMicros == expectedCost && expectedCost > 0)
+                    #expect(report?.byModel.map(\.model) == ["local-chat"])
+                    #expect(report?.totals.promptTokens == events.map(\.promptTokens).reduce(0, +))
+
+                    let monthAgo = Date().addingTimeInterval(-30 * 86_400).formatted(.iso8601.year().month().day())
+                    let raw = try await send(.GET, gateway.url + "/v1/usage?from=\(monthAgo)", key: key)
+                    #expect(raw.text.contains(#""cost_usd":"\#(Money.usd(micros: expectedCost))""#), "\(raw.text)")
+                    let empty = try await send(.GET, gateway.url + "/v1/usage?from=2001-01-01&to=2001-02-01", key: key)
+                    #expect(try empty.decode(UsageReport.self).totals == UsageReport.Totals())
+                    let bad = try await send(.GET, gateway.url + "/v1/usage?from=yesterday", key: key)
+                    #expect(bad.status == 400 && bad.error?.param == "from")
+                    let backwards = try await send(.GET, gateway.url + "/v1/usage?from=2026-02-01&to=2026-01-01", key: key)
+                    #expect(backwards.status == 400 && backwards.error?.param == "to")
+                    let tooLong = try await send(.GET, gateway.url + "/v1/usage?from=2000-01-01", key: key)
+                    #expect(tooLong.status == 400 && tooLong.error?.param == "from")
+                }
+            }
+        }
+    }
+
+    @Test func moneyIsWrittenAsAnExactDecimalString() {
+        #expect(Money.usd(micros: 1_250) == "0.001250")
+        #expect(Money.usd(micros: 12_000_000) == "12.000000")
+        #expect(Money.usd(micros: 0) == "0.000000")
+        #expect(Money.usd(micros: -1) == "-0.000001")
+    }
+}
