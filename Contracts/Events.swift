@@ -95,6 +95,56 @@ public struct QuotaLimitsChanged: EventPayload {
     }
 }
 
+/// Gateways re-read a tenant's budgets when they change.
+public struct BudgetChanged: EventPayload {
+    public static let eventType = EventType(domain: "budget", name: "changed")
+    public static let version = 1
+    /// The key whose budget changed; nil for the tenant's own.
+    public var apiKeyID: UUID?
+    public var budget: Budget
+
+    public init(apiKeyID: UUID?, budget: Budget) {
+        self.apiKeyID = apiKeyID
+        self.budget = budget
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case apiKeyID = "api_key_id"
+        case budget
+    }
+}
+
+/// Spending in a budget period reached a threshold: published once per threshold per period.
+public struct BudgetThresholdCrossed: EventPayload {
+    public static let eventType = EventType(domain: "budget", name: "threshold_crossed")
+    public static let version = 1
+    /// The key whose budget it is; nil for the tenant's own.
+    public var apiKeyID: UUID?
+    /// The percentage of the budget reached, e.g. 80.
+    public var thresholdPercent: Int
+    public var budgetMicros: Int64
+    /// Spending (with calls still running) when it was crossed.
+    public var spentMicros: Int64
+    /// The period, e.g. `2026-11`.
+    public var period: String
+
+    public init(apiKeyID: UUID?, thresholdPercent: Int, budgetMicros: Int64, spentMicros: Int64, period: String) {
+        self.apiKeyID = apiKeyID
+        self.thresholdPercent = thresholdPercent
+        self.budgetMicros = budgetMicros
+        self.spentMicros = spentMicros
+        self.period = period
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case apiKeyID = "api_key_id"
+        case thresholdPercent = "threshold_percent"
+        case budgetMicros = "budget_micros"
+        case spentMicros = "spent_micros"
+        case period
+    }
+}
+
 /// One model call, published once by the router. Billing prices it into the ledger.
 public struct UsageRecorded: EventPayload {
     public static let eventType = EventType(domain: "usage", name: "recorded")

@@ -87,17 +87,21 @@ public struct UsageReport: Codable, Sendable, Equatable {
 /// A usage query, on `svc.billing.usage`.
 public struct BillingUsageCall: Codable, Sendable, Equatable {
     public var tenantID: UUID
+    /// Only this key's usage, when set.
+    public var apiKeyID: UUID?
     public var from: Date
     public var to: Date
 
-    public init(tenantID: UUID, from: Date, to: Date) {
+    public init(tenantID: UUID, apiKeyID: UUID? = nil, from: Date, to: Date) {
         self.tenantID = tenantID
+        self.apiKeyID = apiKeyID
         self.from = from
         self.to = to
     }
 
     enum CodingKeys: String, CodingKey {
         case tenantID = "tenant_id"
+        case apiKeyID = "api_key_id"
         case from, to
     }
 }

@@ -137,6 +137,43 @@ public struct Administration: Sendable {
         return found
     }
 
+    /// Sets the tenant's monthly budget; false when there is no such tenant.
+    public func setTenantBudget(_ budget: Budget, tenant: UUID) async throws -> Bool {
+        if let field = budget.invalidField { throw AdministrationError(field: field, message: Self.budgetRule(field)) }
+        let found = try await database.withTenant(tenant) { tx -> Bool in
+            guard try await TenantRepository.find(in: tx) != nil else { return false }
+            try await BudgetRepository.setTenantBudget(budget, in: tx)
+            try await AuditLog.append(actor: actor, action: "tenant.budget.set", target: Subject.token(tenant),
+                                      detailsJSON: String(decoding: try JSONCoding.encode(budget), as: UTF8.self), in: tx)
+            return true
+        }
+        if found { try await bus.publish(Envelope(tenantID: tenant, payload: BudgetChanged(apiKeyID: nil, budget: budget))) }
+        return found
+    }
+
+    /// Sets a key's monthly budget; false when the tenant has no such key.
+    public func setKeyBudget(_ budget: Budget, key: UUID, tenant: UUID) async throws -> Bool {
+        if let field = budget.invalidField { throw AdministrationError(field: field, message: Self.budgetRule(field)) }
+        let found = try await database.withTenant(tenant) { tx -> Bool in
+            guard try await BudgetRepository.setKeyBudget(budget, keyID: key, in: tx) else { return false }
+            try await AuditLog.append(actor: actor, action: "apikey.budget.set", target: Subject.token(key),
+                                      detailsJSON: String(decoding: try JSONCoding.encode(budget), as: UTF8.self), in: tx)
+            return true
+        }
+        if found { try await bus.publish(Envelope(tenantID: tenant, payload: BudgetChanged(apiKeyID: key, budget: budget))) }
+        return found
+    }
+
+    public func budget(tenant: UUID) async throws -> Budget? {
+        try await database.withTenant(tenant) { try await BudgetRepository.tenantBudget(in: $0) }
+    }
+
+    private static func budgetRule(_ field: String) -> String {
+        field == "amount_micros"
+            ? "amount_micros must be a positive whole number of micro-USD."
+            : "thresholds must be 1 to 10 distinct ascending percentages from 1 to 100."
+    }
+
     public func limits(tenant: UUID) async throws -> QuotaLimits {
         try await database.withTenant(tenant) { try await QuotaLimitsRepository.tenantLimits(in: $0) }
     }

@@ -138,13 +138,13 @@ import Testing
                 #expect(await bystander.next(1).count == 1)
                 let letter = try #require(try await deadLetter(of: failingName, on: bus))
 
-                let listed = try CLI.run(["dlq", "list", "--consumer", failingName])
+                let listed = try await CLI.run(["dlq", "list", "--consumer", failingName])
                 #expect(listed.contains("\(letter.sequence)\t\(failingName)\t\(event.subject)\t1\tnot yet"))
-                let shown = try CLI.run(["dlq", "show", String(letter.sequence)])
+                let shown = try await CLI.run(["dlq", "show", String(letter.sequence)])
                 #expect(shown.contains("\(BusHeader.deadLetterConsumer): \(failingName)"))
                 #expect(shown.contains(event.id.uuidString))
 
-                _ = try CLI.run(["dlq", "replay", String(letter.sequence)])
+                _ = try await CLI.run(["dlq", "replay", String(letter.sequence)])
                 let replayed = await failing.next(1)
                 #expect(try replayed.first?.decode(Pinged.self) == event)
                 #expect(replayed.first?.message.headers[BusHeader.replayFor] == failingName)
@@ -161,7 +161,7 @@ import Testing
             try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 44)))
             let second = try await withRunning([failingConsumer]) { try await deadLetter(of: failingName, on: bus) }
             #expect(second != nil)
-            _ = try CLI.run(["dlq", "purge", "--consumer", failingName])
+            _ = try await CLI.run(["dlq", "purge", "--consumer", failingName])
             #expect(try await DeadLetterQueue(bus: bus).list(consumer: failingName).isEmpty)
         }
     }

@@ -188,9 +188,9 @@ import Testing
         }
     }
 
-    func verify(_ tenant: UUID) -> (passed: Bool, output: String) {
+    func verify(_ tenant: UUID) async -> (passed: Bool, output: String) {
         do {
-            return (true, try CLI.run(["audit", "verify", "--tenant", tenant.uuidString]))
+            return (true, try await CLI.run(["audit", "verify", "--tenant", tenant.uuidString]))
         } catch let failure as CLI.Failed {
             return (false, failure.output)
         } catch {
@@ -209,7 +209,7 @@ import Testing
     @Test func anIntactLogPasses() async throws {
         try await withDatabase { database in
             let tenant = try await tenantWithFourEntries(database)
-            let result = verify(tenant)
+            let result = await verify(tenant)
             #expect(result.passed && result.output.contains("4 entries, chain intact"), "\(result.output)")
         }
     }
@@ -218,7 +218,7 @@ import Testing
         try await withDatabase { database in
             let tenant = try await tenantWithFourEntries(database)
             try await tamper(tenant, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
-            let result = verify(tenant)
+            let result = await verify(tenant)
             #expect(!result.passed && result.output.contains("BROKEN at entry 2"), "\(result.output)")
         }
     }
@@ -227,7 +227,7 @@ import Testing
         try await withDatabase { database in
             let tenant = try await tenantWithFourEntries(database)
             try await tamper(tenant, "DELETE FROM audit_log WHERE seq = 3")
-            let result = verify(tenant)
+            let result = await verify(tenant)
             #expect(!result.passed && result.output.contains("BROKEN at entry 4"), "\(result.output)")
         }
     }

@@ -73,7 +73,7 @@ import Testing
                 let listed = try await send(.GET, gateway.url + "/v1/models", key: key)
                 #expect(listed.status == 200)
                 let models = try listed.decode(ModelList.self)
-                #expect(models.data.map(\.id) == ["local-chat", "local-embedding", "slow-chat"])
+                #expect(models.data.map(\.id) == ["local-chat", "local-embedding", "pricey-chat", "slow-chat"])
 
                 let one = try await send(.GET, gateway.url + "/v1/models/local-embedding", key: key)
                 #expect(try one.decode(ModelInfo.self).capabilities == ["embeddings"])

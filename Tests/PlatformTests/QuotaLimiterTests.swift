@@ -3,6 +3,7 @@ import Foundation
 @testable import GatewayService
 import HTTPTypes
 import SwitchyardRedis
+import Synchronization
 import Testing
 
 /// The quota script against a real Redis, with the clock given by the test: the same limits
@@ -12,9 +13,13 @@ import Testing
 
     /// Fails closed unless told otherwise: a Redis error must fail the test, not let a request through.
     func withLimiter(failureMode: QuotaLimiter.RedisFailureMode = .closed, url: String = TestEnvironment.redisURL,
+                     ledgerSpend: Int64 = 0, announcements: Announcements = Announcements(),
                      _ body: (QuotaLimiter) async throws -> Void) async throws {
         let redis = try RedisClient(url: url)
-        let limiter = QuotaLimiter(redis: redis, failureMode: failureMode, leaseLength: .seconds(30), logger: TestEnvironment.logger)
+        let limiter = QuotaLimiter(
+            redis: redis, failureMode: failureMode, leaseLength: .seconds(30),
+            spendSoFar: { _, _, _, _ in ledgerSpend }, announce: { event, _ in announcements.record(event) },
+            logger: TestEnvironment.logger)
         do { try await body(limiter) } catch {
             await redis.close()
             throw error
@@ -160,10 +165,118 @@ import Testing
         }
     }
 
+    /// How many of `count` calls costing `costMicros` each, sent at once, a budget admits.
+    func admittedAtOnce(_ limiter: QuotaLimiter, _ caller: Caller, count: Int, costMicros: Int64) async throws -> Int {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<count {
+                group.addTask {
+                    do {
+                        _ = try await limiter.admit(caller, requestID: UUID().uuidString, estimatedTokens: 1, estimatedCostMicros: costMicros)
+                        return true
+                    } catch is QuotaExceeded {
+                        return false
+                    }
+                }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+    }
+
+    @Test func concurrentCallsCannotTogetherSpendPastABudget() async throws {
+        try await withLimiter { limiter in
+            let caller = caller(key: .none)
+            var budgeted = caller
+            budgeted.tenantBudget = Budget(amountMicros: 1_000_000)
+            let admitted = try await admittedAtOnce(limiter, budgeted, count: 40, costMicros: 100_000)
+            #expect(admitted == 10)
+            let refusal = try await #require(throws: QuotaExceeded.self) {
+                _ = try await limiter.admit(budgeted, requestID: "more", estimatedTokens: 1, estimatedCostMicros: 1)
+            }
+            let error = APIError(refusal)
+            #expect(error.body.error.type == .insufficientQuota && error.status == .tooManyRequests)
+        }
+    }
+
+    @Test func aBudgetCounterRedisDoesNotHaveStartsFromTheLedgersSpend() async throws {
+        try await withLimiter(ledgerSpend: 950_000) { limiter in
+            var caller = caller()
+            caller.tenantBudget = Budget(amountMicros: 1_000_000)
+            let m101 = try await admittedAtOnce(limiter, caller, count: 1, costMicros: 100_000)
+
+            #expect(m101 == 0)
+            let m102 = try await admittedAtOnce(limiter, caller, count: 1, costMicros: 50_000)
+
+            #expect(m102 == 1)
+        }
+    }
+
+    @Test func settlingGivesBackTheOverEstimateAndAnnouncesEachThresholdOnce() async throws {
+        let announcements = Announcements()
+        try await withLimiter(announcements: announcements) { limiter in
+            var caller = caller()
+            caller.keyBudget = Budget(amountMicros: 1_000_000, thresholds: [50, 80])
+            let first = try await limiter.admit(caller, requestID: "a", estimatedTokens: 1, estimatedCostMicros: 900_000)
+            await limiter.settle(first, actualTokens: 1, actualCostMicros: 550_000, tenant: caller.tenantID)
+            #expect(announcements.thresholds == [50])
+            // 450,000 came back: 400,000 more fits.
+            let second = try await limiter.admit(caller, requestID: "b", estimatedTokens: 1, estimatedCostMicros: 400_000)
+            await limiter.settle(second, actualTokens: 1, actualCostMicros: 100_000, tenant: caller.tenantID)
+            #expect(announcements.thresholds == [50])
+            let third = try await limiter.admit(caller, requestID: "c", estimatedTokens: 1, estimatedCostMicros: 200_000)
+            await limiter.settle(third, actualTokens: 1, actualCostMicros: 200_000, tenant: caller.tenantID)
+            #expect(announcements.thresholds == [50, 80])
+            #expect(announcements.events.last?.spentMicros == 850_000 && announcements.events.last?.apiKeyID == caller.apiKeyID)
+        }
+    }
+
+    @Test func aWarnBudgetNeverRefusesButSaysSo() async throws {
+        try await withLimiter { limiter in
+            var caller = caller()
+            caller.tenantBudget = Budget(amountMicros: 100, thresholds: [50], policy: .warn)
+            let within = try await limiter.admit(caller, requestID: "a", estimatedTokens: 1, estimatedCostMicros: 40)
+            #expect(!within.headers.contains { $0.0 == "x-switchyard-budget-warning" })
+            let past = try await limiter.admit(caller, requestID: "b", estimatedTokens: 1, estimatedCostMicros: 500)
+            #expect(past.headers.contains { $0 == ("x-switchyard-budget-warning", "540% of the tenant budget used this month") })
+        }
+    }
+
+    @Test func aThrottleBudgetRefusesAGrowingShareOfCallsPastItsFirstThreshold() async throws {
+        try await withLimiter(ledgerSpend: 950) { limiter in
+            var caller = caller()
+            caller.tenantBudget = Budget(amountMicros: 1_000, thresholds: [50], policy: .throttle)
+            // The month so far: 950 of 1,000 spent.
+            // At 95 % of the budget, a tenth of the calls should pass ((100 - 95) / (100 - 50)).
+            var admitted = 0
+            for _ in 0..<300 {
+                admitted += try await admittedAtOnce(limiter, caller, count: 1, costMicros: 0)
+            }
+            #expect((10...60).contains(admitted), "\(admitted) of 300 passed")
+        }
+    }
+
+    @Test func moneyFailsClosedWhenRedisIsUnreachableEvenWhenRateLimitsFailOpen() async throws {
+        var caller = caller()
+        caller.tenantBudget = Budget(amountMicros: 1_000_000)
+        try await withLimiter(failureMode: .open, url: "redis://127.0.0.1:\(freePort())") { limiter in
+            let error = try await #require(throws: APIError.self) {
+                _ = try await limiter.admit(caller, requestID: "x", estimatedTokens: 1, estimatedCostMicros: 10)
+            }
+            #expect(error.status == .serviceUnavailable)
+        }
+    }
+
     @Test func resetTimesReadAsOpenAIWritesThem() {
         #expect(QuotaLimiter.resetText(micros: 20_000) == "20ms")
         #expect(QuotaLimiter.resetText(micros: 1_000_000) == "1s")
         #expect(QuotaLimiter.resetText(micros: 360_000_000) == "6m0s")
         #expect(QuotaLimiter.resetText(micros: 3_723_000_000) == "1h2m3s")
     }
+}
+
+/// The budget events a limiter announced, in order.
+final class Announcements: Sendable {
+    private let recorded = Mutex<[BudgetThresholdCrossed]>([])
+    func record(_ event: BudgetThresholdCrossed) { recorded.withLock { $0.append(event) } }
+    var events: [BudgetThresholdCrossed] { recorded.withLock { $0 } }
+    var thresholds: [Int] { events.map(\.thresholdPercent) }
 }

@@ -13,6 +13,8 @@ import Testing
             let (key, _) = try await APIKeyRepository.create(name: "seed", role: .developer, in: tx)
             try await QuotaLimitsRepository.setTenantLimits(QuotaLimits(requestsPerMinute: 10), in: tx)
             _ = try await QuotaLimitsRepository.setKeyLimits(QuotaLimits(tokensPerMinute: 100), keyID: key.id, in: tx)
+            try await BudgetRepository.setTenantBudget(Budget(amountMicros: 1_000_000), in: tx)
+            _ = try await BudgetRepository.setKeyBudget(Budget(amountMicros: 1_000), keyID: key.id, in: tx)
             try await AuditLog.append(actor: "test", action: "seed", in: tx)
             try await tx.execute("""
                 INSERT INTO ledger_entries (tenant_id, event_id, request_id, model, deployment, prompt_tokens, completion_tokens,

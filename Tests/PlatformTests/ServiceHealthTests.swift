@@ -77,31 +77,19 @@ import Testing
     }
 
     @Test func aBadSettingStopsAServiceNamingTheVariable() async throws {
-        let process = Process()
-        process.executableURL = TestEnvironment.executable("billing")
-        process.environment = TestEnvironment.variables.merging(["SWITCHYARD_BILLING_OPS_PORT": "eighty"]) { _, new in new }
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 78)
+        let (status, output) = try await runProcess(
+            TestEnvironment.executable("billing"), arguments: [],
+            environment: TestEnvironment.variables.merging(["SWITCHYARD_BILLING_OPS_PORT": "eighty"]) { _, new in new })
+        #expect(status == 78)
         #expect(output.contains("SWITCHYARD_BILLING_OPS_PORT"))
         #expect(output.contains("SWITCHYARD_BILLING_OPS_PORT: must be a whole number"))
         #expect(!output.contains("eighty"), "the rejected value was echoed; values may be secrets")
     }
 
     @Test func aMissingRequiredSettingIsNamed() async throws {
-        let process = Process()
-        process.executableURL = TestEnvironment.executable("router")
-        process.environment = TestEnvironment.variables.filter { $0.key != "NATS_URL" }
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 78)
+        let (status, output) = try await runProcess(
+            TestEnvironment.executable("router"), arguments: [], environment: TestEnvironment.variables.filter { $0.key != "NATS_URL" })
+        #expect(status == 78)
         #expect(output.contains("NATS_URL: is required"))
     }
 }

@@ -38,10 +38,26 @@ public struct Gateway: Sendable {
         self.logger = logger
         keys = APIKeyAuthenticator(database: database, timeToLive: config.keyCacheTimeToLive)
         tokens = config.jwt.map { TokenAuthenticator(settings: $0, database: database, httpClient: .shared, logger: logger) }
+        let billing = BillingClient(bus: bus)
         let quotas = redis.map {
-            QuotaLimiter(redis: $0, failureMode: config.rateLimitsWhenRedisDown, leaseLength: config.modelCallTimeout + .seconds(30), logger: logger)
+            QuotaLimiter(
+                redis: $0, failureMode: config.rateLimitsWhenRedisDown, leaseLength: config.modelCallTimeout + .seconds(30),
+                spendSoFar: { tenant, key, from, to in
+                    try await billing.usage(tenant: tenant, apiKey: key, from: from, to: to, correlationID: "budget-seed").totals.costMicros
+                },
+                announce: { event, tenant in
+                    // The id repeats for the same crossing, so a repeated publish is stored once.
+                    let name = "budget.threshold_crossed:\(tenant):\(event.apiKeyID.map(Subject.token) ?? "tenant"):\(event.period):\(event.thresholdPercent)"
+                    do {
+                        _ = try await bus.publish(Envelope(id: .derived(from: name), tenantID: tenant, payload: event))
+                    } catch {
+                        logger.error("budget.threshold_crossed not published", metadata: ["error": "\(error)"])
+                    }
+                },
+                logger: logger)
         }
-        calls = ModelCalls(router: RouterClient(bus: bus, timeout: config.modelCallTimeout), quotas: quotas, logger: logger)
+        let router = RouterClient(bus: bus, timeout: config.modelCallTimeout)
+        calls = ModelCalls(router: router, quotas: quotas, prices: ModelPrices(router: router), logger: logger)
         idempotency = redis.map {
             IdempotencyMiddleware(
                 store: IdempotencyStore(redis: $0), maxBodyBytes: config.maxBodyBytes,
@@ -62,6 +78,10 @@ public struct Gateway: Sendable {
         return [
             listener(for: APIKeyRevoked.self) { event in keys.forget(prefix: event.payload.prefix) },
             listener(for: QuotaLimitsChanged.self) { event in
+                keys.forget(tenant: event.tenantID)
+                tenants?.forget(event.tenantID)
+            },
+            listener(for: BudgetChanged.self) { event in
                 keys.forget(tenant: event.tenantID)
                 tenants?.forget(event.tenantID)
             },

@@ -24,16 +24,43 @@ func withRunning<T: Sendable>(_ services: [any Service], _ body: () async throws
 }
 
 /// Runs `services` in a service group beside `body`, then shuts them down gracefully (as
-/// SIGTERM would), in reverse order, whether `body` returns or throws.
+/// SIGTERM would), in reverse order, whether `body` returns or throws. A service still running
+/// 15 seconds later fails the test by name and is cancelled, rather than hang the run.
 func withServiceGroup<T: Sendable>(_ services: [any Service], _ body: () async throws -> T) async throws -> T {
-    let serviceGroup = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: TestEnvironment.logger))
+    let running = RunningServices()
+    let tracked = services.enumerated().map { index, service in TrackedService(index: index, inner: service, running: running) }
+    let serviceGroup = ServiceGroup(configuration: .init(services: tracked.map { .init(service: $0) }, logger: TestEnvironment.logger))
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await serviceGroup.run() }
         let result: Result<T, any Error>
         do { result = .success(try await body()) } catch { result = .failure(error) }
         await serviceGroup.triggerGracefulShutdown()
-        try await group.waitForAll()
+        let stopped = (try? await eventually(timeout: .seconds(15)) { running.names.isEmpty }) ?? false
+        if !stopped {
+            Issue.record("still running 15 s after graceful shutdown: \(running.names.sorted())")
+            group.cancelAll()
+        }
+        try? await group.waitForAll()
         return try result.get()
+    }
+}
+
+final class RunningServices: Sendable {
+    private let services = Mutex<[Int: String]>([:])
+    func started(_ index: Int, _ name: String) { services.withLock { $0[index] = name } }
+    func finished(_ index: Int) { _ = services.withLock { $0.removeValue(forKey: index) } }
+    var names: [String] { services.withLock { Array($0.values) } }
+}
+
+struct TrackedService: Service {
+    let index: Int
+    let inner: any Service
+    let running: RunningServices
+
+    func run() async throws {
+        running.started(index, "\(type(of: inner))")
+        defer { running.finished(index) }
+        try await inner.run()
     }
 }
 

@@ -9,19 +9,10 @@ enum CLI {
         var description: String { "switchyard \(arguments.joined(separator: " ")) exited \(status): \(output)" }
     }
 
-    static func run(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = TestEnvironment.executable("switchyard")
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else { throw Failed(arguments: arguments, status: process.terminationStatus, output: text) }
-        return text
+    static func run(_ arguments: [String]) async throws -> String {
+        let (status, output) = try await runProcess(TestEnvironment.executable("switchyard"), arguments: arguments, environment: TestEnvironment.variables)
+        guard status == 0 else { throw Failed(arguments: arguments, status: status, output: output) }
+        return output
     }
 }
 
@@ -39,12 +30,20 @@ func runProcess(_ executable: URL, arguments: [String], environment: [String: St
     process.standardOutput = output
     process.standardError = output
     try process.run()
-    await withCheckedContinuation { continuation in
-        DispatchQueue.global().async {
-            process.waitUntilExit()
-            continuation.resume()
+    // Polled, not `waitUntilExit()`, which blocks a thread and never returns when Foundation
+    // misses the child's exit; a child that exited but was not reaped is reaped here.
+    var status: Int32?
+    while process.isRunning {
+        if isZombie(process.processIdentifier) {
+            try await Task.sleep(for: .seconds(1))  // Foundation's own reaping, normally
+            var raw: Int32 = 0
+            if process.isRunning, waitpid(process.processIdentifier, &raw, WNOHANG) == process.processIdentifier {
+                status = (raw >> 8) & 0xFF
+                break
+            }
         }
+        try await Task.sleep(for: .milliseconds(50))
     }
     try output.close()
-    return (process.terminationStatus, try String(contentsOf: log, encoding: .utf8))
+    return (status ?? process.terminationStatus, try String(contentsOf: log, encoding: .utf8))
 }

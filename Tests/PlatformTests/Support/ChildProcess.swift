@@ -29,9 +29,14 @@ final class ChildProcess: @unchecked Sendable {
 
     var isRunning: Bool { process.isRunning }
 
+    /// Sends SIGKILL and waits (five seconds at most) until it is gone. Not `waitUntilExit()`:
+    /// it spins a run loop on the calling thread, which here is one of the few threads of the
+    /// cooperative pool, and it never returns when Foundation misses the child's exit.
     func kill() {
         if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        for _ in 0..<500 where process.isRunning && !isZombie(process.processIdentifier) {
+            usleep(10_000)
+        }
     }
 
     /// Sends SIGTERM and returns the exit status once it has exited.
@@ -44,6 +49,14 @@ final class ChildProcess: @unchecked Sendable {
     deinit {
         if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
     }
+}
+
+/// Whether the process has exited and waits to be reaped: it is not running any more, even if
+/// `Process.isRunning` has not noticed yet.
+func isZombie(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let afterName = stat.range(of: ") ", options: .backwards) else { return true }
+    return stat[afterName.upperBound...].first == "Z"
 }
 
 /// A TCP port nobody listens on now, from the kernel.

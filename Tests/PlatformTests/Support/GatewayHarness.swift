@@ -45,6 +45,14 @@ let gatewayTestCatalog = try! CatalogFile.parse("""
             context_window: 4096
             capabilities: [chat, streaming]
             tokens_per_second: 20
+      pricey-chat:
+        deployments:
+          - name: local/pricey-chat
+            provider: local
+            upstream_model: local-chat
+            price: {input_micros_per_million: 5000000000, output_micros_per_million: 5000000000}
+            context_window: 4096
+            capabilities: [chat, streaming]
       local-embedding:
         deployments:
           - name: local/test-embedding

@@ -17,13 +17,13 @@ enum LedgerRepository {
             """)
     }
 
-    /// Totals per model of the entries that occurred in `[from, to)`.
-    static func usage(from: Date, to: Date, in tx: TenantTransaction) async throws -> [UsageReport.ModelUsage] {
+    /// Totals per model of the entries that occurred in `[from, to)`, of one key when given.
+    static func usage(from: Date, to: Date, apiKeyID: UUID? = nil, in tx: TenantTransaction) async throws -> [UsageReport.ModelUsage] {
         let rows = try await tx.query("""
             SELECT model, count(*)::bigint, COALESCE(sum(prompt_tokens), 0)::bigint,
                    COALESCE(sum(completion_tokens), 0)::bigint, COALESCE(sum(cost_micros), 0)::bigint
             FROM ledger_entries
-            WHERE occurred_at >= \(from) AND occurred_at < \(to)
+            WHERE occurred_at >= \(from) AND occurred_at < \(to) AND (\(apiKeyID)::uuid IS NULL OR api_key_id = \(apiKeyID))
             GROUP BY model ORDER BY model
             """)
         var models: [UsageReport.ModelUsage] = []

@@ -31,7 +31,7 @@ struct UsageLedger: Sendable {
     }
 
     func report(_ call: BillingUsageCall) async throws -> UsageReport {
-        let models = try await database.withTenant(call.tenantID) { try await LedgerRepository.usage(from: call.from, to: call.to, in: $0) }
+        let models = try await database.withTenant(call.tenantID) { try await LedgerRepository.usage(from: call.from, to: call.to, apiKeyID: call.apiKeyID, in: $0) }
         let totals = models.reduce(into: UsageReport.Totals()) { totals, model in
             totals.requests += model.usage.requests
             totals.promptTokens += model.usage.promptTokens

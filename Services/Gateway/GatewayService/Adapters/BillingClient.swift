@@ -7,10 +7,11 @@ struct BillingClient: Sendable {
     let bus: Bus
 
     /// The tenant's usage in `[from, to)`, from the ledger.
-    func usage(tenant: UUID, from: Date, to: Date, correlationID: String) async throws(APIError) -> UsageReport {
+    func usage(tenant: UUID, apiKey: UUID? = nil, from: Date, to: Date, correlationID: String) async throws(APIError) -> UsageReport {
         do {
             let reply = try await bus.request(
-                Subject.service(.billing, BillingVerb.usage), payload: JSONCoding.encode(BillingUsageCall(tenantID: tenant, from: from, to: to)),
+                Subject.service(.billing, BillingVerb.usage),
+                payload: JSONCoding.encode(BillingUsageCall(tenantID: tenant, apiKeyID: apiKey, from: from, to: to)),
                 headers: [BusHeader.correlationID: correlationID], timeout: .seconds(10))
             return try JSONCoding.decode(UsageReport.self, from: reply.payload)
         } catch {

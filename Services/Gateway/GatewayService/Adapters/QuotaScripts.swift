@@ -16,6 +16,10 @@ import SwitchyardRedis
 /// - `quota`: a counter for one calendar period (tokens per month), kept until the period ends.
 /// - `concurrency`: a sorted set of leases (request id → expiry), so a gateway that dies
 ///   mid-request cannot hold a slot longer than the lease.
+/// - `budget`: micro-USD spent and reserved in one calendar month, refused past the limit;
+///   `budget-soft` counts the same but never refuses (the `warn` policy). A counter Redis does
+///   not have (a new month, or Redis lost it) is not taken as zero: the script answers
+///   `{-1, index}` and the caller seeds it from the ledger first.
 enum QuotaScripts {
     /// Checks every limit and takes them all, or none. Returns
     /// `{admitted (1|0), refusing limit's index (0 if admitted), retry after µs,
@@ -58,6 +62,18 @@ enum QuotaScripts {
               remaining = limit - used - amount
             end
             reset = period - now
+          elseif kind == 'budget' or kind == 'budget-soft' then
+            local stored = redis.call('GET', key)
+            if not stored then return {-1, i} end
+            local used = tonumber(stored)
+            if kind == 'budget' and used + amount > limit then
+              if refused == 0 then refused, retry = i, period - now end
+              remaining = limit - used
+            else
+              plans[i] = amount
+              remaining = limit - used - amount
+            end
+            reset = period - now
           elseif kind == 'concurrency' then
             redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
             local active = redis.call('ZCARD', key)
@@ -71,7 +87,9 @@ enum QuotaScripts {
           else
             return redis.error_reply('unknown limit kind ' .. tostring(kind))
           end
-          out[#out + 1] = math.floor(math.max(remaining, 0))
+          -- A soft budget may be overspent: its remainder goes negative; no other count does.
+          if kind ~= 'budget-soft' then remaining = math.max(remaining, 0) end
+          out[#out + 1] = math.floor(remaining)
           out[#out + 1] = math.floor(math.max(reset, 0))
         end
         if refused == 0 then
@@ -84,6 +102,8 @@ enum QuotaScripts {
             elseif kind == 'quota' then
               redis.call('INCRBY', key, plans[i])
               redis.call('PEXPIREAT', key, math.ceil(period / 1000) + 86400000)
+            elseif kind == 'budget' or kind == 'budget-soft' then
+              redis.call('INCRBY', key, plans[i])
             else
               redis.call('ZADD', key, plans[i], request)
               redis.call('PEXPIRE', key, math.ceil(period / 1000) + 1000)
@@ -97,7 +117,7 @@ enum QuotaScripts {
 
     /// Settles what `admit` took once the real usage is known: the amount is the difference
     /// (negative gives back an over-estimate, never below an empty bucket); a concurrency
-    /// lease is released. Returns nothing.
+    /// lease is released. Returns each limit's count afterwards (budgets: micro-USD used).
     static let settle = RedisScript("""
         local now = tonumber(ARGV[1])
         if not now then
@@ -106,6 +126,7 @@ enum QuotaScripts {
         end
         local request = ARGV[2]
         local n = tonumber(ARGV[3])
+        local counts = {}
         for i = 1, n do
           local b = 3 + (i - 1) * 4
           local kind, limit, period, amount = ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
@@ -120,7 +141,7 @@ enum QuotaScripts {
                 redis.call('DEL', key)
               end
             end
-          elseif kind == 'quota' and amount ~= 0 then
+          elseif (kind == 'quota' or kind == 'budget' or kind == 'budget-soft') and amount ~= 0 then
             if redis.call('EXISTS', key) == 1 then
               local used = redis.call('INCRBY', key, amount)
               if used < 0 then redis.call('SET', key, 0, 'KEEPTTL') end
@@ -128,7 +149,11 @@ enum QuotaScripts {
           elseif kind == 'concurrency' then
             redis.call('ZREM', key, request)
           end
+          counts[i] = 0
+          if kind == 'quota' or kind == 'budget' or kind == 'budget-soft' then
+            counts[i] = tonumber(redis.call('GET', key) or '0') or 0
+          end
         end
-        return 0
+        return counts
         """)
 }

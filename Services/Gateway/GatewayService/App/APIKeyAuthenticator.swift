@@ -45,12 +45,13 @@ public final class APIKeyAuthenticator: Sendable {
             _ = cache.withLock { $0.removeValue(forKey: secret.prefix) }
             throw Self.refuse(rejection)
         case .success(let key):
-            let (tenantLimits, keyLimits) = try await database.withTenant(key.tenantID) { tx in
-                (try await QuotaLimitsRepository.tenantLimits(in: tx), try await QuotaLimitsRepository.keyLimits(key.id, in: tx))
+            let (tenantLimits, keyLimits, tenantBudget, keyBudget) = try await database.withTenant(key.tenantID) { tx in
+                (try await QuotaLimitsRepository.tenantLimits(in: tx), try await QuotaLimitsRepository.keyLimits(key.id, in: tx),
+                 try await BudgetRepository.tenantBudget(in: tx), try await BudgetRepository.keyBudget(key.id, in: tx))
             }
             let caller = Caller(
                 credential: .apiKey(id: key.id), tenantID: key.tenantID, roles: [key.role], allowedModels: key.allowedModels,
-                tenantLimits: tenantLimits, keyLimits: keyLimits)
+                tenantLimits: tenantLimits, keyLimits: keyLimits, tenantBudget: tenantBudget, keyBudget: keyBudget)
             let entry = Entry(secretHash: secret.hash, caller: caller, expiresAt: key.expiresAt, fetchedAt: lookupStarted)
             cache.withLock { cache in
                 let revokedAt = revoked.withLock { $0[secret.prefix] }

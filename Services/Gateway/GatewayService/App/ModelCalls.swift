@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import Logging
+import Synchronization
 import SwitchyardBus
 
 /// Chat completions, embeddings and the model list, for one caller: checks what the caller may
@@ -8,6 +9,7 @@ import SwitchyardBus
 struct ModelCalls: Sendable {
     let router: RouterClient
     let quotas: QuotaLimiter?
+    let prices: ModelPrices
     let logger: Logger
 
     /// Completion tokens reserved for a call that sets no `max_tokens`: settled to the real
@@ -19,14 +21,16 @@ struct ModelCalls: Sendable {
     /// One whole completion: the router's reply, passed on as it is.
     func complete(_ request: ChatCompletionRequest, caller: Caller, requestID: String) async throws -> (RouterClient.Reply, Admission?) {
         let call = try chatCall(request, caller: caller, requestID: requestID)
-        let admission = try await admit(caller, requestID: requestID, estimatedTokens: Self.estimateTokens(request))
+        let admission = try await admit(caller, request.model, requestID: requestID, prompt: Self.estimatePromptTokens(request),
+                                        promptAtMost: Self.promptTokensAtMost(request),
+                                        completion: request.completionTokenLimit ?? Self.defaultCompletionEstimate)
         do {
             let reply = try await router.complete(call, correlationID: requestID)
             let usage = (try? JSONCoding.decode(UsageOnly.self, from: reply.payload))?.usage
-            await settle(admission, actualTokens: usage?.totalTokens ?? 0)
+            await settle(admission, caller, actualTokens: usage?.totalTokens ?? 0, actualCostMicros: reply.costMicros)
             return (reply, admission)
         } catch {
-            await settle(admission, actualTokens: 0)
+            await settle(admission, caller, actualTokens: 0, actualCostMicros: 0)
             throw error
         }
     }
@@ -38,16 +42,18 @@ struct ModelCalls: Sendable {
         // The usage chunk is always asked for, to settle the quotas; it reaches the caller only
         // when the caller asked for it too.
         call.completion.streamOptions = StreamOptions(includeUsage: true)
-        let admission = try await admit(caller, requestID: requestID, estimatedTokens: Self.estimateTokens(request))
+        let admission = try await admit(caller, request.model, requestID: requestID, prompt: Self.estimatePromptTokens(request),
+                                        promptAtMost: Self.promptTokensAtMost(request),
+                                        completion: request.completionTokenLimit ?? Self.defaultCompletionEstimate)
         do {
             let chunks = try router.stream(call, correlationID: requestID)
             let stream = ChatStream(
                 chunks: chunks, admission: admission, callerWantsUsage: request.streamOptions?.includeUsage == true,
-                settle: { admission, tokens in await settle(admission, actualTokens: tokens) })
+                settle: { admission, tokens, cost in await settle(admission, caller, actualTokens: tokens, actualCostMicros: cost) })
             try await stream.start()
             return stream
         } catch {
-            await settle(admission, actualTokens: 0)
+            await settle(admission, caller, actualTokens: 0, actualCostMicros: 0)
             throw RouterClient.apiError(error)
         }
     }
@@ -56,16 +62,17 @@ struct ModelCalls: Sendable {
         let tenant = try caller.requireTenant()
         guard caller.may(use: request.model) else { throw APIError.modelNotFound(request.model) }
         let estimate = request.input.values.reduce(0) { $0 + Self.estimateTokens($1) }
-        let admission = try await admit(caller, requestID: requestID, estimatedTokens: estimate)
+        let admission = try await admit(caller, request.model, requestID: requestID, prompt: estimate,
+                                        promptAtMost: request.input.values.reduce(0) { $0 + $1.utf8.count }, completion: 0)
         do {
             let reply = try await router.embed(
                 RouterEmbeddingsCall(requestID: requestID, tenantID: tenant, apiKeyID: caller.apiKeyID, embeddings: request),
                 correlationID: requestID)
             let usage = (try? JSONCoding.decode(EmbeddingsUsageOnly.self, from: reply.payload))?.usage
-            await settle(admission, actualTokens: usage?.totalTokens ?? 0)
+            await settle(admission, caller, actualTokens: usage?.totalTokens ?? 0, actualCostMicros: reply.costMicros)
             return (reply, admission)
         } catch {
-            await settle(admission, actualTokens: 0)
+            await settle(admission, caller, actualTokens: 0, actualCostMicros: 0)
             throw error
         }
     }
@@ -95,24 +102,45 @@ struct ModelCalls: Sendable {
         return RouterChatCall(requestID: requestID, tenantID: tenant, apiKeyID: caller.apiKeyID, completion: request)
     }
 
-    private func admit(_ caller: Caller, requestID: String, estimatedTokens: Int) async throws -> Admission? {
+    /// Takes the caller's limits for a call of about `prompt` and at most `completion` tokens.
+    /// Against a budget the call is reserved at the model's highest price for `promptAtMost`
+    /// prompt tokens, a bound it cannot exceed, so calls in flight together never spend past it.
+    private func admit(_ caller: Caller, _ model: String, requestID: String, prompt: Int, promptAtMost: Int, completion: Int) async throws -> Admission? {
         guard let quotas else { return nil }
-        return try await quotas.admit(caller, requestID: requestID, estimatedTokens: estimatedTokens)
+        var cost: Int64 = 0
+        if caller.hasBudget, let tenant = caller.tenantID, let pricing = try await prices.pricing(of: model, tenant: tenant, requestID: requestID) {
+            cost = pricing.costMicros(promptTokens: promptAtMost, completionTokens: completion)
+        }
+        return try await quotas.admit(caller, requestID: requestID, estimatedTokens: prompt + completion, estimatedCostMicros: cost)
     }
 
-    private func settle(_ admission: Admission?, actualTokens: Int?) async {
+    private func settle(_ admission: Admission?, _ caller: Caller, actualTokens: Int?, actualCostMicros: Int64?) async {
         guard let quotas, let admission else { return }
-        await quotas.settle(admission, actualTokens: actualTokens)
+        await quotas.settle(admission, actualTokens: actualTokens, actualCostMicros: actualCostMicros, tenant: caller.tenantID)
     }
 
-    /// Tokens a chat call may use: about four characters a token for the prompt plus a few per
-    /// message for the chat template, and the completion limit.
-    static func estimateTokens(_ request: ChatCompletionRequest) -> Int {
-        let prompt = request.messages.reduce(3) { $0 + 4 + estimateTokens($1.content?.text ?? "") }
-        return prompt + (request.completionTokenLimit ?? defaultCompletionEstimate)
+    /// Tokens of a chat call's prompt: about four characters a token, plus a few per message
+    /// for the chat template.
+    static func estimatePromptTokens(_ request: ChatCompletionRequest) -> Int {
+        request.messages.reduce(3) { $0 + 4 + estimateTokens($1.content?.text ?? "") }
     }
 
     static func estimateTokens(_ text: String) -> Int { (text.utf8.count + 3) / 4 }
+
+    /// More prompt tokens than a call can have: a token covers at least one byte of text in the
+    /// byte-level tokenizers models use, plus the chat template's tokens per message; tool
+    /// definitions count by their JSON.
+    static func promptTokensAtMost(_ request: ChatCompletionRequest) -> Int {
+        let tools = request.tools.map { (try? JSONCoding.encode($0).count) ?? 0 } ?? 0
+        return request.messages.reduce(3 + tools) { total, message in
+            total + 4 + (message.content.map { content in
+                switch content {
+                case .text(let text): text.utf8.count
+                case .parts(let parts): (try? JSONCoding.encode(parts).count) ?? 0
+                }
+            } ?? 0) + (message.toolCalls.map { (try? JSONCoding.encode($0).count) ?? 0 } ?? 0)
+        }
+    }
 }
 
 private struct UsageOnly: Decodable { var usage: TokenUsage? }
@@ -132,14 +160,15 @@ final class ChatStream: @unchecked Sendable {
     private var first: NATSMessage?
     private let admission: Admission?
     private let callerWantsUsage: Bool
-    private let settleQuotas: @Sendable (Admission?, Int?) async -> Void
+    private let settleQuotas: @Sendable (Admission?, Int?, Int64?) async -> Void
     private var usedTokens: Int?
+    private var costMicros: Int64?
     private var settled = false
     /// The deployment that answered, from the first chunk.
     private(set) var deployment: String?
 
     init(chunks: AsyncThrowingStream<NATSMessage, any Error>, admission: Admission?, callerWantsUsage: Bool,
-         settle: @escaping @Sendable (Admission?, Int?) async -> Void) {
+         settle: @escaping @Sendable (Admission?, Int?, Int64?) async -> Void) {
         self.iterator = chunks.makeAsyncIterator()
         self.admission = admission
         self.callerWantsUsage = callerWantsUsage
@@ -171,8 +200,9 @@ final class ChatStream: @unchecked Sendable {
                 }
             }
             guard let message else { return nil }
-            if message.headers[RouterHeader.costMicros] != nil {
+            if let cost = message.headers[RouterHeader.costMicros] {
                 usedTokens = (try? JSONCoding.decode(UsageOnly.self, from: message.payload))?.usage?.totalTokens
+                costMicros = Int64(cost)
                 if !callerWantsUsage { continue }
             }
             return .chunk(message.payload)
@@ -185,8 +215,29 @@ final class ChatStream: @unchecked Sendable {
     func finish() async {
         if !settled {
             settled = true
-            await settleQuotas(admission, usedTokens)
+            await settleQuotas(admission, usedTokens, costMicros)
         }
         iterator = nil
+    }
+}
+
+/// Each tenant's model prices, from the router's model list, kept for a minute: what a call is
+/// reserved at against a budget.
+final class ModelPrices: Sendable {
+    let router: RouterClient
+    private let cache = Mutex<[UUID: (prices: [String: ModelInfo.Pricing], fetchedAt: ContinuousClock.Instant)]>([:])
+    static let timeToLive = Duration.seconds(60)
+
+    init(router: RouterClient) { self.router = router }
+
+    /// Nil for a model the catalog does not have: the router refuses that call anyway.
+    func pricing(of model: String, tenant: UUID, requestID: String) async throws -> ModelInfo.Pricing? {
+        if let cached = cache.withLock({ $0[tenant] }), ContinuousClock.now - cached.fetchedAt < Self.timeToLive {
+            return cached.prices[model]
+        }
+        let list = try await router.models(tenant: tenant, correlationID: requestID)
+        let prices = Dictionary(list.data.compactMap { model in model.pricing.map { (model.id, $0) } }, uniquingKeysWith: { first, _ in first })
+        cache.withLock { $0[tenant] = (prices, .now) }
+        return prices[model]
     }
 }

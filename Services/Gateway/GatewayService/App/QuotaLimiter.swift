@@ -14,15 +14,20 @@ struct LimitCheck: Sendable, Equatable {
         case tokensPerMinute = "tokens_per_minute"
         case tokensPerMonth = "tokens_per_month"
         case concurrentRequests = "concurrent_requests"
+        /// Micro-USD in the calendar month.
+        case budget
 
         var countsTokens: Bool { self == .tokensPerMinute || self == .tokensPerMonth }
         var countsRequests: Bool { self == .requestsPerMinute || self == .requestsPerDay }
+        var isMonthly: Bool { self == .tokensPerMonth || self == .budget }
     }
 
     var scope: Scope
     var measure: Measure
     var limit: Int
     var redisKey: String
+    /// The budget a `.budget` check enforces.
+    var budget: Budget?
 }
 
 /// What `admit` took, to be settled once the call is over.
@@ -30,6 +35,7 @@ struct Admission: Sendable {
     var requestID: String
     var checks: [LimitCheck]
     var reservedTokens: Int
+    var reservedCostMicros: Int64
     /// The month the token quota was taken from, so settling after midnight on the last day
     /// corrects the right month.
     var monthEnd: Date
@@ -44,11 +50,14 @@ struct QuotaExceeded: Error, Sendable {
     var check: LimitCheck
     var retryAfter: Duration
     var headers: [(String, String)]
+    /// Refused by a budget's `throttle` policy rather than its end.
+    var throttled = false
 }
 
-/// Rate limits and quotas per API key and per tenant, kept in Redis so that every gateway
-/// replica shares them. One script checks and takes every limit of a request at once
-/// (`QuotaScripts`); tokens are reserved from an estimate and settled from real usage.
+/// Rate limits, quotas and money budgets per API key and per tenant, kept in Redis so that
+/// every gateway replica shares them. One script checks and takes every limit of a request at
+/// once (`QuotaScripts`); tokens and cost are reserved from an estimate and settled from real
+/// usage, so concurrent calls cannot together spend past a budget.
 public struct QuotaLimiter: Sendable {
     public enum RedisFailureMode: String, Sendable, CaseIterable {
         /// Let requests through while Redis is unreachable (logged and counted).
@@ -61,6 +70,11 @@ public struct QuotaLimiter: Sendable {
     let failureMode: RedisFailureMode
     /// How long a concurrency slot is held at most: longer than any request may take.
     let leaseLength: Duration
+    /// A month's spend so far from the ledger, for a budget counter Redis does not have:
+    /// `(tenant, key or nil for the tenant's, month start, month end)`.
+    let spendSoFar: @Sendable (UUID, UUID?, Date, Date) async throws -> Int64
+    /// Where `budget.threshold_crossed` goes.
+    let announce: @Sendable (BudgetThresholdCrossed, UUID) async -> Void
     let logger: Logger
 
     static let minute: Int64 = 60_000_000
@@ -83,37 +97,57 @@ public struct QuotaLimiter: Sendable {
             }
         }
         add(caller.tenantLimits, scope: .tenant, prefix: "\(tenantKey):tenant")
+        if let budget = caller.tenantBudget {
+            checks.append(LimitCheck(scope: .tenant, measure: .budget, limit: Int(budget.amountMicros), redisKey: "\(tenantKey):tenant:budget", budget: budget))
+        }
         if let keyID = caller.apiKeyID {
-            add(caller.keyLimits, scope: .key, prefix: "\(tenantKey):key:\(Subject.token(keyID))")
+            let keyPrefix = "\(tenantKey):key:\(Subject.token(keyID))"
+            add(caller.keyLimits, scope: .key, prefix: keyPrefix)
+            if let budget = caller.keyBudget {
+                checks.append(LimitCheck(scope: .key, measure: .budget, limit: Int(budget.amountMicros), redisKey: "\(keyPrefix):budget", budget: budget))
+            }
         }
         return checks
     }
 
-    /// Takes one request and `estimatedTokens` from every limit of `caller`, or throws
-    /// `QuotaExceeded` naming the first limit that refuses (and takes nothing). `now` is Redis's
-    /// clock unless given (tests give it).
-    func admit(_ caller: Caller, requestID: String, estimatedTokens: Int, now: Date? = nil) async throws -> Admission {
+    /// Takes one request, `estimatedTokens` and `estimatedCostMicros` from every limit of
+    /// `caller`, or throws `QuotaExceeded` naming the first limit that refuses (and takes
+    /// nothing). `now` is Redis's clock unless given (tests give it).
+    func admit(_ caller: Caller, requestID: String, estimatedTokens: Int, estimatedCostMicros: Int64 = 0, now: Date? = nil) async throws -> Admission {
         let checks = Self.checks(for: caller)
         let month = Self.monthEnd(of: now ?? Date())
-        var admission = Admission(requestID: requestID, checks: checks, reservedTokens: estimatedTokens, monthEnd: month, headers: [], enforced: true)
+        var admission = Admission(
+            requestID: requestID, checks: checks, reservedTokens: estimatedTokens, reservedCostMicros: estimatedCostMicros,
+            monthEnd: month, headers: [], enforced: true)
         guard !checks.isEmpty else { return admission }
         // A request larger than a token limit could never pass: say so instead of "retry later".
         if let tooLarge = checks.first(where: { $0.measure.countsTokens && estimatedTokens > $0.limit }) {
             throw QuotaExceeded(check: tooLarge, retryAfter: .zero, headers: [])
         }
-        let reply: RedisValue
-        do {
-            reply = try await redis.evaluate(
-                QuotaScripts.admit, keys: checks.map { key($0, month: month) },
-                arguments: arguments(checks, requestID: requestID, now: now, month: month) { check in
-                    check.measure.countsTokens ? estimatedTokens : 1
-                })
-        } catch {
-            return try unavailable(error, admission: &admission)
+        var values: [RedisValue] = []
+        // Once more after seeding a budget counter from the ledger; a second miss is an error.
+        for attempt in 0..<2 {
+            let reply: RedisValue
+            do {
+                reply = try await redis.evaluate(
+                    QuotaScripts.admit, keys: checks.map { key($0, month: month) },
+                    arguments: arguments(checks, requestID: requestID, now: now, month: month) { check in
+                        check.measure == .budget ? Int(estimatedCostMicros) : check.measure.countsTokens ? estimatedTokens : 1
+                    })
+            } catch {
+                return try unavailable(error, admission: &admission)
+            }
+            guard case .array(let array) = reply else { throw RedisError.server("unexpected reply from the admit script: \(reply)") }
+            if array.first?.integer == -1, attempt == 0, let index = array.last?.integer {
+                try await seed(checks[Int(index) - 1], caller: caller, month: month)
+                continue
+            }
+            values = array
+            break
         }
-        guard case .array(let values) = reply, values.count == 3 + 2 * checks.count,
+        guard values.count == 3 + 2 * checks.count,
               let admitted = values[0].integer, let refusing = values[1].integer, let retryMicros = values[2].integer else {
-            throw RedisError.server("unexpected reply from the admit script: \(reply)")
+            throw RedisError.server("unexpected reply from the admit script: \(values)")
         }
         let states = (0..<checks.count).map { index in
             (remaining: values[3 + 2 * index].integer ?? 0, resetMicros: values[4 + 2 * index].integer ?? 0)
@@ -124,29 +158,112 @@ public struct QuotaLimiter: Sendable {
             Counter(label: "switchyard_gateway_quota_refusals_total", dimensions: [("limit", check.measure.rawValue), ("scope", check.scope.rawValue)]).increment()
             throw QuotaExceeded(check: check, retryAfter: .microseconds(retryMicros), headers: admission.headers)
         }
+        for (check, state) in zip(checks, states) where check.measure == .budget {
+            try await applyPolicy(check, usedMicros: Int64(check.limit) - state.remaining, admission: &admission)
+        }
         return admission
     }
 
-    /// Corrects the tokens taken by `admission` to `actualTokens` (nil keeps the estimate: the
-    /// call's usage is not known) and releases its concurrency slot. Never throws: a failure is
-    /// logged and the lease and windows expire by themselves.
-    func settle(_ admission: Admission, actualTokens: Int?, now: Date? = nil) async {
-        guard admission.enforced, !admission.checks.isEmpty else { return }
-        let delta = actualTokens.map { $0 - admission.reservedTokens } ?? 0
+    /// `warn` adds a header past the first threshold; `throttle` refuses a share of calls past
+    /// it that grows to all of them at the budget (`block` refused in the script already).
+    private func applyPolicy(_ check: LimitCheck, usedMicros: Int64, admission: inout Admission) async throws {
+        guard let budget = check.budget, let first = budget.thresholds.first else { return }
+        let used = Double(usedMicros) / Double(budget.amountMicros)
+        let start = Double(first) / 100
+        guard used >= start else { return }
+        switch budget.policy {
+        case .warn:
+            admission.headers.append(("x-switchyard-budget-warning", "\(Int(used * 100))% of the \(check.scope.rawValue) budget used this month"))
+        case .throttle:
+            let share = start >= 1 ? 0 : max(0, (1 - used) / (1 - start))
+            guard Double.random(in: 0..<1) >= share else { return }
+            await settle(admission, actualTokens: 0, actualCostMicros: 0)
+            Counter(label: "switchyard_gateway_quota_refusals_total", dimensions: [("limit", "budget_throttle"), ("scope", check.scope.rawValue)]).increment()
+            throw QuotaExceeded(check: check, retryAfter: .seconds(60), headers: admission.headers, throttled: true)
+        case .block:
+            return
+        }
+    }
+
+    /// Starts a month's budget counter from the ledger's spend, unless another gateway did first.
+    private func seed(_ check: LimitCheck, caller: Caller, month: Date) async throws {
+        guard let tenant = caller.tenantID else { return }
+        let spent: Int64
         do {
-            _ = try await redis.evaluate(
+            spent = try await spendSoFar(tenant, check.scope == .key ? caller.apiKeyID : nil, Self.monthStart(of: month.addingTimeInterval(-1)), month)
+        } catch {
+            // Money fails closed: without the month's spend, nothing is let through.
+            logger.error("budget counter cannot be seeded from the ledger", metadata: ["error": "\(error)"])
+            throw APIError(.serviceUnavailable, "Budgets cannot be checked right now; please retry.", code: "budget_unavailable",
+                           headers: [.retryAfter: "1"])
+        }
+        let expiry = Int64(month.timeIntervalSince1970 * 1000) + 86_400_000
+        _ = try await redis.command(["SET", key(check, month: month), String(spent), "PXAT", String(expiry), "NX"])
+    }
+
+    /// Corrects the tokens and cost taken by `admission` to the real ones (nil keeps the
+    /// estimate: the call's usage is not known), releases its concurrency slot, and announces
+    /// budget thresholds the month's spending has now reached. Never throws: a failure is
+    /// logged, and the lease and windows expire by themselves.
+    func settle(_ admission: Admission, actualTokens: Int?, actualCostMicros: Int64? = nil, tenant: UUID? = nil, now: Date? = nil) async {
+        guard admission.enforced, !admission.checks.isEmpty else { return }
+        let tokenDelta = actualTokens.map { $0 - admission.reservedTokens } ?? 0
+        let costDelta = actualCostMicros.map { $0 - admission.reservedCostMicros } ?? 0
+        do {
+            let reply = try await redis.evaluate(
                 QuotaScripts.settle, keys: admission.checks.map { key($0, month: admission.monthEnd) },
                 arguments: arguments(admission.checks, requestID: admission.requestID, now: now, month: admission.monthEnd) { check in
-                    check.measure.countsTokens ? delta : 0
+                    check.measure == .budget ? Int(costDelta) : check.measure.countsTokens ? tokenDelta : 0
                 })
+            if let tenant, case .array(let counts) = reply {
+                for (check, count) in zip(admission.checks, counts) where check.measure == .budget {
+                    await announceThresholds(check, usedMicros: count.integer ?? 0, tenant: tenant, month: admission.monthEnd)
+                }
+            }
         } catch {
             logger.warning("could not settle quotas", metadata: ["request_id": "\(admission.requestID)", "error": "\(error)"])
         }
     }
 
+    /// Publishes `budget.threshold_crossed` for each threshold the month's spending has reached,
+    /// once per threshold per month across all replicas (a Redis key claims each).
+    private func announceThresholds(_ check: LimitCheck, usedMicros: Int64, tenant: UUID, month: Date) async {
+        guard let budget = check.budget else { return }
+        let reached = budget.thresholds.filter { Int64($0) * budget.amountMicros <= usedMicros * 100 }
+        guard !reached.isEmpty else { return }
+        let period = Self.periodName(monthEnd: month)
+        let expiry = String(Int64(month.timeIntervalSince1970 * 1000) + 86_400_000)
+        do {
+            let claims = try await redis.pipeline(reached.map { ["SET", "\(key(check, month: month)):announced:\($0)", "1", "PXAT", expiry, "NX"] })
+            for (threshold, claim) in zip(reached, claims) where claim.text == "OK" {
+                await announce(BudgetThresholdCrossed(
+                    apiKeyID: check.scope == .key ? Self.keyID(check) : nil, thresholdPercent: threshold,
+                    budgetMicros: budget.amountMicros, spentMicros: usedMicros, period: period), tenant)
+            }
+        } catch {
+            logger.warning("budget thresholds not announced", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// `2026-11` for the month ending at `monthEnd`.
+    static func periodName(monthEnd: Date) -> String {
+        let start = monthStart(of: monthEnd.addingTimeInterval(-1))
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let parts = calendar.dateComponents([.year, .month], from: start)
+        return String(format: "%04d-%02d", parts.year!, parts.month!)
+    }
+
+    /// The key id in a key-scoped check's Redis key.
+    private static func keyID(_ check: LimitCheck) -> UUID? {
+        check.redisKey.split(separator: ":").dropLast().last.flatMap { UUID(uuidString: String($0)) }
+    }
+
     private func unavailable(_ error: any Error, admission: inout Admission) throws -> Admission {
         Counter(label: "switchyard_gateway_quota_store_errors_total", dimensions: [("mode", failureMode.rawValue)]).increment()
-        switch failureMode {
+        // Money fails closed whatever the rate limits do.
+        let mode = admission.checks.contains { $0.measure == .budget } ? .closed : failureMode
+        switch mode {
         case .open:
             logger.warning("rate limits not enforced: Redis is unreachable", metadata: ["error": "\(error)"])
             admission.enforced = false
@@ -159,7 +276,7 @@ public struct QuotaLimiter: Sendable {
     }
 
     private func key(_ check: LimitCheck, month: Date) -> String {
-        guard check.measure == .tokensPerMonth else { return check.redisKey }
+        guard check.measure.isMonthly else { return check.redisKey }
         return "\(check.redisKey):\(Int64(month.timeIntervalSince1970))"
     }
 
@@ -171,6 +288,7 @@ public struct QuotaLimiter: Sendable {
             case .requestsPerDay: ("rate", Self.day)
             case .tokensPerMonth: ("quota", Self.micros(month))
             case .concurrentRequests: ("concurrency", Int64(leaseLength.milliseconds) * 1000)
+            case .budget: (check.budget?.policy == .warn ? "budget-soft" : "budget", Self.micros(month))
             }
             arguments += [kind, String(check.limit), String(period), String(amount(check))]
         }
@@ -222,6 +340,16 @@ extension APIError {
     init(_ exceeded: QuotaExceeded) {
         let check = exceeded.check
         let owner = check.scope == .key ? "this API key" : "your organization"
+        if check.measure == .budget {
+            var headers = HTTPFields()
+            headers[.retryAfter] = String(max(1, (exceeded.retryAfter.milliseconds + 999) / 1000))
+            let message = exceeded.throttled
+                ? "The monthly budget of \(owner) is nearly spent: calls are being slowed down. Please try again later."
+                : "You exceeded the monthly budget of \(owner) (\(Money.usd(micros: Int64(check.limit))) USD). Raise the budget or wait for the next month."
+            self.init(exceeded.throttled ? .rateLimit : .insufficientQuota, message,
+                      code: exceeded.throttled ? "budget_throttled" : "insufficient_quota", status: .tooManyRequests, headers: headers)
+            return
+        }
         let unit = check.measure.rawValue.replacingOccurrences(of: "_", with: " ")
         let message = exceeded.retryAfter == .zero && check.measure.countsTokens
             ? "Request too large: it may use more tokens than the limit of \(check.limit) \(unit) for \(owner). Lower max_tokens or the prompt."

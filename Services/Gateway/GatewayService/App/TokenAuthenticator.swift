@@ -94,7 +94,7 @@ final class TokenAuthenticator: Sendable {
         let subject = claims.values["sub"].flatMap { if case .string(let text) = $0 { text } else { nil } } ?? "unknown"
         return Caller(
             credential: .token(subject: subject), tenantID: tenantID, roles: roles(in: claims), allowedModels: nil,
-            tenantLimits: tenant.limits, keyLimits: .none)
+            tenantLimits: tenant.limits, keyLimits: .none, tenantBudget: tenant.budget)
     }
 
     private func check(_ claims: TokenClaims, now: Date) throws(APIError) {
@@ -262,6 +262,7 @@ final class TenantDirectory: Sendable {
     struct Entry: Sendable {
         var isActive: Bool
         var limits: QuotaLimits
+        var budget: Budget?
     }
 
     let database: Database
@@ -274,7 +275,8 @@ final class TenantDirectory: Sendable {
         if let (entry, fetchedAt) = cache.withLock({ $0[id] }), ContinuousClock.now - fetchedAt < Self.timeToLive { return entry }
         let entry = try await database.withTenant(id) { tx -> Entry? in
             guard let tenant = try await TenantRepository.find(in: tx) else { return nil }
-            return Entry(isActive: tenant.status == .active, limits: try await QuotaLimitsRepository.tenantLimits(in: tx))
+            return Entry(isActive: tenant.status == .active, limits: try await QuotaLimitsRepository.tenantLimits(in: tx),
+                         budget: try await BudgetRepository.tenantBudget(in: tx))
         }
         if let entry { cache.withLock { $0[id] = (entry, .now) } }
         return entry

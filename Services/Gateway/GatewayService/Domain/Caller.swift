@@ -21,6 +21,11 @@ public struct Caller: Sendable, Equatable {
     public var allowedModels: [String]?
     public var tenantLimits: QuotaLimits
     public var keyLimits: QuotaLimits
+    public var tenantBudget: Budget? = nil
+    public var keyBudget: Budget? = nil
+
+    /// Whether a call must be priced before it starts.
+    var hasBudget: Bool { tenantBudget != nil || keyBudget != nil }
 
     public var apiKeyID: UUID? {
         if case .apiKey(let id) = credential { id } else { nil }

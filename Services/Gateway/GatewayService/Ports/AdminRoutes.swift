@@ -19,6 +19,9 @@ struct AdminRoutes: Sendable {
         group.get("tenants/:tenant", use: showTenant)
         group.get("tenants/:tenant/limits", use: showTenantLimits)
         group.put("tenants/:tenant/limits", use: setTenantLimits)
+        group.get("tenants/:tenant/budget", use: showTenantBudget)
+        group.put("tenants/:tenant/budget", use: setTenantBudget)
+        group.put("api-keys/:key/budget", use: setKeyBudget)
         group.post("tenants/:tenant/api-keys", use: createKey)
         group.get("tenants/:tenant/api-keys", use: listKeys)
         group.delete("api-keys/:key", use: revokeKey)
@@ -65,6 +68,32 @@ struct AdminRoutes: Sendable {
         let limits = try await body.decode(QuotaLimits.self, from: request)
         guard try await administration(caller).setTenantLimits(limits, tenant: tenant) else { throw APIError.notFound("tenant") }
         return try Response.json(limits)
+    }
+
+    // MARK: Budgets
+
+    func showTenantBudget(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .usageRead)
+        guard let budget = try await administration(caller).budget(tenant: tenant) else { throw APIError.notFound("budget") }
+        return try Response.json(budget)
+    }
+
+    /// A tenant may cap its own spending: owners, admins and the billing role set its budget.
+    func setTenantBudget(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .billingManage)
+        let budget = try await body.decode(Budget.self, from: request)
+        guard try await administration(caller).setTenantBudget(budget, tenant: tenant) else { throw APIError.notFound("tenant") }
+        return try Response.json(budget)
+    }
+
+    func setKeyBudget(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let (key, tenant) = try await keyScope(context, caller, needs: .billingManage)
+        let budget = try await body.decode(Budget.self, from: request)
+        guard try await administration(caller).setKeyBudget(budget, key: key, tenant: tenant) else { throw APIError.notFound("API key") }
+        return try Response.json(budget)
     }
 
     // MARK: API keys

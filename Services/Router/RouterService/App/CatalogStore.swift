@@ -28,7 +28,11 @@ public final class CatalogStore: Sendable {
         let (catalog, loadedAt) = current.withLock { $0 }
         return ModelList(data: catalog.models.values.sorted { $0.name < $1.name }.map { entry in
             let capabilities = entry.deployments.reduce(into: Set<Capability>()) { $0.formUnion($1.capabilities) }
-            return ModelInfo(id: entry.name, created: Int64(loadedAt.timeIntervalSince1970), capabilities: capabilities.map(\.rawValue).sorted())
+            let pricing = ModelInfo.Pricing(
+                inputMicrosPerMillion: entry.deployments.map(\.price.inputMicrosPerMillion).max() ?? 0,
+                outputMicrosPerMillion: entry.deployments.map(\.price.outputMicrosPerMillion).max() ?? 0)
+            return ModelInfo(id: entry.name, created: Int64(loadedAt.timeIntervalSince1970), capabilities: capabilities.map(\.rawValue).sorted(),
+                             pricing: pricing)
         })
     }
 

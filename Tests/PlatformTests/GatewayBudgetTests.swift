@@ -1,0 +1,86 @@
+import BillingService
+import Contracts
+import Foundation
+import GatewayService
+import SwitchyardBus
+import Testing
+
+/// Money budgets through the gateway's whole path, with two replicas sharing one Redis.
+@Suite struct GatewayBudgetTests {
+    static let adminToken = "test-admin-token-" + String(repeating: "b", count: 32)
+
+    @Test func aOneDollarBudgetIsNeverOverspentByConcurrentCallsOfAboutTenCents() async throws {
+        try await withDatabase { database in
+            let (tenant, owner) = try await makeTenantWithKey(database, role: .owner)
+            try await withGateway(tenant: tenant, replicas: 2) { gateway in
+                let billing = BillingApp.services(
+                    bus: gateway.bus, database: database, consumerName: uniqueName("billing"),
+                    filterSubject: Subject.event(tenant: tenant, type: UsageRecorded.eventType), logger: TestEnvironment.logger)
+                try await withServiceGroup(billing) {
+                    let set = try await send(.PUT, gateway.url + "/admin/tenants/\(tenant)/budget", key: owner,
+                                             json: #"{"amount_micros":1000000,"policy":"block"}"#)
+                    #expect(set.status == 200, "\(set.text)")
+                    #expect(try set.decode(Budget.self).amountMicros == 1_000_000)
+                    #expect(set.text.contains(#""amount_usd":"1.000000""#))
+
+                    // At $5,000 a million tokens, a call of this prompt and 6 completion tokens costs
+                    // about $0.10; it is reserved at more (the prompt's byte count bounds its tokens).
+                    let body = chatJSON(model: "pricey-chat", maxTokens: 6)
+                    let answers = try await withThrowingTaskGroup(of: HTTPAnswer.self) { group in
+                        for index in 0..<40 {
+                            let url = gateway.urls[index % 2] + "/v1/chat/completions"
+                            group.addTask { try await send(.POST, url, key: owner, json: body) }
+                        }
+                        return try await group.reduce(into: []) { $0.append($1) }
+                    }
+                    let admitted = answers.filter { $0.status == 200 }
+                    let refused = answers.filter { $0.status == 429 }
+                    #expect(admitted.count + refused.count == 40)
+                    #expect(!admitted.isEmpty && !refused.isEmpty)
+                    #expect(refused.allSatisfy { $0.error?.type == .insufficientQuota }, "\(refused.first?.text ?? "")")
+
+                    // What was spent never passes the dollar, and no more calls ran than the
+                    // dollar pays for.
+                    let events = try await gateway.usage.next(admitted.count).map { try $0.decode(UsageRecorded.self).payload }
+                    let spent = events.map(\.costMicros).reduce(0, +)
+                    let cheapest = try #require(events.map(\.costMicros).min())
+                    #expect(events.count == admitted.count)
+                    #expect(spent <= 1_000_000, "spent \(spent) micro-USD of a 1,000,000 budget")
+                    #expect(Int64(admitted.count) <= 1_000_000 / cheapest, "\(admitted.count) calls of at least \(cheapest)")
+                    #expect(cheapest >= 50_000, "a call cost \(cheapest): the test no longer prices calls near $0.10")
+                }
+            }
+        }
+    }
+
+    @Test func aBudgetOnAKeyAndItsValidation() async throws {
+        try await withDatabase { database in
+            let (tenant, owner) = try await makeTenantWithKey(database, role: .owner)
+            let developer = try await makeKey(database, tenant: tenant, role: .developer)
+            try await withGateway(tenant: tenant) { gateway in
+                let billing = BillingApp.services(
+                    bus: gateway.bus, database: database, consumerName: uniqueName("billing"),
+                    filterSubject: Subject.event(tenant: tenant, type: UsageRecorded.eventType), logger: TestEnvironment.logger)
+                try await withServiceGroup(billing) {
+                    let url = gateway.url + "/admin/api-keys/\(developer.id)/budget"
+                    let byDeveloper = try await send(.PUT, url, key: developer.secret, json: #"{"amount_micros":1}"#)
+                    #expect(byDeveloper.status == 403)
+                    for (body, param) in [(#"{"amount_micros":0}"#, "amount_micros"), (#"{"amount_micros":5,"thresholds":[90,50]}"#, "thresholds"),
+                                          (#"{"amount_micros":5,"policy":"pray"}"#, "policy")] {
+                        let bad = try await send(.PUT, url, key: owner, json: body)
+                        #expect(bad.status == 400 && bad.error?.param == param, "\(body): \(bad.text)")
+                    }
+                    // A budget smaller than one call: the key is refused, the owner is not.
+                    #expect(try await send(.PUT, url, key: owner, json: #"{"amount_micros":50000}"#).status == 200)
+                    let refused = try await eventually(timeout: .seconds(2)) {
+                        try await send(.POST, gateway.url + "/v1/chat/completions", key: developer.secret,
+                                       json: chatJSON(model: "pricey-chat", maxTokens: 6)).status == 429
+                    }
+                    #expect(refused)
+                    let ownerCall = try await send(.POST, gateway.url + "/v1/chat/completions", key: owner, json: chatJSON(model: "pricey-chat", maxTokens: 6))
+                    #expect(ownerCall.status == 200)
+                }
+            }
+        }
+    }
+}
