@@ -97,10 +97,14 @@ public enum ServiceRuntime {
             "ops": "\(serviceSettings.opsHost):\(serviceSettings.opsPort)",
             "dependencies": "\(definition.dependencies.map(\.rawValue).sorted().joined(separator: ","))",
         ])
-        let group = ServiceGroup(configuration: .init(
+        var configuration = ServiceGroupConfiguration(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+            logger: logger)
+        // Work in hand gets this long to finish; then what is left is cancelled, so a stuck
+        // part cannot keep the process from stopping (and an orchestrator from killing it).
+        configuration.maximumGracefulShutdownDuration = serviceSettings.shutdownGrace
+        let group = ServiceGroup(configuration: configuration)
         do {
             try await group.run()
         } catch {

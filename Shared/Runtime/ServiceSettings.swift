@@ -22,6 +22,8 @@ public struct ServiceSettings: Sendable {
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
     public var databaseConnections: Int
+    /// `SWITCHYARD_SHUTDOWN_GRACE`: how long graceful shutdown may take before what is left is cancelled.
+    public var shutdownGrace: Duration
 
     /// Default operations ports, one per service, in a range clear of the usual ones.
     public static func defaultOpsPort(_ service: ServiceName) -> Int {
@@ -40,6 +42,7 @@ public struct ServiceSettings: Sendable {
         logLevel = try settings.choice("SWITCHYARD_LOG_LEVEL", default: LogLevel.info).level
         logFormat = try settings.choice("SWITCHYARD_LOG_FORMAT", default: LogFormat.json)
         databaseConnections = try settings.integer("\(prefix)_DATABASE_CONNECTIONS", default: 10, in: 1...500)
+        shutdownGrace = try settings.duration("SWITCHYARD_SHUTDOWN_GRACE", default: .seconds(15))
     }
 }
 

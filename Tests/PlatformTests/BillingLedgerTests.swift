@@ -66,9 +66,7 @@ import Testing
         try await withDatabase { database in
             let (tenant, key) = try await makeTenantWithKey(database)
             try await withGateway(tenant: tenant) { gateway in
-                let billing = BillingApp.services(
-                    bus: gateway.bus, database: database, consumerName: uniqueName("billing"),
-                    filterSubject: Subject.event(tenant: tenant, type: UsageRecorded.eventType), logger: TestEnvironment.logger)
+                let billing = billingServices(gateway, tenant: tenant)
                 try await withServiceGroup(billing) {
                     for _ in 0..<3 {
                         #expect(try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: chatJSON(maxTokens: 8)).status == 200)

@@ -1,4 +1,3 @@
-import BillingService
 import Contracts
 import Foundation
 import GatewayService
@@ -169,9 +168,7 @@ import Testing
         try await withDatabase { database in
             let tenant = try await makeTenant(database)
             try await withGateway(tenant: tenant, config: Self.config) { gateway in
-                let billing = BillingApp.services(
-                    bus: gateway.bus, database: database, consumerName: uniqueName("billing"),
-                    filterSubject: Subject.event(tenant: tenant, type: UsageRecorded.eventType), logger: TestEnvironment.logger)
+                let billing = billingServices(gateway, tenant: tenant)
                 try await withServiceGroup(billing) {
                     for role in Role.allCases {
                         let caller = try await makeKey(database, tenant: tenant, role: role)

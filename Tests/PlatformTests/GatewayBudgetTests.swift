@@ -1,4 +1,3 @@
-import BillingService
 import Contracts
 import Foundation
 import GatewayService
@@ -13,9 +12,7 @@ import Testing
         try await withDatabase { database in
             let (tenant, owner) = try await makeTenantWithKey(database, role: .owner)
             try await withGateway(tenant: tenant, replicas: 2) { gateway in
-                let billing = BillingApp.services(
-                    bus: gateway.bus, database: database, consumerName: uniqueName("billing"),
-                    filterSubject: Subject.event(tenant: tenant, type: UsageRecorded.eventType), logger: TestEnvironment.logger)
+                let billing = billingServices(gateway, tenant: tenant)
                 try await withServiceGroup(billing) {
                     let set = try await send(.PUT, gateway.url + "/admin/tenants/\(tenant)/budget", key: owner,
                                              json: #"{"amount_micros":1000000,"policy":"block"}"#)
@@ -58,9 +55,7 @@ import Testing
             let (tenant, owner) = try await makeTenantWithKey(database, role: .owner)
             let developer = try await makeKey(database, tenant: tenant, role: .developer)
             try await withGateway(tenant: tenant) { gateway in
-                let billing = BillingApp.services(
-                    bus: gateway.bus, database: database, consumerName: uniqueName("billing"),
-                    filterSubject: Subject.event(tenant: tenant, type: UsageRecorded.eventType), logger: TestEnvironment.logger)
+                let billing = billingServices(gateway, tenant: tenant)
                 try await withServiceGroup(billing) {
                     let url = gateway.url + "/admin/api-keys/\(developer.id)/budget"
                     let byDeveloper = try await send(.PUT, url, key: developer.secret, json: #"{"amount_micros":1}"#)

@@ -1,4 +1,3 @@
-import BillingService
 import Contracts
 import Foundation
 @testable import GatewayService
@@ -50,9 +49,7 @@ import Testing
             let (tenant, key) = try await makeTenantWithKey(database, role: .owner)
             let spare = try await makeKey(database, tenant: tenant, role: .viewer)
             try await withGateway(tenant: tenant) { gateway in
-                let billing = BillingApp.services(
-                    bus: gateway.bus, database: database, consumerName: uniqueName("billing"),
-                    filterSubject: Subject.event(tenant: tenant, type: UsageRecorded.eventType), logger: TestEnvironment.logger)
+                let billing = billingServices(gateway, tenant: tenant)
                 try await withServiceGroup(billing) {
                     let report = try await runProcess(schemathesis, arguments: [
                         "--config-file", TestEnvironment.root.appendingPathComponent("Tests/Fixtures/python/schemathesis.toml").path,

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BillingService
 import Contracts
 import Foundation
 import GatewayService
@@ -167,4 +168,12 @@ func chatJSON(model: String = "local-chat", prompt: String = "What does the gate
     if stream { fields.append(#""stream":true"#) }
     if includeUsage { fields.append(#""stream_options":{"include_usage":true}"#) }
     return "{" + fields.joined(separator: ",") + "}"
+}
+
+/// Billing's ledger consumer (for `tenant`'s usage only, under a name of its own) and its usage
+/// responder, on the gateway's bus: for tests that read usage or spend budgets.
+func billingServices(_ gateway: GatewayUnderTest, tenant: UUID) -> [any Service] {
+    BillingApp.services(
+        bus: gateway.bus, database: gateway.database, consumerName: uniqueName("billing"),
+        filterSubject: Subject.event(tenant: tenant, type: UsageRecorded.eventType), logger: TestEnvironment.logger)
 }

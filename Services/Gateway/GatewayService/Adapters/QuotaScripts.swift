@@ -21,10 +21,8 @@ import SwitchyardRedis
 ///   not have (a new month, or Redis lost it) is not taken as zero: the script answers
 ///   `{-1, index}` and the caller seeds it from the ledger first.
 enum QuotaScripts {
-    /// Checks every limit and takes them all, or none. Returns
-    /// `{admitted (1|0), refusing limit's index (0 if admitted), retry after µs,
-    ///   then per limit: remaining, reset µs}`.
-    static let admit = RedisScript("""
+    /// Reads the arguments both scripts share: the time, the request id and the count of limits.
+    private static let arguments = """
         local now = tonumber(ARGV[1])
         if not now then
           local time = redis.call('TIME')
@@ -32,6 +30,13 @@ enum QuotaScripts {
         end
         local request = ARGV[2]
         local n = tonumber(ARGV[3])
+
+        """
+
+    /// Checks every limit and takes them all, or none. Returns
+    /// `{admitted (1|0), refusing limit's index (0 if admitted), retry after µs,
+    ///   then per limit: remaining, reset µs}`.
+    static let admit = RedisScript(arguments + """
         local refused, retry = 0, 0
         local out = {}
         local plans = {}
@@ -118,14 +123,7 @@ enum QuotaScripts {
     /// Settles what `admit` took once the real usage is known: the amount is the difference
     /// (negative gives back an over-estimate, never below an empty bucket); a concurrency
     /// lease is released. Returns each limit's count afterwards (budgets: micro-USD used).
-    static let settle = RedisScript("""
-        local now = tonumber(ARGV[1])
-        if not now then
-          local time = redis.call('TIME')
-          now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-        end
-        local request = ARGV[2]
-        local n = tonumber(ARGV[3])
+    static let settle = RedisScript(arguments + """
         local counts = {}
         for i = 1, n do
           local b = 3 + (i - 1) * 4
