@@ -27,6 +27,8 @@ func runProcess(_ executable: URL, arguments: [String], environment: [String: St
     process.executableURL = executable
     process.arguments = arguments
     process.environment = environment
+    // Tools that leave caches where they run (schemathesis) leave them outside the repository.
+    process.currentDirectoryURL = FileManager.default.temporaryDirectory
     process.standardOutput = output
     process.standardError = output
     try process.run()
