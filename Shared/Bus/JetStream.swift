@@ -61,6 +61,13 @@ extension Bus {
                 var info: UnsafeMutablePointer<jsStreamInfo>?
                 var code = jsErrCode(rawValue: 0)
                 var status = js_AddStream(&info, self.jetStream, &config, nil, &code)
+                if status != NATS_OK, code == JSStreamSubjectOverlapErr {
+                    // Another client created the stream between this one's lookup and its add
+                    // (every service and test run does this at start): add again, which now
+                    // finds it by name.
+                    code = jsErrCode(rawValue: 0)
+                    status = js_AddStream(&info, self.jetStream, &config, nil, &code)
+                }
                 if status != NATS_OK, code == JSStreamNameExistErr {
                     code = jsErrCode(rawValue: 0)
                     status = js_UpdateStream(&info, self.jetStream, &config, nil, &code)
