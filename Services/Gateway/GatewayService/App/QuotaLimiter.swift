@@ -28,6 +28,8 @@ struct LimitCheck: Sendable, Equatable {
     var redisKey: String
     /// The budget a `.budget` check enforces.
     var budget: Budget?
+    /// The key a `.key` check limits.
+    var apiKeyID: UUID?
 }
 
 /// What `admit` took, to be settled once the call is over.
@@ -104,7 +106,7 @@ public struct QuotaLimiter: Sendable {
             let keyPrefix = "\(tenantKey):key:\(Subject.token(keyID))"
             add(caller.keyLimits, scope: .key, prefix: keyPrefix)
             if let budget = caller.keyBudget {
-                checks.append(LimitCheck(scope: .key, measure: .budget, limit: Int(budget.amountMicros), redisKey: "\(keyPrefix):budget", budget: budget))
+                checks.append(LimitCheck(scope: .key, measure: .budget, limit: Int(budget.amountMicros), redisKey: "\(keyPrefix):budget", budget: budget, apiKeyID: keyID))
             }
         }
         return checks
@@ -237,7 +239,7 @@ public struct QuotaLimiter: Sendable {
             let claims = try await redis.pipeline(reached.map { ["SET", "\(key(check, month: month)):announced:\($0)", "1", "PXAT", expiry, "NX"] })
             for (threshold, claim) in zip(reached, claims) where claim.text == "OK" {
                 await announce(BudgetThresholdCrossed(
-                    apiKeyID: check.scope == .key ? Self.keyID(check) : nil, thresholdPercent: threshold,
+                    apiKeyID: check.apiKeyID, thresholdPercent: threshold,
                     budgetMicros: budget.amountMicros, spentMicros: usedMicros, period: period), tenant)
             }
         } catch {
@@ -254,10 +256,6 @@ public struct QuotaLimiter: Sendable {
         return String(format: "%04d-%02d", parts.year!, parts.month!)
     }
 
-    /// The key id in a key-scoped check's Redis key.
-    private static func keyID(_ check: LimitCheck) -> UUID? {
-        check.redisKey.split(separator: ":").dropLast().last.flatMap { UUID(uuidString: String($0)) }
-    }
 
     private func unavailable(_ error: any Error, admission: inout Admission) throws -> Admission {
         Counter(label: "switchyard_gateway_quota_store_errors_total", dimensions: [("mode", failureMode.rawValue)]).increment()

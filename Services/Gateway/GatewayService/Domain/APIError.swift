@@ -48,6 +48,10 @@ extension APIError {
         APIError(.notFound, "No such \(what).", code: "not_found")
     }
 
+    static func bodyTooLarge(_ maxBytes: Int) -> APIError {
+        APIError(.invalidRequest, "The request body is larger than \(maxBytes) bytes.", code: "request_too_large", status: .contentTooLarge)
+    }
+
     static func invalid(_ param: String, _ message: String) -> APIError {
         APIError(.invalidRequest, message, code: "invalid_value", param: param)
     }

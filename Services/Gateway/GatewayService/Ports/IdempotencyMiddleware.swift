@@ -113,7 +113,7 @@ struct IdempotencyMiddleware: RouterMiddleware {
         do {
             return try await request.collectBody(upTo: maxBodyBytes)
         } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw APIError(.invalidRequest, "The request body is larger than \(maxBodyBytes) bytes.", code: "request_too_large", status: .contentTooLarge)
+            throw APIError.bodyTooLarge(maxBodyBytes)
         }
     }
 

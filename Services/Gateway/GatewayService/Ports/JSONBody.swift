@@ -14,13 +14,13 @@ struct JSONBody: Sendable {
                            code: "unsupported_media_type", status: .unsupportedMediaType)
         }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBytes {
-            throw tooLarge
+            throw APIError.bodyTooLarge(maxBytes)
         }
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: maxBytes)
         } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw tooLarge
+            throw APIError.bodyTooLarge(maxBytes)
         }
         guard buffer.readableBytes > 0 else {
             throw APIError(.invalidRequest, "The request body is empty; it must be a JSON object.", code: "invalid_json")
@@ -30,10 +30,6 @@ struct JSONBody: Sendable {
         } catch let error as DecodingError {
             throw Self.apiError(error)
         }
-    }
-
-    private var tooLarge: APIError {
-        APIError(.invalidRequest, "The request body is larger than \(maxBytes) bytes.", code: "request_too_large", status: .contentTooLarge)
     }
 
     static func apiError(_ error: DecodingError) -> APIError {
