@@ -1,6 +1,6 @@
 import Foundation
 
-// The admin API's bodies (`/admin/...`): tenants, API keys, limits, the audit log and dead letters.
+// The admin API's bodies (`/admin/...`): tenants, API keys, members, limits, the audit log and dead letters.
 
 /// `{"object": "list", "data": [...]}`, as OpenAI lists things.
 public struct ListOf<Item: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
@@ -98,6 +98,48 @@ public struct APIKeyInfo: Codable, Sendable, Equatable {
         case expiresAt = "expires_at"
         case revokedAt = "revoked_at"
         case key
+    }
+}
+
+/// `PUT /admin/tenants/{id}/members/{subject}`: makes the person a member with these roles, or
+/// changes the roles of one who is.
+public struct SetMemberRequest: Codable, Sendable, Equatable {
+    public var roles: [Role]
+    /// For people reading the member list; not used to authenticate.
+    public var email: String?
+
+    public init(roles: [Role], email: String? = nil) {
+        self.roles = roles
+        self.email = email
+    }
+}
+
+/// A person of the tenant, known by the `sub` claim of the tokens the identity provider issues
+/// them. A member's roles here are what their tokens may do in this tenant.
+public struct MemberInfo: Codable, Sendable, Equatable {
+    public var object = "member"
+    public var tenantID: UUID
+    public var subject: String
+    public var email: String?
+    public var roles: [Role]
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(tenantID: UUID, subject: String, email: String?, roles: [Role], createdAt: Date, updatedAt: Date) {
+        self.tenantID = tenantID
+        self.subject = subject
+        self.email = email
+        self.roles = roles
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case object
+        case tenantID = "tenant_id"
+        case subject, email, roles
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
     }
 }
 

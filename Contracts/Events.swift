@@ -75,6 +75,21 @@ public struct APIKeyRevoked: EventPayload {
     }
 }
 
+/// A member's roles were set (`roles` non-empty) or the member was removed (`roles` empty).
+/// Gateways drop the member from their caches, so the change applies to the next call.
+public struct MemberChanged: EventPayload {
+    public static let eventType = EventType(domain: "member", name: "changed")
+    public static let version = 1
+    /// The identity provider's `sub` for the person.
+    public var subject: String
+    public var roles: [Role]
+
+    public init(subject: String, roles: [Role]) {
+        self.subject = subject
+        self.roles = roles
+    }
+}
+
 /// Gateways drop a tenant's cached keys when its limits or its keys' limits change, so the new
 /// limits apply at once.
 public struct QuotaLimitsChanged: EventPayload {

@@ -46,6 +46,8 @@ public enum Permission: String, Codable, Sendable, CaseIterable {
     case keysRead = "keys:read"
     /// Create and revoke API keys.
     case keysManage = "keys:manage"
+    /// List the tenant's members and grant or take away their roles.
+    case membersManage = "members:manage"
     case documentsRead = "documents:read"
     case documentsWrite = "documents:write"
     case workflowsRead = "workflows:read"

@@ -20,12 +20,13 @@ public struct AdministrationError: Error, Equatable, CustomStringConvertible {
 
 /// The changes to tenants and their credentials, shared by the admin API and the CLI. Each
 /// change is stored with its audit entry in one tenant transaction, then announced on the bus
-/// (`tenant.created`, `apikey.created`, `apikey.revoked`, `quota.limits_changed`). An
-/// announcement lost to a crash in between is made up for by the gateways' key cache lifetime.
+/// (`tenant.created`, `apikey.created`, `apikey.revoked`, `member.changed`, `quota.limits_changed`,
+/// `budget.changed`). An announcement lost to a crash in between is made up for by the gateways'
+/// cache lifetimes.
 public struct Administration: Sendable {
     let database: Database
     let bus: Bus
-    /// Who is acting, for the audit log: `operator`, `cli` or `apikey:<id>`.
+    /// Who is acting, for the audit log: `operator`, `cli`, `apikey:<id>` or `jwt:<subject>`.
     let actor: String
 
     public init(database: Database, bus: Bus, actor: String) {
@@ -104,6 +105,58 @@ public struct Administration: Sendable {
         let rows = try await database.client.query("SELECT api_key_tenant(\(id))")
         for try await tenant in rows.decode(UUID?.self) { return tenant }
         return nil
+    }
+
+    // MARK: Members
+
+    /// Makes `subject` a member of the tenant with these roles, or changes the roles of one who
+    /// is; nil when there is no such tenant. Every gateway applies the change to the next call.
+    public func setMember(_ subject: String, _ request: SetMemberRequest, tenant: UUID) async throws -> (member: MemberInfo, created: Bool)? {
+        let subject = try Self.checkedSubject(subject)
+        let roles = Array(Set(request.roles)).sorted()
+        guard !roles.isEmpty else { throw AdministrationError(field: "roles", message: "roles must name at least one role.") }
+        if let email = request.email, !Self.isText(email, length: 3...320) || !email.contains("@") || email.contains(where: \.isWhitespace) {
+            throw AdministrationError(field: "email", message: "email must be an address like name@example.com.")
+        }
+        let set = try await database.withTenant(tenant) { tx -> (MemberRecord, Bool)? in
+            guard try await TenantRepository.find(in: tx) != nil else { return nil }
+            let (record, created) = try await MemberRepository.set(subject: subject, roles: roles, email: request.email, in: tx)
+            try await AuditLog.append(
+                actor: actor, action: created ? "member.add" : "member.roles.set", target: subject,
+                detailsJSON: try Self.details(["roles": roles.map(\.rawValue).joined(separator: ",")]), in: tx)
+            return (record, created)
+        }
+        guard let (record, created) = set else { return nil }
+        try await bus.publish(Envelope(tenantID: tenant, payload: MemberChanged(subject: subject, roles: record.roles)))
+        return (MemberInfo(record), created)
+    }
+
+    public func members(tenant: UUID) async throws -> [MemberInfo] {
+        try await database.withTenant(tenant) { try await MemberRepository.list(in: $0) }.map(MemberInfo.init)
+    }
+
+    public func member(_ subject: String, tenant: UUID) async throws -> MemberInfo? {
+        try await database.withTenant(tenant) { try await MemberRepository.find(subject: subject, in: $0) }.map(MemberInfo.init)
+    }
+
+    /// Removes the member and announces it; nil when the tenant has no such member.
+    public func removeMember(_ subject: String, tenant: UUID) async throws -> MemberInfo? {
+        let removed = try await database.withTenant(tenant) { tx -> MemberRecord? in
+            guard let record = try await MemberRepository.remove(subject: subject, in: tx) else { return nil }
+            try await AuditLog.append(actor: actor, action: "member.remove", target: subject, in: tx)
+            return record
+        }
+        guard let removed else { return nil }
+        try await bus.publish(Envelope(tenantID: tenant, payload: MemberChanged(subject: subject, roles: [])))
+        return MemberInfo(removed)
+    }
+
+    /// An identity provider's subject: 1 to 255 characters, none of them control characters.
+    static func checkedSubject(_ subject: String) throws(AdministrationError) -> String {
+        guard isText(subject, length: 1...255), !subject.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw AdministrationError(field: "subject", message: "subject must be the identity provider's `sub`: 1 to 255 characters, no control characters.")
+        }
+        return subject
     }
 
     /// Sets the tenant's limits; false when there is no such tenant.
@@ -185,10 +238,16 @@ public struct Administration: Sendable {
     /// A name of 1 to 200 characters that are not all white space, stored trimmed.
     static func checkedName(_ name: String) throws(AdministrationError) -> String {
         let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...200).contains(name.count), !trimmed.isEmpty else {
-            throw AdministrationError(field: "name", message: "name must be 1 to 200 characters, not all white space.")
+        guard isText(trimmed, length: 1...200) else {
+            throw AdministrationError(field: "name", message: "name must be 1 to 200 characters, not all white space, no control characters.")
         }
         return trimmed
+    }
+
+    /// Whether `text` has a length in `length` as PostgreSQL counts it (code points) and no
+    /// control characters, which PostgreSQL refuses (NUL) or which fool a reader of the log.
+    static func isText(_ text: String, length: ClosedRange<Int>) -> Bool {
+        length.contains(text.unicodeScalars.count) && !text.unicodeScalars.contains { CharacterSet.controlCharacters.contains($0) }
     }
 
     private static func details(_ fields: [String: String]) throws -> String {
@@ -206,5 +265,12 @@ extension APIKeyInfo {
     init(_ record: APIKeyRecord) {
         self.init(id: record.id, tenantID: record.tenantID, name: record.name, prefix: record.prefix, role: record.role,
                   allowedModels: record.allowedModels, expiresAt: record.expiresAt, revokedAt: record.revokedAt)
+    }
+}
+
+extension MemberInfo {
+    init(_ record: MemberRecord) {
+        self.init(tenantID: record.tenantID, subject: record.subject, email: record.email, roles: record.roles,
+                  createdAt: record.createdAt, updatedAt: record.updatedAt)
     }
 }

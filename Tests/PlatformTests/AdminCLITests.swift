@@ -3,7 +3,7 @@ import Foundation
 import SwitchyardDatabase
 import Testing
 
-/// The `switchyard` CLI's limits and budget commands: the same administration as `/admin`.
+/// The `switchyard` CLI's limits, budget and member commands: the same administration as `/admin`.
 @Suite struct AdminCLITests {
     @Test func theCLISetsLimitsAndBudgetsOfATenantAndOfAKey() async throws {
         try await withDatabase { database in
@@ -24,6 +24,32 @@ import Testing
             #expect(tenantBudget == Budget(amountMicros: 25_000_000, policy: .warn))
             #expect(keyBudget == Budget(amountMicros: 1_000_000, thresholds: [75, 100]))
             #expect(audit.filter { $0.actor == "cli" }.map(\.action) == ["tenant.limits.set", "apikey.limits.set", "tenant.budget.set", "apikey.budget.set"])
+        }
+    }
+
+    @Test func theCLIAddsChangesListsAndRemovesMembers() async throws {
+        try await withDatabase { database in
+            let tenant = try await makeTenant(database)
+            let added = try await CLI.run(["member", "set", "--tenant", tenant.uuidString, "--roles", "developer,billing",
+                                           "--email", "ada@example.test", "auth0|ada"])
+            #expect(added.contains("added auth0|ada  developer,billing"))
+            let changed = try await CLI.run(["member", "set", "--tenant", tenant.uuidString, "--roles", "viewer", "auth0|ada"])
+            #expect(changed.contains("updated auth0|ada  viewer"))
+            let listed = try await CLI.run(["member", "list", "--tenant", tenant.uuidString])
+            #expect(listed.contains("auth0|ada  viewer  -"))
+            let failure = try await #require(throws: CLI.Failed.self) {
+                _ = try await CLI.run(["member", "set", "--tenant", tenant.uuidString, "--roles", "superuser", "bob"])
+            }
+            #expect(failure.output.contains("superuser is not a role"))
+            _ = try await CLI.run(["member", "remove", "--tenant", tenant.uuidString, "auth0|ada"])
+            await #expect(throws: CLI.Failed.self) {
+                _ = try await CLI.run(["member", "remove", "--tenant", tenant.uuidString, "auth0|ada"])
+            }
+            let (members, audit) = try await database.withTenant(tenant) { tx in
+                (try await MemberRepository.list(in: tx), try await AuditLog.entries(in: tx))
+            }
+            #expect(members.isEmpty)
+            #expect(audit.filter { $0.actor == "cli" }.map(\.action) == ["member.add", "member.roles.set", "member.remove"])
         }
     }
 

@@ -112,6 +112,9 @@ import Testing
                 let cases: [(String, String, String)] = [
                     (gateway.url + "/admin/tenants", #"{}"#, "name"),
                     (gateway.url + "/admin/tenants", #"{"name":"  "}"#, "name"),
+                    // PostgreSQL refuses NUL in text; it must be a 400 here, not a 500 there.
+                    (gateway.url + "/admin/tenants", #"{"name":"a\u0000b"}"#, "name"),
+                    (keys, #"{"name":"\u0007bell","role":"viewer"}"#, "name"),
                     (keys, #"{"name":"k","role":"emperor"}"#, "role"),
                     (keys, #"{"name":"k"}"#, "role"),
                     (keys, #"{"name":"k","role":"viewer","expires_at":"2001-01-01T00:00:00Z"}"#, "expires_at"),
@@ -136,6 +139,7 @@ import Testing
             let (a, aOwner) = try await makeTenantWithKey(database, role: .owner)
             let b = try await makeTenant(database, name: "tenant-b-secret-name")
             let bKey = try await makeKey(database, tenant: b, role: .owner)
+            _ = try await database.withTenant(b) { try await MemberRepository.set(subject: "b-member", roles: [.owner], email: nil, in: $0) }
             try await withGateway(tenant: a, config: Self.config) { gateway in
                 let probes: [(HTTPMethod, String, String?)] = [
                     (.GET, "/admin/tenants/\(b)", nil),
@@ -146,6 +150,13 @@ import Testing
                     (.GET, "/admin/tenants/\(b)/audit", nil),
                     (.DELETE, "/admin/api-keys/\(bKey.id)", nil),
                     (.PUT, "/admin/api-keys/\(bKey.id)/limits", #"{"requests_per_minute":1}"#),
+                    (.GET, "/admin/tenants/\(b)/budget", nil),
+                    (.PUT, "/admin/tenants/\(b)/budget", #"{"amount_micros":1}"#),
+                    (.PUT, "/admin/api-keys/\(bKey.id)/budget", #"{"amount_micros":1}"#),
+                    (.GET, "/admin/tenants/\(b)/members", nil),
+                    (.GET, "/admin/tenants/\(b)/members/b-member", nil),
+                    (.PUT, "/admin/tenants/\(b)/members/b-member", #"{"roles":["viewer"]}"#),
+                    (.DELETE, "/admin/tenants/\(b)/members/b-member", nil),
                 ]
                 for (method, path, body) in probes {
                     let answer = try await send(method, gateway.url + path, key: aOwner, json: body)
@@ -158,6 +169,10 @@ import Testing
                 #expect(try await send(.GET, gateway.url + "/v1/models", key: bKey.secret).status == 200)
                 let bKeys = try await database.withTenant(b) { try await APIKeyRepository.list(in: $0) }
                 #expect(bKeys.map(\.name) == ["test key"] && bKeys.allSatisfy { $0.revokedAt == nil })
+                let (bMembers, bBudget) = try await database.withTenant(b) { tx in
+                    (try await MemberRepository.list(in: tx), try await BudgetRepository.tenantBudget(in: tx))
+                }
+                #expect(bMembers.map(\.roles) == [[.owner]] && bBudget == nil)
             }
         }
     }
@@ -173,6 +188,9 @@ import Testing
                     for role in Role.allCases {
                         let caller = try await makeKey(database, tenant: tenant, role: role)
                         let target = try await makeKey(database, tenant: tenant, role: .viewer)
+                        _ = try await database.withTenant(tenant) {
+                            try await MemberRepository.set(subject: "seeded-\(role)", roles: [.viewer], email: nil, in: $0)
+                        }
                         let routes: [(HTTPMethod, String, String?, Permission?)] = [
                             (.GET, "/v1/models", nil, .modelsList),
                             (.GET, "/v1/models/local-chat", nil, .modelsList),
@@ -191,6 +209,10 @@ import Testing
                             (.PUT, "/admin/api-keys/\(target.id)/limits", "{}", .keysManage),
                             (.DELETE, "/admin/api-keys/\(target.id)", nil, .keysManage),
                             (.GET, "/admin/tenants/\(tenant)/audit", nil, .auditRead),
+                            (.PUT, "/admin/tenants/\(tenant)/members/m-\(role)", #"{"roles":["viewer"]}"#, .membersManage),
+                            (.GET, "/admin/tenants/\(tenant)/members", nil, .membersManage),
+                            (.GET, "/admin/tenants/\(tenant)/members/seeded-\(role)", nil, .membersManage),
+                            (.DELETE, "/admin/tenants/\(tenant)/members/seeded-\(role)", nil, .membersManage),
                             (.GET, "/admin/dead-letters", nil, nil),
                         ]
                         for (method, path, body, permission) in routes {

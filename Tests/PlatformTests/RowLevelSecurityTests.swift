@@ -16,6 +16,7 @@ import Testing
             try await BudgetRepository.setTenantBudget(Budget(amountMicros: 1_000_000), in: tx)
             _ = try await BudgetRepository.setKeyBudget(Budget(amountMicros: 1_000), keyID: key.id, in: tx)
             try await AuditLog.append(actor: "test", action: "seed", in: tx)
+            _ = try await MemberRepository.set(subject: "seed", roles: [.viewer], email: nil, in: tx)
             try await tx.execute("""
                 INSERT INTO ledger_entries (tenant_id, event_id, request_id, model, deployment, prompt_tokens, completion_tokens,
                                             cost_micros, status, occurred_at)

@@ -72,7 +72,7 @@ public struct Gateway: Sendable {
     }
 
     /// A revoked key leaves the cache at once; a tenant whose limits changed has its keys read
-    /// again, with the new limits, on their next use.
+    /// again, with the new limits, on their next use; so does a member whose roles changed.
     func cacheInvalidation() -> [EventListener] {
         let (keys, tenants) = (self.keys, tokens?.tenants)
         return [
@@ -85,6 +85,7 @@ public struct Gateway: Sendable {
                 keys.forget(tenant: event.tenantID)
                 tenants?.forget(event.tenantID)
             },
+            listener(for: MemberChanged.self) { event in tenants?.forget(member: event.payload.subject, of: event.tenantID) },
         ]
     }
 

@@ -24,10 +24,21 @@ public struct JWTSettings: Sendable {
     public var tenantClaim: String = "tenant_id"
     /// `SWITCHYARD_JWT_ROLES_CLAIM` (default `roles`): a role name or a list of them.
     public var rolesClaim: String = "roles"
+    /// `SWITCHYARD_JWT_ROLES_FROM`: where a token's roles come from.
+    public var rolesFrom: RoleSource = .membersOrClaim
     /// `SWITCHYARD_JWT_JWKS_REFRESH` (default `10m`).
     public var jwksRefresh: Duration = .seconds(600)
     /// Clock difference tolerated on `exp` and `nbf`.
     public var leeway: Duration = .seconds(30)
+
+    public enum RoleSource: String, Sendable, CaseIterable {
+        /// A member's roles in the tenant (the admin API's members); for someone who is not a
+        /// member, the token's roles claim. The default.
+        case membersOrClaim = "members_or_claim"
+        /// Members only: the claim is ignored and a token of someone who is not a member of its
+        /// tenant is refused.
+        case members
+    }
 
     public init(jwksURL: String? = nil, hmacSecret: Secret<String>? = nil, issuer: String? = nil, audience: String? = nil) {
         self.jwksURL = jwksURL
@@ -51,12 +62,14 @@ public struct JWTSettings: Sendable {
                   issuer: settings.string("SWITCHYARD_JWT_ISSUER"), audience: settings.string("SWITCHYARD_JWT_AUDIENCE"))
         tenantClaim = settings.string("SWITCHYARD_JWT_TENANT_CLAIM") ?? tenantClaim
         rolesClaim = settings.string("SWITCHYARD_JWT_ROLES_CLAIM") ?? rolesClaim
+        rolesFrom = try settings.choice("SWITCHYARD_JWT_ROLES_FROM", default: rolesFrom)
         jwksRefresh = try settings.duration("SWITCHYARD_JWT_JWKS_REFRESH", default: jwksRefresh)
     }
 }
 
 /// Turns a bearer token into a `Caller`: signature by a known key, `exp`, `nbf`, `iss`, `aud`,
-/// then the tenant and roles from the configured claims. Every refusal is a 401 naming why.
+/// then the tenant from the configured claim and the roles of the subject (`sub`): a member's
+/// roles, else the roles claim (`rolesFrom`). Every refusal is a 401 naming why.
 final class TokenAuthenticator: Sendable {
     let settings: JWTSettings
     let keys: SigningKeys
@@ -91,9 +104,19 @@ final class TokenAuthenticator: Sendable {
         guard let tenant = try await tenants.tenant(tenantID), tenant.isActive else {
             throw Self.refuse("the token's tenant does not exist or is suspended", reason: "tenant")
         }
-        let subject = claims.values["sub"].flatMap { if case .string(let text) = $0 { text } else { nil } } ?? "unknown"
+        guard case .string(let subject)? = claims.values["sub"], !subject.isEmpty else {
+            throw Self.refuse("the token names nobody (`sub`)", reason: "sub")
+        }
+        let roles: Set<Role>
+        if let memberRoles = try await tenants.roles(of: subject, in: tenantID) {
+            roles = memberRoles
+        } else if settings.rolesFrom == .members {
+            throw Self.refuse("the token's subject is not a member of its tenant", reason: "not_member")
+        } else {
+            roles = self.roles(in: claims)
+        }
         return Caller(
-            credential: .token(subject: subject), tenantID: tenantID, roles: roles(in: claims), allowedModels: nil,
+            credential: .token(subject: subject), tenantID: tenantID, roles: roles, allowedModels: nil,
             tenantLimits: tenant.limits, keyLimits: .none, tenantBudget: tenant.budget)
     }
 
@@ -256,8 +279,9 @@ struct JWKSFetchFailed: Error, CustomStringConvertible {
     var description: String { "the JWKS URL answered \(status)" }
 }
 
-/// Tenants as the token authenticator needs them: whether they are active and their limits,
-/// read through the tenant's own row-level security and kept for a minute.
+/// Tenants as the token authenticator needs them: whether they are active, their limits and
+/// their members' roles, read through the tenant's own row-level security and kept for a minute
+/// (or until an event says they changed).
 final class TenantDirectory: Sendable {
     struct Entry: Sendable {
         var isActive: Bool
@@ -284,6 +308,28 @@ final class TenantDirectory: Sendable {
 
     func forget(_ id: UUID) {
         _ = cache.withLock { $0.removeValue(forKey: id) }
+    }
+
+    struct MemberKey: Hashable {
+        var tenant: UUID
+        var subject: String
+    }
+
+    /// Who is not a member is remembered too, so a stream of tokens from non-members does not
+    /// become a stream of queries.
+    private let members = Mutex<[MemberKey: (Set<Role>?, ContinuousClock.Instant)]>([:])
+
+    /// The member's roles in the tenant, or nil when `subject` is not a member of it.
+    func roles(of subject: String, in tenant: UUID) async throws -> Set<Role>? {
+        let key = MemberKey(tenant: tenant, subject: subject)
+        if let (roles, fetchedAt) = members.withLock({ $0[key] }), ContinuousClock.now - fetchedAt < Self.timeToLive { return roles }
+        let roles = try await database.withTenant(tenant) { try await MemberRepository.find(subject: subject, in: $0) }.map { Set($0.roles) }
+        members.withLock { $0[key] = (roles, .now) }
+        return roles
+    }
+
+    func forget(member subject: String, of tenant: UUID) {
+        _ = members.withLock { $0.removeValue(forKey: MemberKey(tenant: tenant, subject: subject)) }
     }
 }
 

@@ -26,6 +26,10 @@ struct AdminRoutes: Sendable {
         group.get("tenants/:tenant/api-keys", use: listKeys)
         group.delete("api-keys/:key", use: revokeKey)
         group.put("api-keys/:key/limits", use: setKeyLimits)
+        group.get("tenants/:tenant/members", use: listMembers)
+        group.get("tenants/:tenant/members/:subject", use: showMember)
+        group.put("tenants/:tenant/members/:subject", use: setMember)
+        group.delete("tenants/:tenant/members/:subject", use: removeMember)
         group.get("tenants/:tenant/audit", use: audit)
         group.get("dead-letters", use: listDeadLetters)
         group.get("dead-letters/:sequence", use: showDeadLetter)
@@ -102,12 +106,7 @@ struct AdminRoutes: Sendable {
         let caller = try context.requireCaller()
         let tenant = try tenantScope(context, caller, needs: .keysManage)
         let create = try await body.decode(CreateAPIKeyRequest.self, from: request)
-        // Nobody hands out more than they hold.
-        guard caller.credential == .platformOperator || create.role.permissions.isSubset(of: caller.permissions) else {
-            let roles = caller.roles.map(\.rawValue).sorted().joined(separator: ", ")
-            throw APIError(.permission, "Your roles (\(roles)) cannot create a key with role \(create.role.rawValue).",
-                           code: "insufficient_permissions", param: "role")
-        }
+        try requireHolds(caller, [create.role], "create a key with", param: "role")
         guard let key = try await administration(caller).createKey(tenant: tenant, create) else { throw APIError.notFound("tenant") }
         return try Response.json(key, status: .created)
     }
@@ -133,6 +132,50 @@ struct AdminRoutes: Sendable {
         let limits = try await body.decode(QuotaLimits.self, from: request)
         guard try await administration(caller).setKeyLimits(limits, key: key, tenant: tenant) else { throw APIError.notFound("API key") }
         return try Response.json(limits)
+    }
+
+    // MARK: Members
+
+    func listMembers(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .membersManage)
+        let administration = administration(caller)
+        guard try await administration.tenant(tenant) != nil else { throw APIError.notFound("tenant") }
+        return try Response.json(ListOf(try await administration.members(tenant: tenant)))
+    }
+
+    func showMember(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .membersManage)
+        guard let member = try await administration(caller).member(try subject(context), tenant: tenant) else { throw APIError.notFound("member") }
+        return try Response.json(member)
+    }
+
+    /// 201 when the person becomes a member, 200 when a member's roles change. Nobody grants
+    /// more than they hold, nor changes a member who holds more than they do.
+    func setMember(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .membersManage)
+        let subject = try subject(context)
+        let set = try await body.decode(SetMemberRequest.self, from: request)
+        let administration = administration(caller)
+        try requireHolds(caller, set.roles, "grant", param: "roles")
+        if let existing = try await administration.member(subject, tenant: tenant) {
+            try requireHolds(caller, existing.roles, "change a member with", param: "subject")
+        }
+        guard let answer = try await administration.setMember(subject, set, tenant: tenant) else { throw APIError.notFound("tenant") }
+        return try Response.json(answer.member, status: answer.created ? .created : .ok)
+    }
+
+    func removeMember(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .membersManage)
+        let subject = try subject(context)
+        let administration = administration(caller)
+        guard let existing = try await administration.member(subject, tenant: tenant) else { throw APIError.notFound("member") }
+        try requireHolds(caller, existing.roles, "remove a member with", param: "subject")
+        guard let removed = try await administration.removeMember(subject, tenant: tenant) else { throw APIError.notFound("member") }
+        return try Response.json(removed)
     }
 
     // MARK: Audit log
@@ -218,6 +261,26 @@ struct AdminRoutes: Sendable {
         }
         guard let tenant = try await administration(caller).tenant(ofKey: key) else { throw APIError.notFound("API key") }
         return (key, tenant)
+    }
+
+    /// Nobody hands out more than they hold: refuses a caller whose roles do not cover every
+    /// permission of `roles`. The platform operator holds everything.
+    private func requireHolds(_ caller: Caller, _ roles: [Role], _ action: String, param: String) throws(APIError) {
+        guard caller.credential != .platformOperator else { return }
+        let needed = roles.reduce(into: Set<Permission>()) { $0.formUnion($1.permissions) }
+        guard needed.isSubset(of: caller.permissions) else {
+            let held = caller.roles.map(\.rawValue).sorted().joined(separator: ", ")
+            let named = roles.map(\.rawValue).sorted().joined(separator: ", ")
+            throw APIError(.permission, "Your roles (\(held)) cannot \(action) role \(named).", code: "insufficient_permissions", param: param)
+        }
+    }
+
+    /// The `:subject` of the route, percent-decoded: subjects may hold `|`, `@` or `/`.
+    private func subject(_ context: GatewayContext) throws(APIError) -> String {
+        guard let text = context.parameters.get("subject"), let subject = text.removingPercentEncoding, !subject.isEmpty else {
+            throw .notFound("member")
+        }
+        return subject
     }
 
     private func sequence(_ context: GatewayContext) throws(APIError) -> UInt64 {
