@@ -186,8 +186,16 @@ import Testing
 
     @Test func aClientThatLeavesMidStreamStopsTheCallAndIsStillChargedForWhatWasProduced() async throws {
         try await withDatabase { database in
-            let (tenant, key) = try await makeTenantWithKey(database, limits: QuotaLimits(concurrentRequests: 1))
+            let monthly = 100_000
+            let (tenant, key) = try await makeTenantWithKey(database, limits: QuotaLimits(tokensPerMonth: monthly, concurrentRequests: 1))
             try await withGateway(tenant: tenant) { gateway in
+                // A first call shows what a small call reserves: nothing was taken before it.
+                let small = chatJSON(maxTokens: 4)
+                let first = try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: small)
+                let firstUsed = try first.decode(ChatCompletion.self).usage?.totalTokens ?? 0
+                let reserved = monthly - (Int(first.headers.first(name: "x-ratelimit-remaining-tokens") ?? "") ?? 0)
+                #expect(firstUsed > 0 && reserved > 0)
+
                 // 200 tokens at 20 a second: ten seconds unless the call is stopped.
                 var request = HTTPClientRequest(url: gateway.url + "/v1/chat/completions")
                 request.method = .POST
@@ -206,15 +214,23 @@ import Testing
                 let received = try await reader.value  // returning drops the connection mid-stream
                 #expect(received > 600)
 
-                let delivery = try #require(await gateway.usage.next(1, timeout: .seconds(5)).first)
+                let delivery = try #require(await gateway.usage.next(2, timeout: .seconds(5)).last)
                 let usage = try delivery.decode(UsageRecorded.self).payload
                 #expect(usage.status == .cancelled)
                 #expect(usage.completionTokens > 0 && usage.completionTokens < 200)
                 #expect(usage.costMicros > 0)
 
-                // Its concurrency slot was released: the next call is admitted.
-                let next = try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: chatJSON(maxTokens: 4))
+                // Its concurrency slot was released, and the month's tokens were settled to what
+                // was produced, not to the 200 tokens reserved: the next call shows it.
+                var next = try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: small)
+                // The gateway settles when it sees the usage event, as this test did: a moment later.
+                for _ in 0..<20 where next.status == 429 {
+                    try await Task.sleep(for: .milliseconds(100))
+                    next = try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: small)
+                }
                 #expect(next.status == 200)
+                let remaining = Int(next.headers.first(name: "x-ratelimit-remaining-tokens") ?? "")
+                #expect(remaining == monthly - firstUsed - (usage.promptTokens + usage.completionTokens) - reserved)
             }
         }
     }

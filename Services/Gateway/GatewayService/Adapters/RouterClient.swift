@@ -44,6 +44,14 @@ struct RouterClient: Sendable {
         }
     }
 
+    /// Interest in the `usage.recorded` the router publishes for the call `requestID`: made
+    /// before the call is stopped, so the event is not missed.
+    func awaitUsage(tenant: UUID, requestID: String) throws -> AwaitedMessage {
+        try AwaitedMessage(bus: bus, subject: Subject.event(tenant: tenant, type: UsageRecorded.eventType)) { message in
+            (try? JSONCoding.decode(Envelope<UsageRecorded>.self, from: message.payload))?.payload.requestID == requestID
+        }
+    }
+
     private func request(_ verb: String, _ call: some Encodable, correlationID: String, timeout: Duration? = nil) async throws(APIError) -> Reply {
         do {
             let message = try await bus.request(

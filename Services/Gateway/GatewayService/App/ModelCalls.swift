@@ -47,8 +47,10 @@ struct ModelCalls: Sendable {
                                         completion: request.completionTokenLimit ?? Self.defaultCompletionEstimate)
         do {
             let chunks = try router.stream(call, correlationID: requestID)
+            let (router, tenant) = (self.router, try caller.requireTenant())
             let stream = ChatStream(
                 chunks: chunks, admission: admission, callerWantsUsage: request.streamOptions?.includeUsage == true,
+                awaitUsage: { try router.awaitUsage(tenant: tenant, requestID: requestID) },
                 settle: { admission, tokens, cost in await settle(admission, caller, actualTokens: tokens, actualCostMicros: cost) })
             try await stream.start()
             return stream
@@ -161,17 +163,25 @@ final class ChatStream: @unchecked Sendable {
     private let admission: Admission?
     private let callerWantsUsage: Bool
     private let settleQuotas: @Sendable (Admission?, Int?, Int64?) async -> Void
+    private let awaitUsage: @Sendable () throws -> AwaitedMessage
     private var usedTokens: Int?
     private var costMicros: Int64?
+    /// The router's stream ended (or failed): the caller did not leave early.
+    private var ended = false
     private var settled = false
+    /// How long a stream the caller left waits for its usage event before it settles with the
+    /// estimate; the router records it as soon as it sees the cancellation.
+    static let usageWait = Duration.seconds(5)
     /// The deployment that answered, from the first chunk.
     private(set) var deployment: String?
 
     init(chunks: AsyncThrowingStream<NATSMessage, any Error>, admission: Admission?, callerWantsUsage: Bool,
+         awaitUsage: @escaping @Sendable () throws -> AwaitedMessage,
          settle: @escaping @Sendable (Admission?, Int?, Int64?) async -> Void) {
         self.iterator = chunks.makeAsyncIterator()
         self.admission = admission
         self.callerWantsUsage = callerWantsUsage
+        self.awaitUsage = awaitUsage
         self.settleQuotas = settle
     }
 
@@ -196,10 +206,14 @@ final class ChatStream: @unchecked Sendable {
                     message = try await iterator?.next()
                 } catch {
                     iterator = nil
+                    ended = true
                     return .failed(RouterClient.apiError(error))
                 }
             }
-            guard let message else { return nil }
+            guard let message else {
+                ended = true
+                return nil
+            }
             if let cost = message.headers[RouterHeader.costMicros] {
                 usedTokens = (try? JSONCoding.decode(UsageOnly.self, from: message.payload))?.usage?.totalTokens
                 costMicros = Int64(cost)
@@ -209,15 +223,23 @@ final class ChatStream: @unchecked Sendable {
         }
     }
 
-    /// Settles the quotas once: with the stream's usage when it came, else with the estimate
-    /// (the caller left early and the usage is known only to billing). Then stops the router's
-    /// stream if it is still running: its usage event comes after the slot is free again.
+    /// Settles the quotas once, with the stream's usage. When the caller left before the end,
+    /// the router's stream is stopped and the usage it records for what was produced is awaited
+    /// (the estimate stays taken only if it does not come), so the counters do not drift from
+    /// the ledger.
     func finish() async {
-        if !settled {
-            settled = true
-            await settleQuotas(admission, usedTokens, costMicros)
+        guard !settled else { return }
+        settled = true
+        if usedTokens == nil, !ended, admission != nil, let awaited = try? awaitUsage() {
+            iterator = nil  // cancels the router's stream, after the interest in its usage is registered
+            if let message = await awaited.next(within: Self.usageWait),
+               let usage = try? JSONCoding.decode(Envelope<UsageRecorded>.self, from: message.payload).payload {
+                usedTokens = usage.promptTokens + usage.completionTokens
+                costMicros = usage.costMicros
+            }
         }
         iterator = nil
+        await settleQuotas(admission, usedTokens, costMicros)
     }
 }
 
