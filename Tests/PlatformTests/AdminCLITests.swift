@@ -24,6 +24,11 @@ import Testing
             #expect(tenantBudget == Budget(amountMicros: 25_000_000, policy: .warn))
             #expect(keyBudget == Budget(amountMicros: 1_000_000, thresholds: [75, 100]))
             #expect(audit.filter { $0.actor == "cli" }.map(\.action) == ["tenant.limits.set", "apikey.limits.set", "tenant.budget.set", "apikey.budget.set"])
+
+            struct Shown: Decodable { var tenant: TenantInfo; var limits: QuotaLimits; var budget: Budget? }
+            let shown = try JSONCoding.decode(Shown.self, from: Data(try await CLI.run(["tenant", "show", tenant.uuidString]).utf8))
+            #expect(shown.tenant.id == tenant && shown.limits == tenantLimits && shown.budget == tenantBudget)
+            await #expect(throws: CLI.Failed.self) { _ = try await CLI.run(["tenant", "show", UUID().uuidString]) }
         }
     }
 
