@@ -1,6 +1,6 @@
 # Switchyard: `make run` starts everything on this machine; `make test` runs every test.
 # Ports, replicas and build configuration are variables: make up REPLICAS=2 CONFIG=release
-.PHONY: run up down restart test test-asan migrate infra-up infra-down deps build logs
+.PHONY: run up down restart test test-asan bench migrate infra-up infra-down deps build logs
 
 REPLICAS ?= 1
 CONFIG ?= debug
@@ -30,6 +30,13 @@ test-asan: deps
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan-suppressions.txt \
 	  SWIFT_BUILD_FLAGS="--sanitize=address --scratch-path .build-asan" \
 	  bash scripts/test.sh --filter 'EventStreamTests|RequestReplyTests|BusConnectionTests|ExactlyOnceTests|RedisTests'
+
+# The gateway path against the upstream alone and behind nginx, in one run, with release
+# builds; results in bench/results. PROFILE=1 adds a perf profile of the gateway and router.
+PROFILE ?= 0
+bench: deps
+	@bash scripts/install-deps.sh wrk nginx-light linux-perf
+	@PROFILE=$(PROFILE) python3 bench/run.py
 
 migrate: deps infra-up
 	@swift build -c $(CONFIG) --product switchyard

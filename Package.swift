@@ -158,6 +158,16 @@ let package = Package(
             ],
             path: "Tests/PlatformTests"
         ),
+        // The benchmark's fake OpenAI-compatible upstream (`make bench`).
+        .executableTarget(
+            name: "bench-upstream",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "bench/upstream"
+        ),
         // A durable consumer in a process of its own, so a test can kill it with SIGKILL.
         .executableTarget(
             name: "bus-probe",

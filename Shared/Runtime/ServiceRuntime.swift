@@ -50,6 +50,7 @@ public enum ServiceRuntime {
         }
         let registry = bootstrapObservability(serviceSettings)
         let logger = Logger(label: "switchyard.\(definition.name.rawValue)")
+        raiseOpenFileLimit(logger: logger)
         do {
             try await run(definition, settings: settings, serviceSettings: serviceSettings, registry: registry, logger: logger)
             exit(0)
@@ -59,6 +60,19 @@ public enum ServiceRuntime {
         } catch {
             logger.critical("stopped", metadata: ["error": "\(error)"])
             exit(1)
+        }
+    }
+
+    /// Every connection is a file descriptor: a gateway holding a thousand streams needs more
+    /// than the soft limit many systems start processes with (1024). Takes the hard limit, as
+    /// servers such as nginx and Go's runtime do.
+    static func raiseOpenFileLimit(logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(openFilesResource, &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        let before = limit.rlim_cur
+        limit.rlim_cur = limit.rlim_max
+        if setrlimit(openFilesResource, &limit) == 0 {
+            logger.debug("open file limit raised", metadata: ["from": "\(before)", "to": "\(limit.rlim_max)"])
         }
     }
 
@@ -141,3 +155,9 @@ public enum ServiceRuntime {
         return registry
     }
 }
+
+#if os(Linux)
+private let openFilesResource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+#else
+private let openFilesResource = RLIMIT_NOFILE
+#endif

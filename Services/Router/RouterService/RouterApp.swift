@@ -15,7 +15,11 @@ public enum RouterApp {
         let catalog = try CatalogStore(path: config.catalogPath)
         context.logger.info("catalog loaded", metadata: ["path": "\(config.catalogPath)", "models": "\(catalog.catalog.models.keys.sorted())"])
         // Pooled connections to providers; closed after the responders have drained.
-        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(2))))
+        var httpConfiguration = HTTPClient.Configuration(timeout: .init(connect: .seconds(2)))
+        // The pool's default, 8 connections per host, would queue the ninth concurrent call to
+        // a provider behind the first eight, streams above all.
+        httpConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: config.connectionsPerProvider)
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
         return [HTTPClientLifecycle(client: httpClient), CatalogReloader(store: catalog, logger: context.logger)]
             + responders(bus: context.bus!, catalog: catalog, httpClient: httpClient, logger: context.logger)
     }
@@ -58,8 +62,13 @@ struct HTTPClientLifecycle: Service {
 public struct RouterConfig: Sendable {
     /// `SWITCHYARD_CATALOG`: the YAML catalog (see `catalog.example.yaml`).
     public var catalogPath: String
+    /// `SWITCHYARD_ROUTER_CONNECTIONS_PER_PROVIDER` (default 2048): HTTP/1.1 connections the
+    /// router opens to one provider host at most, which is also how many calls it has in flight
+    /// there at once; more wait for a free connection.
+    public var connectionsPerProvider: Int
 
     public init(settings: Settings) throws(ConfigError) {
         catalogPath = try settings.required("SWITCHYARD_CATALOG")
+        connectionsPerProvider = try settings.integer("SWITCHYARD_ROUTER_CONNECTIONS_PER_PROVIDER", default: 2048, in: 1...100_000)
     }
 }
