@@ -291,8 +291,9 @@ http {{
         raise SystemExit("bench: the gateway never answered a chat completion; see .run-bench/logs")
 
     def pid_file(self, path):
+        """The pid on a pid file's first line (PostgreSQL's postmaster.pid has more lines)."""
         try:
-            return int(Path(path).read_text().strip())
+            return int(Path(path).read_text().split("\n", 1)[0].strip())
         except (OSError, ValueError):
             return None
 
@@ -383,10 +384,21 @@ def profile(platform):
               f"http://127.0.0.1:{platform.gateway_port}"], env=dict(os.environ, BENCH_KEY=platform.key, BENCH_MODEL="bench-chat"))
     recorder.send_signal(signal.SIGINT)
     recorder.wait()
-    report = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children", "--sort", "comm,dso,symbol",
-                             "--percent-limit", "1", "-g", "none"], capture_output=True, text=True).stdout
-    lines = [line for line in report.splitlines() if line.strip() and not line.startswith("#")]
-    return "\n".join(lines[:40])
+    def top(*options, count):
+        report = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "-g", "none", "--percent-limit", "0.5", *options],
+                                capture_output=True, text=True).stdout
+        if shutil.which("swift-demangle"):
+            report = subprocess.run(["swift-demangle", "--simplified"], input=report, capture_output=True, text=True).stdout
+        lines = [re.sub(r"\s+", " ", line).strip().removesuffix(" - -") for line in report.splitlines()
+                 if line.strip() and not line.startswith("#")]
+        return [line[:200] for line in lines[:count]]
+
+    by_process = top("--no-children", "--sort", "comm", count=12)
+    by_library = top("--no-children", "--sort", "dso", count=12)
+    self_time = top("--no-children", "--sort", "dso,symbol", count=30)
+    inclusive = top("--children", "--sort", "symbol", count=40)
+    return "\n".join(["Self time by thread name:", *by_process, "", "Self time by library:", *by_library, "",
+                      "Self time by function:", *self_time, "", "Time including callees, by function:", *inclusive])
 
 
 # --- Results --------------------------------------------------------------------------------
@@ -453,7 +465,7 @@ def write_results(rows, idle_rss, profile_text):
     for row in rows:
         text.append("| " + " | ".join(cell(row.get(c, "")) for c in COLUMNS) + " |")
     if profile_text:
-        text += ["", "## Profile (gateway and router under c64, perf on cpu-clock, self time ≥ 1 %)", "", "```", profile_text, "```"]
+        text += ["", "## Profile (gateway and router under c64, perf on cpu-clock)", "", "```", profile_text, "```"]
     base.with_suffix(".md").write_text("\n".join(text) + "\n")
     return base.with_suffix(".md")
 

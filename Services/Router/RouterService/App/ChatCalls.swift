@@ -148,8 +148,7 @@ public struct ChatCalls: Sendable {
     private func open(_ call: RouterChatCall, stream: Bool, deadline: Date?) async throws -> (OpenedCall, CallRecord) {
         // One snapshot of the catalog per call: a reload meanwhile does not mix two of them.
         let entry = try model(call.completion)
-        let fitting = try route(call.completion, in: entry, needs: stream ? [.chat, .streaming] : [.chat])
-        let promptTokens = estimator.promptTokens(call.completion.messages)
+        let (fitting, promptTokens) = try route(call.completion, in: entry, needs: stream ? [.chat, .streaming] : [.chat])
         let candidates = health.order(
             fitting, strategy: entry.strategy, promptTokens: promptTokens, completionTokens: call.completion.completionTokenLimit ?? 256)
         var failures: [String] = []
@@ -200,8 +199,11 @@ public struct ChatCalls: Sendable {
         return entry
     }
 
-    /// The deployments of the model that can take the request, in priority order.
-    func route(_ request: ChatCompletionRequest, in entry: ModelEntry, needs: Set<Capability>) throws(ServiceFault) -> [Deployment] {
+    /// The deployments of the model that can take the request, in priority order, and the
+    /// request's estimated prompt tokens (counted once: it is a walk over every message).
+    func route(
+        _ request: ChatCompletionRequest, in entry: ModelEntry, needs: Set<Capability>
+    ) throws(ServiceFault) -> (deployments: [Deployment], promptTokens: Int) {
         if let limit = request.completionTokenLimit, limit < 1 {
             throw ServiceFault(code: "invalid_value", message: "max_tokens must be at least 1.", param: "max_tokens")
         }
@@ -212,7 +214,8 @@ public struct ChatCalls: Sendable {
         guard !capable.isEmpty else {
             throw ServiceFault(code: "unsupported_model", message: "The model `\(request.model)` does not support \(needs.map(\.rawValue).sorted().joined(separator: " and ")).", param: "model")
         }
-        let needed = estimator.promptTokens(request.messages) + (request.completionTokenLimit ?? 1)
+        let promptTokens = estimator.promptTokens(request.messages)
+        let needed = promptTokens + (request.completionTokenLimit ?? 1)
         let fitting = capable.filter { $0.contextWindow >= needed }
         guard !fitting.isEmpty else {
             throw ServiceFault(
@@ -220,7 +223,7 @@ public struct ChatCalls: Sendable {
                 message: "This model's maximum context length is \(capable.map(\.contextWindow).max()!) tokens; the request needs \(needed).",
                 param: "messages")
         }
-        return fitting
+        return (fitting, promptTokens)
     }
 }
 
