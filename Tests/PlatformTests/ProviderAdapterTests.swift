@@ -6,33 +6,28 @@ import Testing
 
 /// The OpenAI-compatible adapter against a fake upstream on loopback, through the router.
 @Suite struct ProviderAdapterTests {
+    /// `remote-chat` and `remote-embedding`, each served by `primary` and, when given, by
+    /// `secondary` as its fallback.
     static func catalog(primary: String, secondary: String? = nil) throws -> Catalog {
-        var yaml = """
-            models:
-              remote-chat:
-                deployments:
-                  - name: remote/primary
+        func deployment(_ name: String, _ upstreamModel: String, _ url: String, key: Bool, price: Int, capabilities: String) -> String {
+            """
+                  - name: \(name)
                     provider: openai
-                    upstream_model: upstream-model-a
-                    base_url: \(primary)
-                    credential_env: FAKE_UPSTREAM_KEY
-                    price: {input_micros_per_million: 1000000, output_micros_per_million: 2000000}
+                    upstream_model: \(upstreamModel)
+                    base_url: \(url)
+            \(key ? "        credential_env: FAKE_UPSTREAM_KEY\n" : "")        price: {input_micros_per_million: \(price), output_micros_per_million: \(2 * price)}
                     context_window: 8192
-                    capabilities: [chat, streaming]
+                    capabilities: [\(capabilities)]
 
             """
-        if let secondary {
-            yaml += """
-                      - name: remote/secondary
-                        provider: openai
-                        upstream_model: upstream-model-b
-                        base_url: \(secondary)
-                        price: {input_micros_per_million: 3000000, output_micros_per_million: 3000000}
-                        context_window: 8192
-                        capabilities: [chat, streaming]
-
-                """
         }
+        var chat = deployment("remote/primary", "upstream-model-a", primary, key: true, price: 1_000_000, capabilities: "chat, streaming")
+        var embedding = deployment("remote/embed-primary", "upstream-embed-a", primary, key: true, price: 100_000, capabilities: "embeddings")
+        if let secondary {
+            chat += deployment("remote/secondary", "upstream-model-b", secondary, key: false, price: 3_000_000, capabilities: "chat, streaming")
+            embedding += deployment("remote/embed-secondary", "upstream-embed-b", secondary, key: false, price: 200_000, capabilities: "embeddings")
+        }
+        let yaml = "models:\n  remote-chat:\n    deployments:\n" + chat + "  remote-embedding:\n    deployments:\n" + embedding
         return try CatalogFile.parse(yaml, file: "adapter test catalog")
     }
 
@@ -79,6 +74,50 @@ import Testing
             #expect(upstream.requests.first?.body?.stream == true && upstream.requests.first?.body?.streamOptions?.includeUsage == true)
             let event = try #require(await usage.next(1).first).decode(UsageRecorded.self).payload
             #expect(event.completionTokens == 3 && event.status == .succeeded && event.ttftMs != nil)
+        }
+    }
+
+    func embed(_ bus: Bus, _ tenant: UUID, _ inputs: [String], format: String? = nil) async throws -> EmbeddingsResponse {
+        var request = EmbeddingsRequest(model: "remote-embedding", input: .many(inputs))
+        request.encodingFormat = format
+        let call = RouterEmbeddingsCall(requestID: "req_\(UUID().uuidString.lowercased())", tenantID: tenant, apiKeyID: nil, embeddings: request)
+        let reply = try await bus.request(Subject.service(.router, RouterVerb.embeddings), payload: JSONCoding.encode(call), timeout: .seconds(10))
+        return try JSONCoding.decode(EmbeddingsResponse.self, from: reply.payload)
+    }
+
+    @Test func embeddingsComeFromTheProviderInTheFormatTheCallerAsked() async throws {
+        let upstream = FakeOpenAIUpstream(.answer(tokens: [], usage: TokenUsage(promptTokens: 9, completionTokens: 0)))
+        let (url, server) = try await upstream.start()
+        defer { server.cancel() }
+        let tenant = UUID.timeOrdered()
+        try await withRouter(catalog: Self.catalog(primary: url), tenant: tenant, environment: Self.environment) { bus, usage in
+            // The fake answers floats whatever it is asked: the router turns them into base64.
+            let response = try await embed(bus, tenant, ["ship the parcel", "track it"], format: "base64")
+            #expect(response.data.map(\.index) == [0, 1])
+            #expect(response.data.map(\.embedding) == [0, 1].map { EmbeddingVector(FakeOpenAIUpstream.embedding($0), format: .base64) })
+            #expect(response.model == "remote-embedding" && response.usage.promptTokens == 9)
+            let asked = try #require(upstream.embeddingRequests.first)
+            #expect(asked.model == "upstream-embed-a" && asked.input.values == ["ship the parcel", "track it"])
+            let event = try #require(await usage.next(1).first).decode(UsageRecorded.self).payload
+            #expect(event.deployment == "remote/embed-primary" && event.promptTokens == 9 && event.status == .succeeded)
+            #expect(event.costMicros == 1)  // 9 × $0.10/M = 0.9 µ$, to the nearest micro-dollar
+        }
+    }
+
+    @Test func embeddingsFailOverToTheNextDeploymentAndCountTokensWhenTheProviderDoesNot() async throws {
+        let primary = FakeOpenAIUpstream(.fail(status: 503))
+        let secondary = FakeOpenAIUpstream(.answer(tokens: [], usage: nil))
+        let (primaryURL, primaryServer) = try await primary.start()
+        let (secondaryURL, secondaryServer) = try await secondary.start()
+        defer { primaryServer.cancel(); secondaryServer.cancel() }
+        let tenant = UUID.timeOrdered()
+        try await withRouter(catalog: Self.catalog(primary: primaryURL, secondary: secondaryURL), tenant: tenant) { bus, usage in
+            let response = try await embed(bus, tenant, ["where is my parcel"])
+            #expect(response.data.first?.embedding == .floats(FakeOpenAIUpstream.embedding(0)))
+            #expect(response.usage.promptTokens == LocalTokenizer.count("where is my parcel"))
+            #expect(primary.embeddingRequests.count == 1 && secondary.embeddingRequests.first?.model == "upstream-embed-b")
+            let event = try #require(await usage.next(1).first).decode(UsageRecorded.self).payload
+            #expect(event.deployment == "remote/embed-secondary")
         }
     }
 

@@ -13,7 +13,7 @@ import Testing
                 upstream_model: local-chat
                 price: {input_micros_per_million: 500000, output_micros_per_million: 1500000}
                 context_window: 4096
-                capabilities: [chat, streaming]
+                capabilities: [chat, streaming, embeddings]
               - name: local/secondary
                 provider: local
                 upstream_model: local-chat
@@ -49,6 +49,9 @@ import Testing
         ("provider: local\n        upstream_model: local-chat\n        price: {input_micros_per_million: 500000",
          "provider: local\n        price: {input_micros_per_million: 500000",
          5, "models.local-chat.deployments[0].upstream_model", "is required"),  // the line of the deployment lacking it
+        ("provider: local\n        upstream_model: local-chat\n        price: {input_micros_per_million: 500000",
+         "provider: anthropic\n        base_url: https://api.anthropic.com/v1\n        upstream_model: local-chat\n        price: {input_micros_per_million: 500000",
+         11, "models.local-chat.deployments[0].capabilities", "the anthropic provider makes no embeddings"),
     ])
     func aBadCatalogNamesTheLineAndField(original: String, replacement: String, line: Int, field: String, reason: String) {
         let text = Self.valid.replacingOccurrences(of: original, with: replacement)

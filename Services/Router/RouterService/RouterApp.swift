@@ -42,9 +42,11 @@ public enum RouterApp {
             local: LocalProvider(),
             openAICompatible: OpenAICompatibleProvider(client: httpClient, environment: environment),
             anthropic: AnthropicProvider(client: httpClient, environment: environment))
+        // One breaker and one set of metrics per deployment, whatever the call.
+        let health = DeploymentHealth()
         return RouterResponders(
-            bus: bus, chat: ChatCalls(catalogs: catalog, providers: providers, usage: usage, health: DeploymentHealth()),
-            embeddings: EmbeddingCalls(catalogs: catalog, usage: usage), catalogs: catalog, logger: logger
+            bus: bus, chat: ChatCalls(catalogs: catalog, providers: providers, usage: usage, health: health),
+            embeddings: EmbeddingCalls(catalogs: catalog, providers: providers, usage: usage, health: health), catalogs: catalog, logger: logger
         ).responders()
     }
 }

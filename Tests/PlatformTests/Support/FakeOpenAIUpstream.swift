@@ -40,6 +40,12 @@ final class FakeOpenAIUpstream: Sendable {
 
     var requests: [Received] { received.withLock { $0 } }
 
+    private let receivedEmbeddings = Mutex<[EmbeddingsRequest]>([])
+    var embeddingRequests: [EmbeddingsRequest] { receivedEmbeddings.withLock { $0 } }
+
+    /// The vector the fake answers for input `index`: nothing like the local model's.
+    static func embedding(_ index: Int) -> [Float] { [Float(index) + 0.25, -1, 2] }
+
     /// Serves until the returned task is cancelled; returns the base URL (`http://127.0.0.1:port/v1`).
     func start() async throws -> (url: String, server: Task<Void, any Error>) {
         let router = Router()
@@ -48,6 +54,12 @@ final class FakeOpenAIUpstream: Sendable {
             let decoded = body.flatMap { try? JSONCoding.decode(ChatCompletionRequest.self, from: Data(buffer: $0)) }
             self.received.withLock { $0.append(Received(body: decoded, authorization: request.headers[.authorization])) }
             return self.respond(to: decoded)
+        }
+        router.post("v1/embeddings") { request, _ -> Response in
+            let body = try? await request.body.collect(upTo: 1 << 20)
+            let decoded = body.flatMap { try? JSONCoding.decode(EmbeddingsRequest.self, from: Data(buffer: $0)) }
+            if let decoded { self.receivedEmbeddings.withLock { $0.append(decoded) } }
+            return self.embeddings(for: decoded)
         }
         let (ports, port) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
@@ -59,9 +71,22 @@ final class FakeOpenAIUpstream: Sendable {
         return ("http://127.0.0.1:\(bound)/v1", server)
     }
 
-    private func respond(to request: ChatCompletionRequest?) -> Response {
-        let model = request?.model ?? "unknown"
+    /// Float vectors whatever `encoding_format` says, as some servers do; usage from `.answer`.
+    private func embeddings(for request: EmbeddingsRequest?) -> Response {
         let behaviour = behaviours.withLock { queue in queue.count > 1 ? queue.removeFirst() : queue[0] }
+        guard case .answer(_, let usage, _, _) = behaviour else { return respond(to: nil, behaviour: behaviour) }
+        let vectors = (request?.input.values ?? []).indices.map { #"{"object":"embedding","index":\#($0),"embedding":\#(Self.embedding($0))}"# }
+        let usageJSON = usage.map { #","usage":{"prompt_tokens":\#($0.promptTokens),"total_tokens":\#($0.promptTokens)}"# } ?? ""
+        let body = #"{"object":"list","model":"\#(request?.model ?? "")","data":[\#(vectors.joined(separator: ","))]\#(usageJSON)}"#
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    private func respond(to request: ChatCompletionRequest?) -> Response {
+        respond(to: request, behaviour: behaviours.withLock { queue in queue.count > 1 ? queue.removeFirst() : queue[0] })
+    }
+
+    private func respond(to request: ChatCompletionRequest?, behaviour: Behaviour) -> Response {
+        let model = request?.model ?? "unknown"
         switch behaviour {
         case .fail(let status, let retryAfter):
             var headers: HTTPFields = [.contentType: "application/json"]

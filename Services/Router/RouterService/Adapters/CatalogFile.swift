@@ -134,9 +134,9 @@ extension CatalogFile.Document {
                 }
                 if entry.provider != .local {
                     guard entry.baseURL != nil else { throw fail(path + [.key("base_url")], "is required for provider \(entry.provider.rawValue)") }
-                    // Embeddings are made by the local model only, until provider adapters make them.
-                    guard !entry.capabilities.contains(.embeddings) else {
-                        throw fail(path + [.key("capabilities")], "embeddings are served by the local provider only")
+                    // Anthropic's Messages API makes no embeddings.
+                    guard entry.provider != .anthropic || !entry.capabilities.contains(.embeddings) else {
+                        throw fail(path + [.key("capabilities")], "the anthropic provider makes no embeddings")
                     }
                 }
                 deployments.append(Deployment(

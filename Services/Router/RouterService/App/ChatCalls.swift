@@ -240,6 +240,15 @@ struct Providers: Sendable {
         case .anthropic: anthropic
         }
     }
+
+    /// Nil for a kind of provider that makes no embeddings (the catalog refuses such entries).
+    func embeddingProvider(for deployment: Deployment) -> (any EmbeddingProvider)? {
+        switch deployment.provider {
+        case .local: local
+        case .openai: openAICompatible
+        case .anthropic: nil
+        }
+    }
 }
 
 extension CallRecord {

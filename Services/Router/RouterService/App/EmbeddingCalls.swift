@@ -1,45 +1,68 @@
 import Contracts
 import Foundation
 
-/// Answers embeddings calls with the `local` model, one `usage.recorded` per call.
+/// Answers embeddings calls from the catalog: the model's deployments that make embeddings, in
+/// priority order, the next one taking the call when one fails with a retryable error or its
+/// breaker is open; one `usage.recorded` per call, for the deployment that answered.
 struct EmbeddingCalls: Sendable {
     let catalogs: CatalogStore
-    let model = LocalModel()
+    let providers: Providers
     let usage: UsagePublisher
+    let health: DeploymentHealth
 
     func embed(_ call: RouterEmbeddingsCall) async throws -> (EmbeddingsResponse, Deployment) {
         let request = call.embeddings
         guard let entry = catalogs.catalog.model(request.model) else {
             throw ServiceFault(code: "model_not_found", message: "The model `\(request.model)` does not exist or you do not have access to it.", param: "model")
         }
-        guard let deployment = entry.deployments.first(where: { $0.supports(.embeddings) }) else {
+        let deployments = entry.deployments.filter { $0.supports(.embeddings) }
+        guard !deployments.isEmpty else {
             throw ServiceFault(code: "unsupported_model", message: "The model `\(request.model)` does not make embeddings.", param: "model")
         }
         let inputs = request.input.values
         guard !inputs.isEmpty, inputs.allSatisfy({ !$0.isEmpty }) else {
             throw ServiceFault(code: "invalid_value", message: "input must be a non-empty string or list of non-empty strings.", param: "input")
         }
-        guard let format = EmbeddingVector.Format(rawValue: request.encodingFormat ?? "float") else {
-            throw ServiceFault(code: "invalid_value", message: "encoding_format must be float or base64.", param: "encoding_format")
-        }
-        let dimensions = request.dimensions ?? LocalModel.embeddingDimensions
-        guard (1...4096).contains(dimensions) else {
+        _ = try EmbeddingsRequest.format(of: request)
+        if let dimensions = request.dimensions, !(1...4096).contains(dimensions) {
             throw ServiceFault(code: "invalid_value", message: "dimensions must be from 1 to 4096.", param: "dimensions")
         }
-        let tokens = inputs.map(LocalTokenizer.count)
-        if let longest = tokens.max(), longest > deployment.contextWindow {
-            throw ServiceFault(code: "context_length_exceeded", message: "An input has \(longest) tokens; the model takes \(deployment.contextWindow).", param: "input")
+        let longest = inputs.map(LocalTokenizer.count).max() ?? 0
+        let fitting = deployments.filter { $0.contextWindow >= longest }
+        guard !fitting.isEmpty else {
+            throw ServiceFault(
+                code: "context_length_exceeded",
+                message: "An input has \(longest) tokens; the model takes \(deployments.map(\.contextWindow).max()!).", param: "input")
         }
-        let started = ContinuousClock.now
-        let startedAt = Date()
-        let data = inputs.enumerated().map { index, text in
-            EmbeddingsResponse.Embedding(index: index, embedding: EmbeddingVector(model.embedding(of: text, dimensions: dimensions), format: format))
+
+        var failures: [String] = []
+        for deployment in fitting {
+            guard health.allowsCall(to: deployment.name), let provider = providers.embeddingProvider(for: deployment) else {
+                failures.append("\(deployment.name): circuit open")
+                continue
+            }
+            var record = CallRecord(
+                deployment: deployment, promptTokens: 0, completionTokens: 0, started: .now, startedAt: Date(), firstToken: nil, status: .failed)
+            do {
+                let answer = try await provider.embed(request, on: deployment)
+                record.promptTokens = answer.usage.promptTokens
+                record.status = .succeeded
+                health.recordSuccess(deployment.name)
+                health.recordCall(record)
+                await usage.publish(record, requestID: call.requestID, tenantID: call.tenantID, apiKeyID: call.apiKeyID, model: request.model)
+                return (answer, deployment)
+            } catch let error as ProviderError {
+                health.recordFailure(deployment.name, error)
+                health.recordCall(record)
+                guard error.isRetryable else {
+                    throw ServiceFault(code: "upstream_error", message: "\(deployment.name) failed: \(error.message)")
+                }
+                failures.append(error.message)
+            } catch {
+                health.recordAbandoned(deployment.name)
+                throw error
+            }
         }
-        let promptTokens = tokens.reduce(0, +)
-        await usage.publish(
-            CallRecord(deployment: deployment, promptTokens: promptTokens, completionTokens: 0, started: started,
-                       startedAt: startedAt, firstToken: nil, status: .succeeded),
-            requestID: call.requestID, tenantID: call.tenantID, apiKeyID: call.apiKeyID, model: request.model)
-        return (EmbeddingsResponse(data: data, model: request.model, usage: .init(promptTokens: promptTokens)), deployment)
+        throw ServiceFault(code: "upstream_unavailable", message: "No deployment of `\(request.model)` answered: \(failures.joined(separator: "; "))")
     }
 }

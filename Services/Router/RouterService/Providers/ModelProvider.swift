@@ -46,6 +46,13 @@ protocol ModelProvider: Sendable {
     func chat(_ request: ChatCompletionRequest, on deployment: Deployment, stream: Bool) -> AsyncThrowingStream<ProviderEvent, any Error>
 }
 
+/// A kind of provider that makes embeddings.
+protocol EmbeddingProvider: Sendable {
+    /// The embeddings of `request.input`, in the caller's `encoding_format`, with the usage the
+    /// provider reported (or a count of its own when it reported none).
+    func embed(_ request: EmbeddingsRequest, on deployment: Deployment) async throws -> EmbeddingsResponse
+}
+
 /// Runs a provider call in a task of its own and streams what it yields. When the caller stops
 /// reading, the task is cancelled, and with it the upstream request.
 func providerEvents(
@@ -80,5 +87,28 @@ struct LocalProvider: ModelProvider {
             }
             continuation.yield(.finished(reason: finishReason, usage: TokenUsage(promptTokens: promptTokens, completionTokens: tokens.count)))
         }
+    }
+}
+
+extension LocalProvider: EmbeddingProvider {
+    /// Feature hashing: deterministic, offline, and close for texts that share words.
+    func embed(_ request: EmbeddingsRequest, on deployment: Deployment) async throws -> EmbeddingsResponse {
+        let format = try EmbeddingsRequest.format(of: request)
+        let dimensions = request.dimensions ?? LocalModel.embeddingDimensions
+        let inputs = request.input.values
+        let data = inputs.enumerated().map { index, text in
+            EmbeddingsResponse.Embedding(index: index, embedding: EmbeddingVector(model.embedding(of: text, dimensions: dimensions), format: format))
+        }
+        return EmbeddingsResponse(data: data, model: request.model, usage: .init(promptTokens: inputs.map(LocalTokenizer.count).reduce(0, +)))
+    }
+}
+
+extension EmbeddingsRequest {
+    /// The caller's `encoding_format`; `float` when it named none.
+    static func format(of request: EmbeddingsRequest) throws(ServiceFault) -> EmbeddingVector.Format {
+        guard let format = EmbeddingVector.Format(rawValue: request.encodingFormat ?? "float") else {
+            throw ServiceFault(code: "invalid_value", message: "encoding_format must be float or base64.", param: "encoding_format")
+        }
+        return format
     }
 }

@@ -24,16 +24,7 @@ struct OpenAICompatibleProvider: ModelProvider {
         upstream.model = deployment.upstreamModel
         upstream.stream = stream
         upstream.streamOptions = stream ? StreamOptions(includeUsage: true) : nil
-        guard let base = deployment.baseURL else {
-            throw ProviderError(kind: .connection, message: "\(deployment.name) has no base_url")
-        }
-        var http = HTTPClientRequest(url: base.hasSuffix("/") ? base + "chat/completions" : base + "/chat/completions")
-        http.method = .POST
-        http.headers.add(name: "Content-Type", value: "application/json")
-        if let variable = deployment.credentialVariable, let key = environment[variable] {
-            http.headers.add(name: "Authorization", value: "Bearer \(key)")
-        }
-        http.body = .bytes(ByteBuffer(data: try JSONCoding.encode(upstream)))
+        let http = try post("chat/completions", JSONCoding.encode(upstream), to: deployment)
         let response = try await HTTPProviderCall.execute(http, client: client, timeout: readTimeout, deployment: deployment)
         if stream {
             try await relayEvents(response.body, continuation)
@@ -50,6 +41,21 @@ struct OpenAICompatibleProvider: ModelProvider {
         let choice = completion.choices.first
         if let text = choice?.message.content?.text, !text.isEmpty { continuation.yield(.content(text)) }
         continuation.yield(.finished(reason: choice?.finishReason, usage: completion.usage))
+    }
+
+    /// `POST {base_url}/{path}` with the deployment's key.
+    private func post(_ path: String, _ body: Data, to deployment: Deployment) throws(ProviderError) -> HTTPClientRequest {
+        guard let base = deployment.baseURL else {
+            throw ProviderError(kind: .connection, message: "\(deployment.name) has no base_url")
+        }
+        var http = HTTPClientRequest(url: base.hasSuffix("/") ? base + path : base + "/" + path)
+        http.method = .POST
+        http.headers.add(name: "Content-Type", value: "application/json")
+        if let variable = deployment.credentialVariable, let key = environment[variable] {
+            http.headers.add(name: "Authorization", value: "Bearer \(key)")
+        }
+        http.body = .bytes(ByteBuffer(data: body))
+        return http
     }
 
     /// Reads `data: {chunk}` events until `data: [DONE]`, yielding content as it arrives.
@@ -76,4 +82,56 @@ struct OpenAICompatibleProvider: ModelProvider {
         }
         if bodyEnded { throw ProviderError(kind: .connection, message: "the stream ended before [DONE]") }
     }
+}
+
+extension OpenAICompatibleProvider: EmbeddingProvider {
+    /// `POST {base_url}/embeddings`. The vectors come back in the caller's format whatever the
+    /// server sent (some ignore `encoding_format`), in input order.
+    func embed(_ request: EmbeddingsRequest, on deployment: Deployment) async throws -> EmbeddingsResponse {
+        let format = try EmbeddingsRequest.format(of: request)
+        var upstream = request
+        upstream.model = deployment.upstreamModel
+        upstream.user = nil
+        let http = try post("embeddings", JSONCoding.encode(upstream), to: deployment)
+        let response = try await HTTPProviderCall.execute(http, client: client, timeout: readTimeout, deployment: deployment)
+        let answer: UpstreamEmbeddings
+        do {
+            answer = try JSONCoding.decode(UpstreamEmbeddings.self, from: Data(buffer: try await HTTPProviderCall.collect(response.body)))
+        } catch let error as ProviderError {
+            throw error
+        } catch {
+            throw ProviderError(kind: .invalidResponse, message: "\(deployment.name) answered unreadable embeddings: \(error)")
+        }
+        let inputs = request.input.values
+        guard answer.data.count == inputs.count, Set(answer.data.map(\.index)) == Set(inputs.indices) else {
+            throw ProviderError(kind: .invalidResponse, message: "\(deployment.name) answered \(answer.data.count) embeddings for \(inputs.count) inputs")
+        }
+        var data: [EmbeddingsResponse.Embedding] = []
+        for embedding in answer.data.sorted(by: { $0.index < $1.index }) {
+            guard let values = embedding.embedding.values else {
+                throw ProviderError(kind: .invalidResponse, message: "\(deployment.name) answered an embedding that is not float32 numbers")
+            }
+            data.append(.init(index: embedding.index, embedding: EmbeddingVector(values, format: format)))
+        }
+        let promptTokens = answer.usage?.promptTokens ?? inputs.map(LocalTokenizer.count).reduce(0, +)
+        return EmbeddingsResponse(data: data, model: request.model, usage: .init(promptTokens: promptTokens))
+    }
+}
+
+/// What OpenAI-compatible servers answer to `/embeddings`: only what is used, so a server that
+/// leaves out `object` or `usage` is still understood.
+private struct UpstreamEmbeddings: Decodable {
+    struct Item: Decodable {
+        var index: Int
+        var embedding: EmbeddingVector
+    }
+
+    struct Usage: Decodable {
+        var promptTokens: Int
+
+        enum CodingKeys: String, CodingKey { case promptTokens = "prompt_tokens" }
+    }
+
+    var data: [Item]
+    var usage: Usage?
 }
