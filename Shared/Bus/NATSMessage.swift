@@ -70,6 +70,13 @@ public enum BusHeader {
     public static let chunk = "Switchyard-Chunk"
     /// Present on the last chunk of a streamed reply.
     public static let final = "Switchyard-Final"
+    /// On a request for a streamed reply: how many chunks the callee may send ahead of what
+    /// the caller has read.
+    public static let streamWindow = "Switchyard-Stream-Window"
+    /// On a message to a stream's control subject: `cancel` or `read`.
+    public static let streamControl = "Switchyard-Stream-Control"
+    /// With `read`: how many chunks the caller has read so far.
+    public static let streamRead = "Switchyard-Stream-Read"
     /// On a replayed dead letter: the only consumer that should handle it.
     public static let replayFor = "Switchyard-Replay-For"
 

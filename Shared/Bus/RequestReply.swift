@@ -22,14 +22,17 @@ extension Bus {
     }
 
     /// Sends a request whose answer comes as numbered chunks, ending with a final chunk. Chunks
-    /// are yielded as they arrive and the stream ends at the final one; a missing chunk, a fault or the deadline ends the stream with
-    /// an error. Ending iteration early tells the callee to stop.
+    /// are yielded as they arrive and the stream ends at the final one; a missing chunk, a fault
+    /// or the deadline ends the stream with an error. The callee sends at most `window` chunks
+    /// ahead of what was read, so a slow reader slows the callee instead of filling memory.
+    /// Ending iteration early tells the callee to stop.
     public func requestStream(
-        _ subject: String, payload: Data, headers: [String: String] = [:], timeout: Duration
-    ) throws -> AsyncThrowingStream<NATSMessage, any Error> {
+        _ subject: String, payload: Data, headers: [String: String] = [:], timeout: Duration, window: Int = ReplyStream.defaultWindow
+    ) throws -> ReplyStream {
         let inbox = try inbox()
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: NATSMessage.self)
         let replySubject = inbox.expectStream(subject: subject, continuation)
+        let control = StreamControl.subject(forReply: replySubject)
         let deadlineTimer = Task {
             try await Task.sleep(for: timeout)
             continuation.finish(throwing: BusError.timedOut(subject: subject))
@@ -38,12 +41,17 @@ extension Bus {
             deadlineTimer.cancel()
             inbox.forget(replySubject)
             if case .cancelled = termination {
-                // The callee listens here for as long as it streams.
-                try? self?.publish(NATSMessage(subject: StreamCancellation.subject(forReply: replySubject)))
+                try? self?.publish(NATSMessage(subject: control, headers: [BusHeader.streamControl: StreamControl.cancel]))
             }
         }
+        var headers = headers
+        headers[BusHeader.streamWindow] = String(window)
         try publish(requestMessage(subject, replyTo: replySubject, payload: payload, headers: headers, timeout: timeout))
-        return stream
+        return ReplyStream(chunks: stream, window: window) { [weak self] read in
+            try? self?.publish(NATSMessage(subject: control, headers: [
+                BusHeader.streamControl: StreamControl.read, BusHeader.streamRead: String(read),
+            ]))
+        }
     }
 
     private func requestMessage(
@@ -64,9 +72,51 @@ extension Bus {
     }
 }
 
-/// Where a caller tells a streaming callee that it stopped listening.
-enum StreamCancellation {
-    static func subject(forReply reply: String) -> String { reply + ".cancel" }
+/// Where the caller of a streamed reply tells the callee how far it has read, or that it
+/// stopped listening. Every replica of the callee hears it; the one streaming to that reply
+/// subject acts on it.
+enum StreamControl {
+    static let prefix = "_SYCTL."
+    static let everyStream = prefix + ">"
+    static let cancel = "cancel"
+    static let read = "read"
+
+    static func subject(forReply reply: String) -> String { prefix + reply }
+
+    static func reply(ofControlSubject subject: String) -> String? {
+        subject.hasPrefix(prefix) ? String(subject.dropFirst(prefix.count)) : nil
+    }
+}
+
+/// The chunks of a streamed reply, as `Bus.requestStream` returns them. Reading them tells
+/// the callee it may send more: every half window, the count read so far.
+public struct ReplyStream: AsyncSequence, Sendable {
+    public typealias Element = NATSMessage
+    /// Chunks the callee may send ahead of the reader: enough that a fast reader never waits
+    /// on a credit in flight, few enough that a stalled one holds little.
+    public static let defaultWindow = 64
+
+    let chunks: AsyncThrowingStream<NATSMessage, any Error>
+    let window: Int
+    let tellRead: @Sendable (Int) -> Void
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncThrowingStream<NATSMessage, any Error>.AsyncIterator
+        let creditEvery: Int
+        let tellRead: @Sendable (Int) -> Void
+        var read = 0
+
+        public mutating func next() async throws -> NATSMessage? {
+            guard let message = try await base.next() else { return nil }
+            read += 1
+            if read % creditEvery == 0 { tellRead(read) }
+            return message
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: chunks.makeAsyncIterator(), creditEvery: Swift.max(1, window / 2), tellRead: tellRead)
+    }
 }
 
 /// One wildcard subscription per connection receives every reply (`_INBOX.<id>.<token>`), so a

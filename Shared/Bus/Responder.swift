@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Metrics
 import ServiceLifecycle
+import Synchronization
 
 /// A request received by a responder.
 public struct BusRequest: Sendable {
@@ -37,10 +38,15 @@ public struct ReplyStreamWriter: Sendable {
     let bus: Bus
     let replyTo: String
     let counter: ChunkCounter
+    let flow: StreamFlow
 
-    public func send(_ payload: Data, headers: [String: String] = [:]) throws {
+    /// Sends the next chunk once the caller's window allows it: waits while the caller has
+    /// not read far enough, and throws `CancellationError` when it stopped listening.
+    public func send(_ payload: Data, headers: [String: String] = [:]) async throws {
+        let index = counter.next()
+        try await flow.mayServe(index)
         var headers = headers
-        headers[BusHeader.chunk] = String(counter.next())
+        headers[BusHeader.chunk] = String(index)
         try bus.publish(NATSMessage(subject: replyTo, headers: headers, payload: payload))
     }
 
@@ -83,6 +89,7 @@ public final class Responder: Service, Sendable {
     let queue: String
     let handler: Handler
     let logger: Logger
+    let flows = StreamFlows()
 
     public init(bus: Bus, subject: String, queue: String, logger: Logger, handler: Handler) {
         self.bus = bus
@@ -94,6 +101,13 @@ public final class Responder: Service, Sendable {
 
     public func run() async throws {
         let (requests, continuation) = AsyncStream.makeStream(of: NATSMessage.self)
+        // One subscription for the control messages of every stream this responder sends,
+        // rather than one per stream.
+        let control: Subscription? = if case .streaming = handler {
+            try Subscription(bus: bus, subject: StreamControl.everyStream, onMessage: { [flows] in flows.control($0) })
+        } else {
+            nil
+        }
         let subscription = try Subscription(
             bus: bus, subject: subject, queue: queue,
             onMessage: { continuation.yield($0) },
@@ -108,6 +122,7 @@ public final class Responder: Service, Sendable {
         } onGracefulShutdown: {
             subscription.drain()
         }
+        control?.drain()
         withExtendedLifetime(subscription) {}
     }
 
@@ -168,26 +183,146 @@ public final class Responder: Service, Sendable {
         _ request: BusRequest, replyTo: String,
         _ handle: @escaping @Sendable (BusRequest, ReplyStreamWriter) async throws -> Void
     ) async throws {
-        let writer = ReplyStreamWriter(bus: bus, replyTo: replyTo, counter: ChunkCounter())
-        let cancelled = AsyncStream.makeStream(of: Void.self)
-        let cancelSubscription = try Subscription(
-            bus: bus, subject: StreamCancellation.subject(forReply: replyTo),
-            onMessage: { _ in cancelled.continuation.yield() })
-        defer { cancelSubscription.drain() }
+        let window = request.message.headers[BusHeader.streamWindow].flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil }
+        let flow = flows.open(replyTo, window: window)
+        defer { flows.close(replyTo) }
+        let writer = ReplyStreamWriter(bus: bus, replyTo: replyTo, counter: ChunkCounter(), flow: flow)
         try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
                 try await handle(request, writer)
                 return true
             }
             group.addTask {
-                for await _ in cancelled.stream { return false }
+                for await _ in flow.cancellations { return false }
                 return false
             }
             let completed = try await group.next() ?? false
             group.cancelAll()
-            cancelled.continuation.finish()
+            flow.finish()
             if completed { try writer.finish() }
         }
+    }
+}
+
+/// The streams a responder is sending, by reply subject, and what their callers said.
+final class StreamFlows: Sendable {
+    private struct State {
+        var flows: [String: StreamFlow] = [:]
+        /// Cancellations that came before their stream started, kept a little while.
+        var early: [String] = []
+    }
+    private let state = Mutex(State())
+
+    func open(_ replyTo: String, window: Int?) -> StreamFlow {
+        let flow = StreamFlow(window: window)
+        let cancelledAlready = state.withLock { state in
+            state.flows[replyTo] = flow
+            guard let index = state.early.firstIndex(of: replyTo) else { return false }
+            state.early.remove(at: index)
+            return true
+        }
+        if cancelledAlready { flow.cancel() }
+        return flow
+    }
+
+    func close(_ replyTo: String) {
+        _ = state.withLock { $0.flows.removeValue(forKey: replyTo) }
+    }
+
+    /// A `cancel` or `read` from a caller; one for another replica's stream is ignored.
+    func control(_ message: NATSMessage) {
+        guard let replyTo = StreamControl.reply(ofControlSubject: message.subject) else { return }
+        let kind = message.headers[BusHeader.streamControl]
+        let flow: StreamFlow? = state.withLock { state in
+            if let flow = state.flows[replyTo] { return flow }
+            // Perhaps this replica's stream, not started yet: remember a few.
+            if kind == StreamControl.cancel {
+                state.early.append(replyTo)
+                if state.early.count > 256 { state.early.removeFirst() }
+            }
+            return nil
+        }
+        switch kind {
+        case StreamControl.cancel: flow?.cancel()
+        case StreamControl.read: message.headers[BusHeader.streamRead].flatMap(Int.init).map { flow?.read($0) }
+        default: break
+        }
+    }
+}
+
+/// One stream's flow control: how far its caller has read, and whether it stopped listening.
+final class StreamFlow: Sendable {
+    private struct State {
+        var read = 0
+        var cancelled = false
+        var taskCancelled = false
+        var waiter: CheckedContinuation<Void, any Error>?
+    }
+
+    /// Nil: the caller sent no window (it reads everything as it comes).
+    let window: Int?
+    private let state = Mutex(State())
+    let cancellations: AsyncStream<Void>
+    private let cancellation: AsyncStream<Void>.Continuation
+
+    init(window: Int?) {
+        self.window = window
+        (cancellations, cancellation) = AsyncStream.makeStream(of: Void.self)
+    }
+
+    /// Returns when chunk `index` may be sent: fewer than `window` chunks ahead of what the
+    /// caller has read.
+    func mayServe(_ index: Int) async throws {
+        guard let window else { return }
+        while true {
+            let ready = try state.withLock { state -> Bool in
+                if state.cancelled || state.taskCancelled { throw CancellationError() }
+                return index < state.read + window
+            }
+            if ready { return }
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                    let resumeNow: Result<Void, any Error>? = state.withLock { state in
+                        if state.cancelled || state.taskCancelled { return .failure(CancellationError()) }
+                        if index < state.read + window { return .success(()) }
+                        state.waiter = continuation
+                        return nil
+                    }
+                    if let resumeNow { continuation.resume(with: resumeNow) }
+                }
+            } onCancel: {
+                let waiter = state.withLock { state in
+                    state.taskCancelled = true
+                    defer { state.waiter = nil }
+                    return state.waiter
+                }
+                waiter?.resume(throwing: CancellationError())
+            }
+        }
+    }
+
+    func read(_ count: Int) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+            guard count > state.read else { return nil }
+            state.read = count
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    func cancel() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+            state.cancelled = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(throwing: CancellationError())
+        cancellation.yield()
+    }
+
+    func finish() {
+        cancellation.finish()
     }
 }
 

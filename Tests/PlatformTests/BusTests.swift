@@ -252,7 +252,7 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
         try await withBus { bus in
             let subject = "svc.test.\(uniqueName("stream"))"
             let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .streaming { _, writer in
-                for number in 0..<5 { try writer.send(Data("chunk \(number)".utf8)) }
+                for number in 0..<5 { try await writer.send(Data("chunk \(number)".utf8)) }
             })
             try await withRunning([responder]) {
                 try await awaitResponder(bus, subject)
@@ -261,6 +261,32 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
                     chunks.append(String(decoding: chunk.payload, as: UTF8.self))
                 }
                 #expect(chunks == (0..<5).map { "chunk \($0)" })
+            }
+        }
+    }
+
+    @Test func aSlowReaderHoldsTheCalleeToItsWindowAndLosesNothing() async throws {
+        try await withBus { bus in
+            let subject = "svc.test.\(uniqueName("flow"))"
+            let sent = Mutex(0)
+            let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .streaming { request, writer in
+                guard !request.payload.isEmpty else { return }  // the readiness probe
+                for number in 0..<1000 {
+                    try await writer.send(Data("chunk \(number)".utf8))
+                    sent.withLock { $0 += 1 }
+                }
+            })
+            try await withRunning([responder]) {
+                try await awaitResponder(bus, subject)
+                var chunks: [String] = []
+                var iterator = try bus.requestStream(subject, payload: Data("go".utf8), timeout: .seconds(30), window: 16).makeAsyncIterator()
+                for _ in 0..<10 { chunks.append(String(decoding: try #require(try await iterator.next()).payload, as: UTF8.self)) }
+                // The reader pauses: the callee stops at the window, not at the end.
+                try await Task.sleep(for: .milliseconds(500))
+                let aheadWhilePaused = sent.withLock { $0 }
+                #expect(aheadWhilePaused <= 10 + 16, "the callee sent \(aheadWhilePaused) chunks to a reader that had read 10")
+                while let chunk = try await iterator.next() { chunks.append(String(decoding: chunk.payload, as: UTF8.self)) }
+                #expect(chunks == (0..<1000).map { "chunk \($0)" })
             }
         }
     }
@@ -274,7 +300,7 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
                 var sent = 0
                 do {
                     while true {
-                        try writer.send(Data("token".utf8))
+                        try await writer.send(Data("token".utf8))
                         sent += 1
                         try await Task.sleep(for: .milliseconds(10))
                     }

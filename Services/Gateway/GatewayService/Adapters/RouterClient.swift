@@ -34,7 +34,7 @@ struct RouterClient: Sendable {
 
     /// The chunks of a streamed completion as the router sends them. Ending iteration early
     /// (dropping the iterator) tells the router to stop, which cancels the upstream request.
-    func stream(_ call: RouterChatCall, correlationID: String) throws(APIError) -> AsyncThrowingStream<NATSMessage, any Error> {
+    func stream(_ call: RouterChatCall, correlationID: String) throws(APIError) -> ReplyStream {
         do {
             return try bus.requestStream(
                 Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(call),

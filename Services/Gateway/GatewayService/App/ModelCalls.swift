@@ -158,7 +158,7 @@ final class ChatStream: @unchecked Sendable {
         case failed(APIError)
     }
 
-    private var iterator: AsyncThrowingStream<NATSMessage, any Error>.AsyncIterator?
+    private var iterator: ReplyStream.AsyncIterator?
     private var first: NATSMessage?
     private let admission: Admission?
     private let callerWantsUsage: Bool
@@ -175,7 +175,7 @@ final class ChatStream: @unchecked Sendable {
     /// The deployment that answered, from the first chunk.
     private(set) var deployment: String?
 
-    init(chunks: AsyncThrowingStream<NATSMessage, any Error>, admission: Admission?, callerWantsUsage: Bool,
+    init(chunks: ReplyStream, admission: Admission?, callerWantsUsage: Bool,
          awaitUsage: @escaping @Sendable () throws -> AwaitedMessage,
          settle: @escaping @Sendable (Admission?, Int?, Int64?) async -> Void) {
         self.iterator = chunks.makeAsyncIterator()

@@ -47,7 +47,7 @@ public struct ChatCalls: Sendable {
     /// the caller stops reading (which cancels the upstream request); the tokens produced until
     /// then are still recorded. The first chunk's headers name the deployment that answered.
     func stream(
-        _ call: RouterChatCall, deadline: Date? = nil, send: (ChatCompletionChunk, [String: String]) throws -> Void
+        _ call: RouterChatCall, deadline: Date? = nil, send: (ChatCompletionChunk, [String: String]) async throws -> Void
     ) async throws -> Deployment {
         let (opened, started) = try await open(call, stream: true, deadline: deadline)
         let created = Int64(started.startedAt.timeIntervalSince1970)
@@ -57,14 +57,14 @@ public struct ChatCalls: Sendable {
                 choices: [.init(index: 0, delta: delta, finishReason: finish)])
         }
         let record = try await relay(opened, started, for: call, streaming: true) { piece in
-            try send(chunk(.init(content: piece)), [:])
+            try await send(chunk(.init(content: piece)), [:])
         } onStart: {
-            try send(chunk(.init(role: "assistant", content: "")), [RouterHeader.deployment: started.deployment.name])
+            try await send(chunk(.init(role: "assistant", content: "")), [RouterHeader.deployment: started.deployment.name])
         } onFinished: { reason, usage in
-            try send(chunk(.init(), finish: reason ?? "stop"), [:])
+            try await send(chunk(.init(), finish: reason ?? "stop"), [:])
             if call.completion.streamOptions?.includeUsage == true {
                 let cost = started.deployment.price.costMicros(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens)
-                try send(ChatCompletionChunk(
+                try await send(ChatCompletionChunk(
                     id: "chatcmpl-\(call.requestID)", created: created, model: call.completion.model, choices: [], usage: usage),
                     [RouterHeader.costMicros: String(cost)])
             }
@@ -77,25 +77,25 @@ public struct ChatCalls: Sendable {
     /// failed or was cancelled. Returns the finished record.
     private func relay(
         _ opened: OpenedCall, _ started: CallRecord, for call: RouterChatCall, streaming: Bool,
-        onContent: (String) throws -> Void, onStart: () throws -> Void = {},
-        onFinished: (String?, TokenUsage) throws -> Void
+        onContent: (String) async throws -> Void, onStart: () async throws -> Void = {},
+        onFinished: (String?, TokenUsage) async throws -> Void
     ) async throws -> CallRecord {
         var events = opened.events
         var record = started
         do {
-            try onStart()
+            try await onStart()
             var finished = false
             var event = opened.first
             while let current = event {
                 try Task.checkCancellation()
                 switch current {
                 case .content(let piece):
-                    try onContent(piece)
+                    try await onContent(piece)
                     if streaming { record.firstToken = record.firstToken ?? clock.now }
                     record.completionTokens += 1
                 case .finished(let reason, let reported):
                     record.apply(reported)
-                    try onFinished(reason, TokenUsage(promptTokens: record.promptTokens, completionTokens: record.completionTokens))
+                    try await onFinished(reason, TokenUsage(promptTokens: record.promptTokens, completionTokens: record.completionTokens))
                     finished = true
                 }
                 event = try await events.next()

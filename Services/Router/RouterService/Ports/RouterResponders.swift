@@ -53,7 +53,7 @@ struct RouterResponders {
     func stream(_ request: BusRequest, _ writer: ReplyStreamWriter) async throws {
         let call = try decode(RouterChatCall.self, request)
         _ = try await chat.stream(call, deadline: request.deadline) { chunk, headers in
-            try writer.send(try JSONCoding.encode(chunk), headers: headers)
+            try await writer.send(try JSONCoding.encode(chunk), headers: headers)
         }
     }
 
