@@ -21,10 +21,10 @@ import Testing
 
             """
         }
-        var chat = deployment("remote/primary", "upstream-model-a", primary, key: true, price: 1_000_000, capabilities: "chat, streaming")
+        var chat = deployment("remote/primary", "upstream-model-a", primary, key: true, price: 1_000_000, capabilities: "chat, streaming, tools")
         var embedding = deployment("remote/embed-primary", "upstream-embed-a", primary, key: true, price: 100_000, capabilities: "embeddings")
         if let secondary {
-            chat += deployment("remote/secondary", "upstream-model-b", secondary, key: false, price: 3_000_000, capabilities: "chat, streaming")
+            chat += deployment("remote/secondary", "upstream-model-b", secondary, key: false, price: 3_000_000, capabilities: "chat, streaming, tools")
             embedding += deployment("remote/embed-secondary", "upstream-embed-b", secondary, key: false, price: 200_000, capabilities: "embeddings")
         }
         let yaml = "models:\n  remote-chat:\n    deployments:\n" + chat + "  remote-embedding:\n    deployments:\n" + embedding
@@ -74,6 +74,47 @@ import Testing
             #expect(upstream.requests.first?.body?.stream == true && upstream.requests.first?.body?.streamOptions?.includeUsage == true)
             let event = try #require(await usage.next(1).first).decode(UsageRecorded.self).payload
             #expect(event.completionTokens == 3 && event.status == .succeeded && event.ttftMs != nil)
+        }
+    }
+
+    static let weatherTool = JSONValue.object([
+        "type": .string("function"),
+        "function": .object([
+            "name": .string("get_weather"), "description": .string("The weather in a city now."),
+            "parameters": .object(["type": .string("object"), "properties": .object(["city": .object(["type": .string("string")])])]),
+        ]),
+    ])
+
+    @Test func toolCallsAreRelayedWholeAndAsStreamedDeltas() async throws {
+        let arguments = #"{"city":"Hamburg","unit":"celsius"}"#
+        let upstream = FakeOpenAIUpstream(.toolCall(id: "call_7", name: "get_weather", arguments: arguments))
+        let (url, server) = try await upstream.start()
+        defer { server.cancel() }
+        let tenant = UUID.timeOrdered()
+        try await withRouter(catalog: Self.catalog(primary: url), tenant: tenant, environment: Self.environment) { bus, usage in
+            var call = routerCall(tenant, model: "remote-chat")
+            call.completion.tools = [Self.weatherTool]
+            call.completion.toolChoice = .string("auto")
+            let reply = try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: .seconds(10))
+            let choice = try #require(try JSONCoding.decode(ChatCompletion.self, from: reply.payload).choices.first)
+            #expect(choice.message.toolCalls == [FakeOpenAIUpstream.toolCall(id: "call_7", name: "get_weather", arguments: arguments)])
+            #expect(choice.message.content == nil && choice.finishReason == "tool_calls")
+            #expect(upstream.requests.first?.body?.tools == [Self.weatherTool] && upstream.requests.first?.body?.toolChoice == .string("auto"))
+            #expect(try #require(await usage.next(1).first).decode(UsageRecorded.self).payload.completionTokens == 12)
+
+            // Streamed: the deltas as the provider sent them, the arguments in their fragments.
+            let (text, chunks) = try await streamText(bus, call)
+            let deltas = chunks.flatMap { $0.choices.first?.delta.toolCalls ?? [] }
+            func field(_ delta: JSONValue, _ path: String...) -> String? {
+                var value: JSONValue? = delta
+                for key in path { if case .object(let object)? = value { value = object[key] } else { return nil } }
+                if case .string(let text)? = value { return text }
+                return nil
+            }
+            #expect(text.isEmpty && deltas.count == 3)
+            #expect(field(deltas[0], "id") == "call_7" && field(deltas[0], "function", "name") == "get_weather")
+            #expect(deltas.compactMap { field($0, "function", "arguments") }.joined() == arguments)
+            #expect(chunks.compactMap { $0.choices.first?.finishReason }.last == "tool_calls")
         }
     }
 

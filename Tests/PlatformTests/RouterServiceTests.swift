@@ -120,6 +120,20 @@ import Testing
         }
     }
 
+    @Test func aCallWithToolsIsRefusedByAModelWhoseDeploymentsCannotCallThem() async throws {
+        let tenant = UUID.timeOrdered()
+        try await withRouter(tenant: tenant) { bus, _ in
+            var call = routerCall(tenant, model: "local-chat")
+            call.completion.tools = [.object(["type": .string("function"), "function": .object(["name": .string("noop")])])]
+            await #expect {
+                try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: .seconds(5))
+            } throws: { error in
+                guard case BusError.remote(let fault) = error else { return false }
+                return fault.code == "unsupported_model" && fault.param == "model" && fault.message.contains("tools")
+            }
+        }
+    }
+
     @Test func embeddingsAreAnsweredPerInputAndRecorded() async throws {
         let tenant = UUID.timeOrdered()
         try await withRouter(tenant: tenant) { bus, usage in

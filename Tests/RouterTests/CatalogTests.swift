@@ -52,6 +52,8 @@ import Testing
         ("provider: local\n        upstream_model: local-chat\n        price: {input_micros_per_million: 500000",
          "provider: anthropic\n        base_url: https://api.anthropic.com/v1\n        upstream_model: local-chat\n        price: {input_micros_per_million: 500000",
          11, "models.local-chat.deployments[0].capabilities", "the anthropic provider makes no embeddings"),
+        ("capabilities: [chat, streaming, embeddings]", "capabilities: [chat, tools]",
+         10, "models.local-chat.deployments[0].capabilities", "tools are served by the openai provider only"),
     ])
     func aBadCatalogNamesTheLineAndField(original: String, replacement: String, line: Int, field: String, reason: String) {
         let text = Self.valid.replacingOccurrences(of: original, with: replacement)

@@ -9,6 +9,8 @@ final class FakeOpenAIUpstream: Sendable {
     enum Behaviour: Sendable {
         /// JSON or SSE (as the request asks) with these tokens and this usage.
         case answer(tokens: [String], usage: TokenUsage?, pace: Duration = .zero, finishReason: String = "stop")
+        /// One tool call, its arguments streamed in two fragments, `finish_reason` `tool_calls`.
+        case toolCall(id: String, name: String, arguments: String)
         /// An HTTP error.
         case fail(status: Int, retryAfter: Int? = nil)
         /// An SSE stream that sends `tokens`, then drops the connection.
@@ -42,6 +44,11 @@ final class FakeOpenAIUpstream: Sendable {
 
     private let receivedEmbeddings = Mutex<[EmbeddingsRequest]>([])
     var embeddingRequests: [EmbeddingsRequest] { receivedEmbeddings.withLock { $0 } }
+
+    /// A whole tool call as OpenAI writes it in a completion's message.
+    static func toolCall(id: String, name: String, arguments: String) -> JSONValue {
+        .object(["id": .string(id), "type": .string("function"), "function": .object(["name": .string(name), "arguments": .string(arguments)])])
+    }
 
     /// The vector the fake answers for input `index`: nothing like the local model's.
     static func embedding(_ index: Int) -> [Float] { [Float(index) + 0.25, -1, 2] }
@@ -99,6 +106,28 @@ final class FakeOpenAIUpstream: Sendable {
             let completion = ChatCompletion(
                 id: "chatcmpl-fake", created: 1, model: model,
                 choices: [.init(index: 0, message: .assistant(tokens.joined()), finishReason: finishReason)], usage: usage)
+            return Response(status: .ok, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(data: try! JSONCoding.encode(completion))))
+        case .toolCall(let id, let name, let arguments) where request?.stream == true:
+            let half = arguments.index(arguments.startIndex, offsetBy: arguments.count / 2)
+            let deltas: [JSONValue] = [
+                .object(["index": .integer(0), "id": .string(id), "type": .string("function"),
+                         "function": .object(["name": .string(name), "arguments": .string("")])]),
+                .object(["index": .integer(0), "function": .object(["arguments": .string(String(arguments[..<half]))])]),
+                .object(["index": .integer(0), "function": .object(["arguments": .string(String(arguments[half...]))])]),
+            ]
+            var events = deltas.map { delta in
+                ChatCompletionChunk(id: "chatcmpl-fake", created: 1, model: model, choices: [.init(index: 0, delta: .init(toolCalls: [delta]), finishReason: nil)])
+            }
+            events.append(ChatCompletionChunk(id: "chatcmpl-fake", created: 1, model: model, choices: [.init(index: 0, delta: .init(), finishReason: "tool_calls")]))
+            let body = events.map { "data: " + String(decoding: try! JSONCoding.encode($0), as: UTF8.self) + "\n\n" }.joined() + "data: [DONE]\n\n"
+            return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: .init(byteBuffer: ByteBuffer(string: body)))
+        case .toolCall(let id, let name, let arguments):
+            let call = FakeOpenAIUpstream.toolCall(id: id, name: name, arguments: arguments)
+            let completion = ChatCompletion(
+                id: "chatcmpl-fake", created: 1, model: model,
+                choices: [.init(index: 0, message: ChatMessage(role: "assistant", content: nil, toolCalls: [call]), finishReason: "tool_calls")],
+                usage: TokenUsage(promptTokens: 30, completionTokens: 12))
             return Response(status: .ok, headers: [.contentType: "application/json"],
                             body: .init(byteBuffer: ByteBuffer(data: try! JSONCoding.encode(completion))))
         case .breakAfter(let tokens):

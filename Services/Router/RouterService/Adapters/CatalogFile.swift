@@ -132,6 +132,10 @@ extension CatalogFile.Document {
                 if let baseURL = entry.baseURL, URL(string: baseURL)?.host == nil {
                     throw fail(path + [.key("base_url")], "is not an http(s) URL")
                 }
+                // The local model calls no tools; the Anthropic adapter does not translate them yet.
+                if entry.provider != .openai, entry.capabilities.contains(.tools) {
+                    throw fail(path + [.key("capabilities")], "tools are served by the openai provider only")
+                }
                 if entry.provider != .local {
                     guard entry.baseURL != nil else { throw fail(path + [.key("base_url")], "is required for provider \(entry.provider.rawValue)") }
                     // Anthropic's Messages API makes no embeddings.

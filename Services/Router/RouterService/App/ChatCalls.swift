@@ -29,15 +29,22 @@ public struct ChatCalls: Sendable {
     func complete(_ call: RouterChatCall, deadline: Date? = nil) async throws -> (ChatCompletion, Deployment) {
         let (opened, started) = try await open(call, stream: false, deadline: deadline)
         var text = ""
+        var toolCalls: [JSONValue] = []
         var finishReason: String?
         let record = try await relay(opened, started, for: call, streaming: false) { piece in
             text += piece
+        } onToolCalls: { calls in
+            toolCalls += calls
         } onFinished: { reason, _ in
             finishReason = reason
         }
+        // As OpenAI answers: no content beside tool calls when there is no text.
+        let message = toolCalls.isEmpty
+            ? ChatMessage.assistant(text)
+            : ChatMessage(role: "assistant", content: text.isEmpty ? nil : .text(text), toolCalls: toolCalls)
         let completion = ChatCompletion(
             id: "chatcmpl-\(call.requestID)", created: Int64(record.startedAt.timeIntervalSince1970), model: call.completion.model,
-            choices: [.init(index: 0, message: .assistant(text), finishReason: finishReason)],
+            choices: [.init(index: 0, message: message, finishReason: finishReason)],
             usage: TokenUsage(promptTokens: record.promptTokens, completionTokens: record.completionTokens))
         return (completion, record.deployment)
     }
@@ -58,6 +65,8 @@ public struct ChatCalls: Sendable {
         }
         let record = try await relay(opened, started, for: call, streaming: true) { piece in
             try await send(chunk(.init(content: piece)), [:])
+        } onToolCalls: { calls in
+            try await send(chunk(.init(toolCalls: calls)), [:])
         } onStart: {
             try await send(chunk(.init(role: "assistant", content: "")), [RouterHeader.deployment: started.deployment.name])
         } onFinished: { reason, usage in
@@ -77,7 +86,7 @@ public struct ChatCalls: Sendable {
     /// failed or was cancelled. Returns the finished record.
     private func relay(
         _ opened: OpenedCall, _ started: CallRecord, for call: RouterChatCall, streaming: Bool,
-        onContent: (String) async throws -> Void, onStart: () async throws -> Void = {},
+        onContent: (String) async throws -> Void, onToolCalls: ([JSONValue]) async throws -> Void, onStart: () async throws -> Void = {},
         onFinished: (String?, TokenUsage) async throws -> Void
     ) async throws -> CallRecord {
         var events = opened.events
@@ -91,6 +100,10 @@ public struct ChatCalls: Sendable {
                 switch current {
                 case .content(let piece):
                     try await onContent(piece)
+                    if streaming { record.firstToken = record.firstToken ?? clock.now }
+                    record.completionTokens += 1
+                case .toolCalls(let calls):
+                    try await onToolCalls(calls)
                     if streaming { record.firstToken = record.firstToken ?? clock.now }
                     record.completionTokens += 1
                 case .finished(let reason, let reported):
@@ -148,7 +161,9 @@ public struct ChatCalls: Sendable {
     private func open(_ call: RouterChatCall, stream: Bool, deadline: Date?) async throws -> (OpenedCall, CallRecord) {
         // One snapshot of the catalog per call: a reload meanwhile does not mix two of them.
         let entry = try model(call.completion)
-        let (fitting, promptTokens) = try route(call.completion, in: entry, needs: stream ? [.chat, .streaming] : [.chat])
+        var needs: Set<Capability> = stream ? [.chat, .streaming] : [.chat]
+        if call.completion.tools?.isEmpty == false { needs.insert(.tools) }
+        let (fitting, promptTokens) = try route(call.completion, in: entry, needs: needs)
         let candidates = health.order(
             fitting, strategy: entry.strategy, promptTokens: promptTokens, completionTokens: call.completion.completionTokenLimit ?? 256)
         var failures: [String] = []

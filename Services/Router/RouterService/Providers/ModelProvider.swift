@@ -5,6 +5,9 @@ import Foundation
 enum ProviderEvent: Sendable, Equatable {
     /// A piece of the answer's text.
     case content(String)
+    /// Tool calls in OpenAI's form: a stream's deltas (`index`, then `id`, `type` and the
+    /// function's `name` once, its `arguments` in fragments), or a whole answer's calls at once.
+    case toolCalls([JSONValue])
     /// The end: why it ended and, when the provider says, the call's usage.
     case finished(reason: String?, usage: TokenUsage?)
 }

@@ -40,6 +40,7 @@ struct OpenAICompatibleProvider: ModelProvider {
         }
         let choice = completion.choices.first
         if let text = choice?.message.content?.text, !text.isEmpty { continuation.yield(.content(text)) }
+        if let calls = choice?.message.toolCalls, !calls.isEmpty { continuation.yield(.toolCalls(calls)) }
         continuation.yield(.finished(reason: choice?.finishReason, usage: completion.usage))
     }
 
@@ -74,6 +75,7 @@ struct OpenAICompatibleProvider: ModelProvider {
                 }
                 if let choice = chunk.choices.first {
                     if let content = choice.delta.content, !content.isEmpty { continuation.yield(.content(content)) }
+                    if let calls = choice.delta.toolCalls, !calls.isEmpty { continuation.yield(.toolCalls(calls)) }
                     finishReason = choice.finishReason ?? finishReason
                 }
                 usage = chunk.usage ?? usage
