@@ -42,7 +42,7 @@ import Testing
         }
     }
 
-    static func catalog(_ format: Format, url: String) throws -> Catalog {
+    static func catalog(_ format: Format, url: String, capabilities: String = "chat, streaming") throws -> Catalog {
         try CatalogFile.parse("""
             models:
               conformance:
@@ -54,7 +54,7 @@ import Testing
                     credential_env: CONFORMANCE_KEY
                     price: {input_micros_per_million: 1000000, output_micros_per_million: 1000000}
                     context_window: 100000
-                    capabilities: [chat, streaming]
+                    capabilities: [\(capabilities)]
             """, file: "conformance catalog")
     }
 
@@ -106,6 +106,69 @@ import Testing
             #expect(received.body["max_tokens"] == .integer(4096))
             #expect(received.body["stop_sequences"] == .array([.string("END")]))
             #expect(received.body["messages"] == .array([.object(["role": .string("user"), "content": .string("What does the router do?")])]))
+        }
+    }
+
+    @Test func anthropicToolsAndToolCallsAreTranslatedBothWays() async throws {
+        let input = #"{"city":"Hamburg"}"#
+        let fake = FakeAnthropicUpstream(.init(
+            tokens: ["Checking."], inputTokens: 40, outputTokens: 15, stopReason: "tool_use",
+            toolUse: .init(id: "toolu_1", name: "get_weather", input: input)))
+        let (url, server) = try await fake.start()
+        defer { server.cancel() }
+        let tenant = UUID.timeOrdered()
+        let catalog = try Self.catalog(.anthropic, url: url, capabilities: "chat, streaming, tools")
+        try await withRouter(catalog: catalog, tenant: tenant) { bus, _ in
+            var call = routerCall(tenant, model: "conformance")
+            let earlier = FakeOpenAIUpstream.toolCall(id: "call_0", name: "get_weather", arguments: #"{"city":"Berlin"}"#)
+            call.completion.messages = [
+                .system("Be brief."), .user("Weather in Berlin?"),
+                ChatMessage(role: "assistant", content: nil, toolCalls: [earlier]),
+                ChatMessage(role: "tool", content: .text("12 °C"), toolCallID: "call_0"),
+                .user("And Hamburg?"),
+            ]
+            call.completion.tools = [ProviderAdapterTests.weatherTool]
+            call.completion.toolChoice = .object(["type": .string("function"), "function": .object(["name": .string("get_weather")])])
+
+            let reply = try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: .seconds(10))
+            let choice = try #require(try JSONCoding.decode(ChatCompletion.self, from: reply.payload).choices.first)
+            #expect(choice.message.content?.text == "Checking." && choice.finishReason == "tool_calls")
+            #expect(choice.message.toolCalls == [FakeOpenAIUpstream.toolCall(id: "toolu_1", name: "get_weather", arguments: input)])
+
+            let sent = try #require(fake.requests.first).body
+            #expect(sent["tools"] == .array([.object([
+                "name": .string("get_weather"), "description": .string("The weather in a city now."),
+                "input_schema": .object(["type": .string("object"), "properties": .object(["city": .object(["type": .string("string")])])]),
+            ])]))
+            #expect(sent["tool_choice"] == .object(["type": .string("tool"), "name": .string("get_weather")]))
+            #expect(sent["messages"] == .array([
+                .object(["role": .string("user"), "content": .string("Weather in Berlin?")]),
+                .object(["role": .string("assistant"), "content": .array([.object([
+                    "type": .string("tool_use"), "id": .string("call_0"), "name": .string("get_weather"),
+                    "input": .object(["city": .string("Berlin")]),
+                ])])]),
+                .object(["role": .string("user"), "content": .array([.object([
+                    "type": .string("tool_result"), "tool_use_id": .string("call_0"), "content": .string("12 °C"),
+                ])])]),
+                .object(["role": .string("user"), "content": .string("And Hamburg?")]),
+            ]))
+
+            // Streamed: the call's id and name first, then its input in the fragments Anthropic sent.
+            var chunks: [ChatCompletionChunk] = []
+            for try await message in try bus.requestStream(Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(call), timeout: .seconds(10)) {
+                chunks.append(try JSONCoding.decode(ChatCompletionChunk.self, from: message.payload))
+            }
+            let deltas = chunks.flatMap { $0.choices.first?.delta.toolCalls ?? [] }
+            #expect(deltas.first == .object([
+                "index": .integer(0), "id": .string("toolu_1"), "type": .string("function"),
+                "function": .object(["name": .string("get_weather"), "arguments": .string("")]),
+            ]))
+            let fragments = deltas.dropFirst().compactMap { delta -> String? in
+                guard case .object(let call) = delta, case .object(let function)? = call["function"], case .string(let text)? = function["arguments"] else { return nil }
+                return text
+            }
+            #expect(fragments.joined() == input && fragments.count == 2)
+            #expect(chunks.compactMap { $0.choices.first?.finishReason }.last == "tool_calls")
         }
     }
 }

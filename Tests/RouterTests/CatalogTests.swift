@@ -53,7 +53,7 @@ import Testing
          "provider: anthropic\n        base_url: https://api.anthropic.com/v1\n        upstream_model: local-chat\n        price: {input_micros_per_million: 500000",
          11, "models.local-chat.deployments[0].capabilities", "the anthropic provider makes no embeddings"),
         ("capabilities: [chat, streaming, embeddings]", "capabilities: [chat, tools]",
-         10, "models.local-chat.deployments[0].capabilities", "tools are served by the openai provider only"),
+         10, "models.local-chat.deployments[0].capabilities", "the local provider calls no tools"),
     ])
     func aBadCatalogNamesTheLineAndField(original: String, replacement: String, line: Int, field: String, reason: String) {
         let text = Self.valid.replacingOccurrences(of: original, with: replacement)

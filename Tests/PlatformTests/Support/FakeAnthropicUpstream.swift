@@ -11,6 +11,14 @@ final class FakeAnthropicUpstream: Sendable {
         var outputTokens: Int
         /// `end_turn`, `max_tokens`, `stop_sequence`, `tool_use`
         var stopReason: String
+        /// A `tool_use` block after the text: its id, name and input as JSON text.
+        var toolUse: ToolUse? = nil
+    }
+
+    struct ToolUse: Sendable {
+        var id: String
+        var name: String
+        var input: String
     }
 
     struct Received: Sendable {
@@ -49,9 +57,10 @@ final class FakeAnthropicUpstream: Sendable {
 
     private func message() -> Response {
         let text = answer.tokens.joined().replacingOccurrences(of: "\"", with: "\\\"")
+        let toolBlock = answer.toolUse.map { #",{"type":"tool_use","id":"\#($0.id)","name":"\#($0.name)","input":\#($0.input)}"# } ?? ""
         let body = """
             {"id":"msg_1","type":"message","role":"assistant","model":"claude-test",
-             "content":[{"type":"text","text":"\(text)"}],"stop_reason":"\(answer.stopReason)","stop_sequence":null,
+             "content":[{"type":"text","text":"\(text)"}\(toolBlock)],"stop_reason":"\(answer.stopReason)","stop_sequence":null,
              "usage":{"input_tokens":\(answer.inputTokens),"output_tokens":\(answer.outputTokens)}}
             """
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
@@ -66,8 +75,19 @@ final class FakeAnthropicUpstream: Sendable {
         for token in answer.tokens {
             events.append(("content_block_delta", #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"\#(token)"}}"#))
         }
+        events.append(("content_block_stop", #"{"type":"content_block_stop","index":0}"#))
+        if let tool = answer.toolUse {
+            let half = tool.input.index(tool.input.startIndex, offsetBy: tool.input.count / 2)
+            let fragments = [String(tool.input[..<half]), String(tool.input[half...])].map {
+                $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            }
+            events.append(("content_block_start", #"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"\#(tool.id)","name":"\#(tool.name)","input":{}}}"#))
+            for fragment in fragments {
+                events.append(("content_block_delta", #"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"\#(fragment)"}}"#))
+            }
+            events.append(("content_block_stop", #"{"type":"content_block_stop","index":1}"#))
+        }
         events += [
-            ("content_block_stop", #"{"type":"content_block_stop","index":0}"#),
             ("message_delta", #"{"type":"message_delta","delta":{"stop_reason":"\#(answer.stopReason)","stop_sequence":null},"usage":{"output_tokens":\#(answer.outputTokens)}}"#),
             ("message_stop", #"{"type":"message_stop"}"#),
         ]

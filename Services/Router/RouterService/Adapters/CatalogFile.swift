@@ -132,9 +132,9 @@ extension CatalogFile.Document {
                 if let baseURL = entry.baseURL, URL(string: baseURL)?.host == nil {
                     throw fail(path + [.key("base_url")], "is not an http(s) URL")
                 }
-                // The local model calls no tools; the Anthropic adapter does not translate them yet.
-                if entry.provider != .openai, entry.capabilities.contains(.tools) {
-                    throw fail(path + [.key("capabilities")], "tools are served by the openai provider only")
+                // The local model calls no tools.
+                if entry.provider == .local, entry.capabilities.contains(.tools) {
+                    throw fail(path + [.key("capabilities")], "the local provider calls no tools")
                 }
                 if entry.provider != .local {
                     guard entry.baseURL != nil else { throw fail(path + [.key("base_url")], "is required for provider \(entry.provider.rawValue)") }

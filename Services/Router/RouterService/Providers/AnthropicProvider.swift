@@ -45,6 +45,8 @@ struct AnthropicProvider: ModelProvider {
             }
             let text = answer.content.compactMap(\.text).joined()
             if !text.isEmpty { continuation.yield(.content(text)) }
+            let calls = answer.content.filter { $0.type == "tool_use" }.map { ToolCalls.whole($0) }
+            if !calls.isEmpty { continuation.yield(.toolCalls(calls)) }
             continuation.yield(.finished(
                 reason: Self.finishReason(answer.stopReason),
                 usage: TokenUsage(promptTokens: answer.usage.inputTokens, completionTokens: answer.usage.outputTokens ?? 0)))
@@ -56,13 +58,16 @@ struct AnthropicProvider: ModelProvider {
         return base.hasSuffix("/") ? base + path : base + "/" + path
     }
 
-    /// `message_start` carries the input tokens, `content_block_delta` the text,
+    /// `message_start` carries the input tokens, `content_block_start` a tool call's id and
+    /// name, `content_block_delta` the text and a tool call's arguments in fragments,
     /// `message_delta` the stop reason and output tokens, `message_stop` the end.
     private func relayEvents(_ body: HTTPClientResponse.Body, _ continuation: AsyncThrowingStream<ProviderEvent, any Error>.Continuation) async throws {
         var lines = ServerSentEventLines()
         var inputTokens = 0
         var outputTokens: Int?
         var stopReason: String?
+        // Anthropic numbers content blocks; OpenAI numbers tool calls.
+        var toolCallOfBlock: [Int: Int] = [:]
         let bodyEnded = try await HTTPProviderCall.forEachBuffer(of: body) { buffer in
             for data in lines.append(buffer) {
                 guard let event = try? JSONCoding.decode(AnthropicStreamEvent.self, from: Data(data.utf8)) else {
@@ -72,8 +77,17 @@ struct AnthropicProvider: ModelProvider {
                 case "message_start":
                     inputTokens = event.message?.usage.inputTokens ?? inputTokens
                     outputTokens = event.message?.usage.outputTokens ?? outputTokens
+                case "content_block_start":
+                    if let block = event.contentBlock, block.type == "tool_use", let index = event.index {
+                        let ordinal = toolCallOfBlock.count
+                        toolCallOfBlock[index] = ordinal
+                        continuation.yield(.toolCalls([ToolCalls.start(block, ordinal: ordinal)]))
+                    }
                 case "content_block_delta":
                     if let text = event.delta?.text, !text.isEmpty { continuation.yield(.content(text)) }
+                    if let json = event.delta?.partialJSON, !json.isEmpty, let ordinal = event.index.flatMap({ toolCallOfBlock[$0] }) {
+                        continuation.yield(.toolCalls([ToolCalls.arguments(json, ordinal: ordinal)]))
+                    }
                 case "message_delta":
                     stopReason = event.delta?.stopReason ?? stopReason
                     outputTokens = event.usage?.outputTokens ?? outputTokens
@@ -85,7 +99,7 @@ struct AnthropicProvider: ModelProvider {
                 case "error":
                     throw ProviderError(kind: .status(529), message: "the stream reported an error: \(data.prefix(300))")
                 default:
-                    break  // ping, content_block_start, content_block_stop
+                    break  // ping, content_block_stop
                 }
             }
             return true
@@ -109,7 +123,8 @@ struct AnthropicProvider: ModelProvider {
 struct AnthropicRequest: Encodable {
     struct Message: Encodable {
         var role: String
-        var content: String
+        /// Text, or content blocks (`text`, `tool_use`, `tool_result`).
+        var content: JSONValue
     }
 
     var model: String
@@ -119,20 +134,46 @@ struct AnthropicRequest: Encodable {
     var temperature: Double?
     var topP: Double?
     var stopSequences: [String]?
+    var tools: [JSONValue]?
+    var toolChoice: JSONValue?
     var stream: Bool
 
-    /// System and developer messages become `system`; tool messages are sent as user text.
+    /// System and developer messages become `system`; an assistant's tool calls become
+    /// `tool_use` blocks and tool messages `tool_result` blocks of a user turn.
     init(_ request: ChatCompletionRequest, model: String, stream: Bool) {
         self.model = model
         let system = request.messages.filter { $0.role == "system" || $0.role == "developer" }.compactMap { $0.content?.text }
         self.system = system.isEmpty ? nil : system.joined(separator: "\n\n")
-        messages = request.messages.filter { $0.role != "system" && $0.role != "developer" }.map {
-            Message(role: $0.role == "assistant" ? "assistant" : "user", content: $0.content?.text ?? "")
+        var messages: [Message] = []
+        for message in request.messages where message.role != "system" && message.role != "developer" {
+            let text = message.content?.text ?? ""
+            switch message.role {
+            case "assistant" where message.toolCalls?.isEmpty == false:
+                let blocks = (text.isEmpty ? [] : [JSONValue.object(["type": .string("text"), "text": .string(text)])])
+                    + (message.toolCalls ?? []).map(ToolCalls.toolUse)
+                messages.append(Message(role: "assistant", content: .array(blocks)))
+            case "tool":
+                let result = JSONValue.object([
+                    "type": .string("tool_result"), "tool_use_id": .string(message.toolCallID ?? ""), "content": .string(text),
+                ])
+                // The results of one turn's calls go back together, in one user turn.
+                if let last = messages.last, last.role == "user", case .array(let blocks) = last.content,
+                   blocks.allSatisfy({ ToolCalls.string($0, "type") == "tool_result" }) {
+                    messages[messages.count - 1].content = .array(blocks + [result])
+                } else {
+                    messages.append(Message(role: "user", content: .array([result])))
+                }
+            default:
+                messages.append(Message(role: message.role == "assistant" ? "assistant" : "user", content: .string(text)))
+            }
         }
+        self.messages = messages
         maxTokens = request.completionTokenLimit ?? AnthropicProvider.defaultMaxTokens
         temperature = request.temperature
         topP = request.topP
         stopSequences = request.stop?.values
+        tools = request.tools.map { $0.compactMap(ToolCalls.anthropicTool) }
+        toolChoice = request.toolChoice.flatMap(ToolCalls.anthropicChoice)
         self.stream = stream
     }
 
@@ -142,7 +183,71 @@ struct AnthropicRequest: Encodable {
         case temperature
         case topP = "top_p"
         case stopSequences = "stop_sequences"
+        case tools
+        case toolChoice = "tool_choice"
         case stream
+    }
+}
+
+/// Tool definitions, choices and calls between OpenAI's shapes and Anthropic's.
+enum ToolCalls {
+    /// `{"type":"function","function":{"name","description","parameters"}}` →
+    /// `{"name","description","input_schema"}`.
+    static func anthropicTool(_ tool: JSONValue) -> JSONValue? {
+        guard case .object(let function)? = field(tool, "function"), case .string(let name)? = function["name"] else { return nil }
+        var converted: [String: JSONValue] = ["name": .string(name), "input_schema": function["parameters"] ?? .object(["type": .string("object")])]
+        if let description = function["description"] { converted["description"] = description }
+        return .object(converted)
+    }
+
+    /// `auto`, `required`, `none` or one named function, in Anthropic's words.
+    static func anthropicChoice(_ choice: JSONValue) -> JSONValue? {
+        switch choice {
+        case .string("auto"): .object(["type": .string("auto")])
+        case .string("required"): .object(["type": .string("any")])
+        case .string("none"): .object(["type": .string("none")])
+        default: string(field(choice, "function") ?? .null, "name").map { .object(["type": .string("tool"), "name": .string($0)]) }
+        }
+    }
+
+    /// An assistant's OpenAI tool call as a `tool_use` block; its arguments are JSON text.
+    static func toolUse(_ call: JSONValue) -> JSONValue {
+        let function = field(call, "function") ?? .null
+        let arguments = string(function, "arguments").flatMap { try? JSONCoding.decode(JSONValue.self, from: Data($0.utf8)) }
+        return .object([
+            "type": .string("tool_use"), "id": .string(string(call, "id") ?? ""), "name": .string(string(function, "name") ?? ""),
+            "input": arguments ?? .object([:]),
+        ])
+    }
+
+    /// A whole answer's `tool_use` block as an OpenAI tool call.
+    static func whole(_ block: AnthropicResponse.Block) -> JSONValue {
+        let arguments = (try? JSONCoding.encode(block.input ?? .object([:]))).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return .object([
+            "id": .string(block.id ?? ""), "type": .string("function"),
+            "function": .object(["name": .string(block.name ?? ""), "arguments": .string(arguments)]),
+        ])
+    }
+
+    /// The first delta of a streamed tool call: its id and name.
+    static func start(_ block: AnthropicResponse.Block, ordinal: Int) -> JSONValue {
+        .object([
+            "index": .integer(Int64(ordinal)), "id": .string(block.id ?? ""), "type": .string("function"),
+            "function": .object(["name": .string(block.name ?? ""), "arguments": .string("")]),
+        ])
+    }
+
+    /// A fragment of a streamed tool call's arguments.
+    static func arguments(_ fragment: String, ordinal: Int) -> JSONValue {
+        .object(["index": .integer(Int64(ordinal)), "function": .object(["arguments": .string(fragment)])])
+    }
+
+    static func field(_ value: JSONValue, _ key: String) -> JSONValue? {
+        if case .object(let object) = value { object[key] } else { nil }
+    }
+
+    static func string(_ value: JSONValue, _ key: String) -> String? {
+        if case .string(let text)? = field(value, key) { text } else { nil }
     }
 }
 
@@ -157,9 +262,13 @@ struct AnthropicUsage: Decodable {
 }
 
 struct AnthropicResponse: Decodable {
+    /// A content block: `text`, or `tool_use` with its id, name and input.
     struct Block: Decodable {
         var type: String
         var text: String?
+        var id: String?
+        var name: String?
+        var input: JSONValue?
     }
 
     var content: [Block]
@@ -180,10 +289,13 @@ struct AnthropicStreamEvent: Decodable {
 
     struct Delta: Decodable {
         var text: String?
+        /// A fragment of a tool call's input (`input_json_delta`).
+        var partialJSON: String?
         var stopReason: String?
 
         enum CodingKeys: String, CodingKey {
             case text
+            case partialJSON = "partial_json"
             case stopReason = "stop_reason"
         }
     }
@@ -195,7 +307,15 @@ struct AnthropicStreamEvent: Decodable {
     }
 
     var type: String
+    var index: Int?
     var message: Message?
+    var contentBlock: AnthropicResponse.Block?
     var delta: Delta?
     var usage: DeltaUsage?
+
+    enum CodingKeys: String, CodingKey {
+        case type, index, message
+        case contentBlock = "content_block"
+        case delta, usage
+    }
 }
