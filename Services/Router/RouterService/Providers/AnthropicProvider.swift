@@ -35,14 +35,7 @@ struct AnthropicProvider: ModelProvider {
         if stream {
             try await relayEvents(response.body, continuation)
         } else {
-            let answer: AnthropicResponse
-            do {
-                answer = try JSONCoding.decode(AnthropicResponse.self, from: Data(buffer: try await HTTPProviderCall.collect(response.body)))
-            } catch let error as ProviderError {
-                throw error
-            } catch {
-                throw ProviderError(kind: .invalidResponse, message: "\(deployment.name) answered an unreadable message: \(error)")
-            }
+            let answer = try await HTTPProviderCall.decode(AnthropicResponse.self, from: response, deployment: deployment, what: "an unreadable message")
             let text = answer.content.compactMap(\.text).joined()
             if !text.isEmpty { continuation.yield(.content(text)) }
             let calls = answer.content.filter { $0.type == "tool_use" }.map { ToolCalls.whole($0) }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Contracts
 import Foundation
 import NIOCore
 
@@ -25,6 +26,17 @@ enum HTTPProviderCall {
                 retryAfterSeconds: response.headers.first(name: "retry-after").flatMap(Int.init))
         }
         return response
+    }
+
+    /// The whole body read as `T`; an answer that is not one is a `ProviderError` saying
+    /// what `deployment` answered instead (`what`: "an unreadable completion").
+    static func decode<T: Decodable>(_ type: T.Type, from response: HTTPClientResponse, deployment: Deployment, what: String) async throws -> T {
+        let body = try await collect(response.body)
+        do {
+            return try JSONCoding.decode(type, from: Data(buffer: body))
+        } catch {
+            throw ProviderError(kind: .invalidResponse, message: "\(deployment.name) answered \(what): \(error)")
+        }
     }
 
     static func collect(_ body: HTTPClientResponse.Body, limit: Int = 16 << 20) async throws -> ByteBuffer {

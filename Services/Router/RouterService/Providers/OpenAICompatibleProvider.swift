@@ -30,14 +30,7 @@ struct OpenAICompatibleProvider: ModelProvider {
             try await relayEvents(response.body, continuation)
             return
         }
-        let completion: ChatCompletion
-        do {
-            completion = try JSONCoding.decode(ChatCompletion.self, from: Data(buffer: try await HTTPProviderCall.collect(response.body)))
-        } catch let error as ProviderError {
-            throw error
-        } catch {
-            throw ProviderError(kind: .invalidResponse, message: "\(deployment.name) answered an unreadable completion: \(error)")
-        }
+        let completion = try await HTTPProviderCall.decode(ChatCompletion.self, from: response, deployment: deployment, what: "an unreadable completion")
         let choice = completion.choices.first
         if let text = choice?.message.content?.text, !text.isEmpty { continuation.yield(.content(text)) }
         if let calls = choice?.message.toolCalls, !calls.isEmpty { continuation.yield(.toolCalls(calls)) }
@@ -96,14 +89,7 @@ extension OpenAICompatibleProvider: EmbeddingProvider {
         upstream.user = nil
         let http = try post("embeddings", JSONCoding.encode(upstream), to: deployment)
         let response = try await HTTPProviderCall.execute(http, client: client, timeout: readTimeout, deployment: deployment)
-        let answer: UpstreamEmbeddings
-        do {
-            answer = try JSONCoding.decode(UpstreamEmbeddings.self, from: Data(buffer: try await HTTPProviderCall.collect(response.body)))
-        } catch let error as ProviderError {
-            throw error
-        } catch {
-            throw ProviderError(kind: .invalidResponse, message: "\(deployment.name) answered unreadable embeddings: \(error)")
-        }
+        let answer = try await HTTPProviderCall.decode(UpstreamEmbeddings.self, from: response, deployment: deployment, what: "unreadable embeddings")
         let inputs = request.input.values
         guard answer.data.count == inputs.count, Set(answer.data.map(\.index)) == Set(inputs.indices) else {
             throw ProviderError(kind: .invalidResponse, message: "\(deployment.name) answered \(answer.data.count) embeddings for \(inputs.count) inputs")
