@@ -229,6 +229,30 @@ import Testing
         }
     }
 
+    @Test func thresholdsCrossedByConcurrentCallsOnTwoReplicasAreAnnouncedOnceEach() async throws {
+        let announcements = Announcements()
+        var caller = caller()
+        caller.keyBudget = Budget(amountMicros: 1_000_000, thresholds: [25, 50, 75, 90])
+        let budgeted = caller
+        try await withLimiter(announcements: announcements) { first in
+            try await withLimiter(announcements: announcements) { second in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for call in 0..<40 {
+                        let replica = call.isMultiple(of: 2) ? first : second
+                        group.addTask {
+                            guard let admission = try? await replica.admit(
+                                budgeted, requestID: "r\(call)", estimatedTokens: 1, estimatedCostMicros: 30_000) else { return }
+                            await replica.settle(admission, actualTokens: 1, actualCostMicros: 30_000, tenant: budgeted.tenantID)
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+        }
+        // 33 calls fit in the budget: 990,000 spent, past 90 % and short of 100 %.
+        #expect(announcements.thresholds.sorted() == [25, 50, 75, 90])
+    }
+
     @Test func aWarnBudgetNeverRefusesButSaysSo() async throws {
         try await withLimiter { limiter in
             var caller = caller()
