@@ -66,9 +66,9 @@ let gatewayTestCatalog = try! CatalogFile.parse("""
 
 func withGateway(
     tenant: UUID, replicas: Int = 1, config: GatewayConfig = GatewayConfig(port: 0, keyCacheTimeToLive: .seconds(60)),
-    _ body: (GatewayUnderTest) async throws -> Void
+    catalog: Catalog = gatewayTestCatalog, _ body: (GatewayUnderTest) async throws -> Void
 ) async throws {
-    try await withRouter(catalog: gatewayTestCatalog, tenant: tenant) { bus, usage in
+    try await withRouter(catalog: catalog, tenant: tenant) { bus, usage in
         try await withDatabase { database in
             let redis = try RedisClient(url: TestEnvironment.redisURL)
             let ports = PortList()
