@@ -10,6 +10,28 @@ public enum RouterVerb {
     public static let embeddings = "embeddings"
     /// One `ModelList` reply: the models of a tenant's catalog.
     public static let models = "models"
+    /// Every replica (no queue group) reads its catalog file again and answers a
+    /// `CatalogReloadResult`.
+    public static let reloadCatalog = "reload_catalog"
+}
+
+/// One router replica's answer to a catalog reload; `POST /admin/catalog/reload` lists them.
+public struct CatalogReloadResult: Codable, Sendable, Equatable {
+    /// The replica, as `SWITCHYARD_INSTANCE` names it.
+    public var instance: String
+    /// `reloaded`, or `failed` (the catalog in force is kept).
+    public var status: String
+    /// The models in force after the attempt.
+    public var models: [String]
+    /// Why the file was refused, naming its line and field.
+    public var error: String?
+
+    public init(instance: String, status: String, models: [String], error: String? = nil) {
+        self.instance = instance
+        self.status = status
+        self.models = models
+        self.error = error
+    }
 }
 
 /// Headers the router sets on its replies.

@@ -54,6 +54,21 @@ extension Bus {
         }
     }
 
+    /// Sends a request that every callee listening answers (responders without a queue group),
+    /// and returns the replies that came within `window`: one per replica of the callee.
+    public func gather(_ subject: String, payload: Data, headers: [String: String] = [:], window: Duration) async throws -> [NATSMessage] {
+        let inbox = try inbox()
+        let (replies, continuation) = AsyncStream.makeStream(of: NATSMessage.self)
+        let replySubject = inbox.expectMany(continuation)
+        try publish(requestMessage(subject, replyTo: replySubject, payload: payload, headers: headers, timeout: window))
+        try? await Task.sleep(for: window)
+        inbox.forget(replySubject)
+        continuation.finish()
+        var gathered: [NATSMessage] = []
+        for await reply in replies where reply.headers["Status"] != "503" { gathered.append(reply) }
+        return gathered
+    }
+
     private func requestMessage(
         _ subject: String, replyTo: String, payload: Data, headers: [String: String], timeout: Duration
     ) -> NATSMessage {
@@ -125,6 +140,8 @@ final class ReplyInbox: Sendable {
     private enum Pending {
         case single(ReplyWaiter)
         case stream(subject: String, nextChunk: Int, AsyncThrowingStream<NATSMessage, any Error>.Continuation)
+        /// Every reply that comes, from any number of callees.
+        case gather(AsyncStream<NATSMessage>.Continuation)
     }
 
     private let prefix: String
@@ -150,6 +167,12 @@ final class ReplyInbox: Sendable {
         return (subject, waiter)
     }
 
+    func expectMany(_ continuation: AsyncStream<NATSMessage>.Continuation) -> String {
+        let replySubject = makeSubject()
+        pending.withLock { $0[replySubject] = .gather(continuation) }
+        return replySubject
+    }
+
     func expectStream(subject: String, _ continuation: AsyncThrowingStream<NATSMessage, any Error>.Continuation) -> String {
         let replySubject = makeSubject()
         pending.withLock { $0[replySubject] = .stream(subject: subject, nextChunk: 0, continuation) }
@@ -167,6 +190,7 @@ final class ReplyInbox: Sendable {
     private func deliver(_ message: NATSMessage) {
         enum Action {
             case fulfil(ReplyWaiter)
+            case gathered(AsyncStream<NATSMessage>.Continuation)
             case yield(AsyncThrowingStream<NATSMessage, any Error>.Continuation)
             case finish(AsyncThrowingStream<NATSMessage, any Error>.Continuation)
             case fail(AsyncThrowingStream<NATSMessage, any Error>.Continuation, any Error)
@@ -177,6 +201,8 @@ final class ReplyInbox: Sendable {
             case .single(let waiter):
                 pending[message.subject] = nil
                 return .fulfil(waiter)
+            case .gather(let continuation):
+                return .gathered(continuation)
             case .stream(let subject, let expected, let continuation):
                 if message.headers["Status"] == "503" || message.headers[BusHeader.fault] != nil {
                     pending[message.subject] = nil
@@ -200,6 +226,7 @@ final class ReplyInbox: Sendable {
         }
         switch action {
         case .fulfil(let waiter): waiter.fulfil(.success(message))
+        case .gathered(let continuation): continuation.yield(message)
         case .yield(let continuation): continuation.yield(message)
         case .finish(let continuation): continuation.finish()
         case .fail(let continuation, let error): continuation.finish(throwing: error)

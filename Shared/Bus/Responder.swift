@@ -66,7 +66,8 @@ final class ChunkCounter: @unchecked Sendable {
     }
 }
 
-/// Serves `subject` in a queue group, so every replica of a service shares the requests.
+/// Serves `subject` in a queue group, so every replica of a service shares the requests; or,
+/// without one, on every replica, each answering (for `Bus.gather`).
 ///
 /// Each request runs in its own task, cancelled when the caller's deadline passes: the caller
 /// has stopped waiting, so work past it is wasted. On graceful shutdown it drains: no new
@@ -86,12 +87,12 @@ public final class Responder: Service, Sendable {
 
     let bus: Bus
     let subject: String
-    let queue: String
+    let queue: String?
     let handler: Handler
     let logger: Logger
     let flows = StreamFlows()
 
-    public init(bus: Bus, subject: String, queue: String, logger: Logger, handler: Handler) {
+    public init(bus: Bus, subject: String, queue: String?, logger: Logger, handler: Handler) {
         self.bus = bus
         self.subject = subject
         self.queue = queue
@@ -112,7 +113,7 @@ public final class Responder: Service, Sendable {
             bus: bus, subject: subject, queue: queue,
             onMessage: { continuation.yield($0) },
             onComplete: { continuation.finish() })
-        logger.info("serving requests", metadata: ["subject": "\(subject)", "queue": "\(queue)"])
+        logger.info("serving requests", metadata: ["subject": "\(subject)", "queue": "\(queue ?? "none: every replica answers")"])
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 for await message in requests {

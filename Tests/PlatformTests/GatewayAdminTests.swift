@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import GatewayService
 import NIOHTTP1
+import RouterService
 import SwitchyardBus
 import SwitchyardDatabase
 import Testing
@@ -214,6 +215,7 @@ import Testing
                             (.GET, "/admin/tenants/\(tenant)/members/seeded-\(role)", nil, .membersManage),
                             (.DELETE, "/admin/tenants/\(tenant)/members/seeded-\(role)", nil, .membersManage),
                             (.GET, "/admin/dead-letters", nil, nil),
+                            (.POST, "/admin/catalog/reload", nil, nil),
                         ]
                         for (method, path, body, permission) in routes {
                             let answer = try await send(method, gateway.url + path, key: caller.secret, json: body)
@@ -227,6 +229,51 @@ import Testing
                         }
                     }
                 }
+            }
+        }
+    }
+
+    @Test func theOperatorReloadsTheCatalogOnEveryRouterAndABadFileKeepsTheOneInForce() async throws {
+        func catalog(_ models: [String]) -> String {
+            "models:\n" + models.map { model in
+                """
+                  \(model):
+                    deployments:
+                      - name: local/\(model)
+                        provider: local
+                        upstream_model: local-chat
+                        price: {input_micros_per_million: 1000000, output_micros_per_million: 2000000}
+                        context_window: 4096
+                        capabilities: [chat, streaming]
+
+                """
+            }.joined()
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-\(UUID().uuidString).yaml")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try catalog(["local-chat"]).write(to: file, atomically: true, encoding: .utf8)
+        let store = try CatalogStore(path: file.path)
+        try await withDatabase { database in
+            let (tenant, owner) = try await makeTenantWithKey(database, role: .owner)
+            try await withGateway(tenant: tenant, catalogStore: store, config: Self.config) { gateway in
+                let reload = gateway.url + "/admin/catalog/reload"
+                #expect(try await send(.POST, reload, key: owner).status == 403)
+
+                try catalog(["local-chat", "local-extra"]).write(to: file, atomically: true, encoding: .utf8)
+                let reloaded = try await send(.POST, reload, key: Self.adminToken)
+                #expect(reloaded.status == 200, "\(reloaded.text)")
+                #expect(try reloaded.decode(ListOf<CatalogReloadResult>.self).data == [
+                    CatalogReloadResult(instance: "router-test", status: "reloaded", models: ["local-chat", "local-extra"]),
+                ])
+                let models = try await send(.GET, gateway.url + "/v1/models", key: owner).decode(ModelList.self)
+                #expect(models.data.map(\.id) == ["local-chat", "local-extra"])
+
+                try "models:\n  broken: [".write(to: file, atomically: true, encoding: .utf8)
+                let refused = try await send(.POST, reload, key: Self.adminToken)
+                #expect(refused.status == 422 && refused.error?.code == "catalog_invalid", "\(refused.text)")
+                #expect(refused.text.contains("router-test") && refused.text.contains(file.lastPathComponent))
+                let still = try await send(.GET, gateway.url + "/v1/models", key: owner).decode(ModelList.self)
+                #expect(still.data.map(\.id) == ["local-chat", "local-extra"])
             }
         }
     }

@@ -21,7 +21,7 @@ public enum RouterApp {
         httpConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: config.connectionsPerProvider)
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
         return [HTTPClientLifecycle(client: httpClient), CatalogReloader(store: catalog, logger: context.logger)]
-            + responders(bus: context.bus!, catalog: catalog, httpClient: httpClient, logger: context.logger)
+            + responders(bus: context.bus!, catalog: catalog, httpClient: httpClient, instance: context.service.instance, logger: context.logger)
     }
 
     /// The bus endpoints serving `catalog`. Provider keys are read from `environment` by the
@@ -33,9 +33,11 @@ public enum RouterApp {
         responders(bus: bus, catalog: CatalogStore(catalog, path: "(given)"), httpClient: httpClient, environment: environment, logger: logger)
     }
 
-    static func responders(
+    /// The bus endpoints serving the catalog file `catalog` reads, which a reload reads again.
+    public static func responders(
         bus: Bus, catalog: CatalogStore, httpClient: HTTPClient,
-        environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        instance: String = "router-\(ProcessInfo.processInfo.processIdentifier)", logger: Logger
     ) -> [Responder] {
         let usage = UsagePublisher(bus: bus, logger: logger)
         let providers = Providers(
@@ -46,7 +48,8 @@ public enum RouterApp {
         let health = DeploymentHealth()
         return RouterResponders(
             bus: bus, chat: ChatCalls(catalogs: catalog, providers: providers, usage: usage, health: health),
-            embeddings: EmbeddingCalls(catalogs: catalog, providers: providers, usage: usage, health: health), catalogs: catalog, logger: logger
+            embeddings: EmbeddingCalls(catalogs: catalog, providers: providers, usage: usage, health: health), catalogs: catalog,
+            instance: instance, logger: logger
         ).responders()
     }
 }

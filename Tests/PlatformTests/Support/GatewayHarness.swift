@@ -69,27 +69,42 @@ func withGateway(
     catalog: Catalog = gatewayTestCatalog, _ body: (GatewayUnderTest) async throws -> Void
 ) async throws {
     try await withRouter(catalog: catalog, tenant: tenant) { bus, usage in
-        try await withDatabase { database in
-            let redis = try RedisClient(url: TestEnvironment.redisURL)
-            let ports = PortList()
-            var services: [any Service] = []
-            for _ in 0..<replicas {
-                let gateway = Gateway(config: config, database: database, bus: bus, redis: redis, logger: TestEnvironment.logger)
-                services += try gateway.services { port in ports.append(port) }
-            }
-            do {
-                try await withServiceGroup(services) {
-                    let bound = try await eventually(timeout: .seconds(10)) { ports.count == replicas }
-                    try #require(bound, "the gateways did not start listening")
-                    try await body(GatewayUnderTest(
-                        urls: ports.values.map { "http://127.0.0.1:\($0)" }, bus: bus, database: database, redis: redis, usage: usage))
-                }
-            } catch {
-                await redis.close()
-                throw error
-            }
-            await redis.close()
+        try await withGateway(bus: bus, usage: usage, replicas: replicas, config: config, body)
+    }
+}
+
+/// A gateway whose router serves a catalog file (which `POST /admin/catalog/reload` reads again).
+func withGateway(
+    tenant: UUID, catalogStore: CatalogStore, config: GatewayConfig, _ body: (GatewayUnderTest) async throws -> Void
+) async throws {
+    try await withRouter(catalogStore: catalogStore, tenant: tenant) { bus, usage in
+        try await withGateway(bus: bus, usage: usage, replicas: 1, config: config, body)
+    }
+}
+
+private func withGateway(
+    bus: Bus, usage: DeliveryLog, replicas: Int, config: GatewayConfig, _ body: (GatewayUnderTest) async throws -> Void
+) async throws {
+    try await withDatabase { database in
+        let redis = try RedisClient(url: TestEnvironment.redisURL)
+        let ports = PortList()
+        var services: [any Service] = []
+        for _ in 0..<replicas {
+            let gateway = Gateway(config: config, database: database, bus: bus, redis: redis, logger: TestEnvironment.logger)
+            services += try gateway.services { port in ports.append(port) }
         }
+        do {
+            try await withServiceGroup(services) {
+                let bound = try await eventually(timeout: .seconds(10)) { ports.count == replicas }
+                try #require(bound, "the gateways did not start listening")
+                try await body(GatewayUnderTest(
+                    urls: ports.values.map { "http://127.0.0.1:\($0)" }, bus: bus, database: database, redis: redis, usage: usage))
+            }
+        } catch {
+            await redis.close()
+            throw error
+        }
+        await redis.close()
     }
 }
 

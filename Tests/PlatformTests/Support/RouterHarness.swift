@@ -12,6 +12,21 @@ import Testing
 func withRouter(
     catalog: Catalog, tenant: UUID, environment: [String: String] = [:], _ body: (Bus, DeliveryLog) async throws -> Void
 ) async throws {
+    try await withRouter(tenant: tenant, responders: { bus in
+        RouterApp.responders(bus: bus, catalog: catalog, httpClient: .shared, environment: environment, logger: TestEnvironment.logger)
+    }, body)
+}
+
+/// The same, serving a catalog file, which a reload reads again.
+func withRouter(catalogStore: CatalogStore, tenant: UUID, _ body: (Bus, DeliveryLog) async throws -> Void) async throws {
+    try await withRouter(tenant: tenant, responders: { bus in
+        RouterApp.responders(bus: bus, catalog: catalogStore, httpClient: .shared, instance: "router-test", logger: TestEnvironment.logger)
+    }, body)
+}
+
+private func withRouter(
+    tenant: UUID, responders makeResponders: (Bus) -> [Responder], _ body: (Bus, DeliveryLog) async throws -> Void
+) async throws {
     let (server, process) = try await PrivateNATSServer.started()
     defer {
         process.kill()
@@ -26,10 +41,9 @@ func withRouter(
             usage.record(delivery)
             return .done
         }
-        let responders = RouterApp.responders(
-            bus: bus, catalog: catalog, httpClient: .shared, environment: environment, logger: TestEnvironment.logger)
+        let responders = makeResponders(bus)
         try await withRunning(responders + [consumer]) {
-            for verb in [RouterVerb.chat, RouterVerb.chatStream, RouterVerb.embeddings, RouterVerb.models] {
+            for verb in [RouterVerb.chat, RouterVerb.chatStream, RouterVerb.embeddings, RouterVerb.models, RouterVerb.reloadCatalog] {
                 try await awaitResponder(bus, Subject.service(.router, verb))
             }
             try await body(bus, usage)

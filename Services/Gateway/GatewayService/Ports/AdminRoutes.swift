@@ -31,6 +31,7 @@ struct AdminRoutes: Sendable {
         group.put("tenants/:tenant/members/:subject", use: setMember)
         group.delete("tenants/:tenant/members/:subject", use: removeMember)
         group.get("tenants/:tenant/audit", use: audit)
+        group.post("catalog/reload", use: reloadCatalog)
         group.get("dead-letters", use: listDeadLetters)
         group.get("dead-letters/:sequence", use: showDeadLetter)
         group.post("dead-letters/:sequence/replay", use: replayDeadLetter)
@@ -189,6 +190,26 @@ struct AdminRoutes: Sendable {
         let administration = administration(caller)
         guard try await administration.tenant(tenant) != nil else { throw APIError.notFound("tenant") }
         return try Response.json(ListOf(try await administration.auditEntries(tenant: tenant, after: Int64(after), limit: limit)))
+    }
+
+    // MARK: The model catalog (the platform operator only)
+
+    /// Every router replica reads its catalog file again and says how it went. A file that
+    /// fails keeps the catalog in force on that replica and answers 422 naming the replica and
+    /// the file's line and field.
+    func reloadCatalog(_ request: Request, context: GatewayContext) async throws -> Response {
+        try requireOperator(try context.requireCaller(), "reload the model catalog")
+        let replies = try await bus.gather(Subject.service(.router, RouterVerb.reloadCatalog), payload: Data("{}".utf8), window: .seconds(1))
+        let results = replies.compactMap { try? JSONCoding.decode(CatalogReloadResult.self, from: $0.payload) }.sorted { $0.instance < $1.instance }
+        guard !results.isEmpty else {
+            throw APIError(.serviceUnavailable, "No router answered; is one running?", code: "router_unavailable")
+        }
+        let failed = results.filter { $0.status != "reloaded" }
+        guard failed.isEmpty else {
+            let reasons = failed.map { "\($0.instance): \($0.error ?? "failed")" }.joined(separator: "; ")
+            throw APIError(.unprocessable, "The catalog was not reloaded; the one in force is kept. \(reasons)", code: "catalog_invalid")
+        }
+        return try Response.json(ListOf(results))
     }
 
     // MARK: Dead letters (the platform operator only)

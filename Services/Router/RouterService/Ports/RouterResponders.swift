@@ -3,16 +3,22 @@ import Foundation
 import Logging
 import SwitchyardBus
 
-/// The router's bus endpoints, served in queue group `router` so replicas share the calls.
+/// The router's bus endpoints, served in queue group `router` so replicas share the calls
+/// (catalog reloads excepted: every replica answers those).
 struct RouterResponders {
     let bus: Bus
     let chat: ChatCalls
     let embeddings: EmbeddingCalls
     let catalogs: CatalogStore
+    /// This replica's name, in its answer to a catalog reload.
+    let instance: String
     let logger: Logger
 
     func responders() -> [Responder] {
         [
+            // Every replica, not one of the group: each must read its file again.
+            Responder(bus: bus, subject: Subject.service(.router, RouterVerb.reloadCatalog), queue: nil, logger: logger,
+                      handler: .unary(reloadCatalog)),
             Responder(bus: bus, subject: Subject.service(.router, RouterVerb.chat), queue: ServiceName.router.rawValue, logger: logger,
                       handler: .reply(complete)),
             Responder(bus: bus, subject: Subject.service(.router, RouterVerb.chatStream), queue: ServiceName.router.rawValue, logger: logger,
@@ -31,6 +37,20 @@ struct RouterResponders {
         return BusReply(payload: try JSONCoding.encode(response), headers: [
             RouterHeader.deployment: deployment.name, RouterHeader.costMicros: String(cost),
         ])
+    }
+
+    /// Reads the catalog file again; a file that fails keeps the catalog in force.
+    func reloadCatalog(_ request: BusRequest) async throws -> Data {
+        let result: CatalogReloadResult
+        do {
+            try catalogs.reload()
+            result = CatalogReloadResult(instance: instance, status: "reloaded", models: catalogs.catalog.models.keys.sorted())
+            logger.notice("catalog reloaded on request", metadata: ["path": "\(catalogs.path)", "models": "\(result.models)"])
+        } catch {
+            result = CatalogReloadResult(instance: instance, status: "failed", models: catalogs.catalog.models.keys.sorted(), error: "\(error)")
+            logger.error("catalog reload failed; the catalog in force is kept", metadata: ["error": "\(error)"])
+        }
+        return try JSONCoding.encode(result)
     }
 
     func models(_ request: BusRequest) async throws -> Data {
