@@ -234,24 +234,9 @@ import Testing
     }
 
     @Test func theOperatorReloadsTheCatalogOnEveryRouterAndABadFileKeepsTheOneInForce() async throws {
-        func catalog(_ models: [String]) -> String {
-            "models:\n" + models.map { model in
-                """
-                  \(model):
-                    deployments:
-                      - name: local/\(model)
-                        provider: local
-                        upstream_model: local-chat
-                        price: {input_micros_per_million: 1000000, output_micros_per_million: 2000000}
-                        context_window: 4096
-                        capabilities: [chat, streaming]
-
-                """
-            }.joined()
-        }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-\(UUID().uuidString).yaml")
         defer { try? FileManager.default.removeItem(at: file) }
-        try catalog(["local-chat"]).write(to: file, atomically: true, encoding: .utf8)
+        try writeLocalCatalog(["local-chat"], to: file)
         let store = try CatalogStore(path: file.path)
         try await withDatabase { database in
             let (tenant, owner) = try await makeTenantWithKey(database, role: .owner)
@@ -259,7 +244,7 @@ import Testing
                 let reload = gateway.url + "/admin/catalog/reload"
                 #expect(try await send(.POST, reload, key: owner).status == 403)
 
-                try catalog(["local-chat", "local-extra"]).write(to: file, atomically: true, encoding: .utf8)
+                try writeLocalCatalog(["local-chat", "local-extra"], to: file)
                 let reloaded = try await send(.POST, reload, key: Self.adminToken)
                 #expect(reloaded.status == 200, "\(reloaded.text)")
                 #expect(try reloaded.decode(ListOf<CatalogReloadResult>.self).data == [

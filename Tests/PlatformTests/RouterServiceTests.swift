@@ -177,19 +177,7 @@ import Testing
     @Test func sighupReloadsTheCatalogAndABadFileKeepsTheOldOne() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-\(UUID().uuidString).yaml")
         defer { try? FileManager.default.removeItem(at: file) }
-        func write(_ model: String) throws {
-            try """
-                models:
-                  \(model):
-                    deployments:
-                      - name: local/\(model)
-                        provider: local
-                        upstream_model: local-chat
-                        price: {input_micros_per_million: 1, output_micros_per_million: 1}
-                        context_window: 1000
-                        capabilities: [chat]
-                """.write(to: file, atomically: true, encoding: .utf8)
-        }
+        func write(_ model: String) throws { try writeLocalCatalog([model], to: file) }
         try write("before")
         let (server, nats) = try await PrivateNATSServer.started()
         defer {

@@ -56,3 +56,21 @@ func routerCall(_ tenant: UUID, model: String, maxTokens: Int? = nil, includeUsa
     if includeUsage { completion.streamOptions = StreamOptions(includeUsage: true) }
     return RouterChatCall(requestID: "req_\(UUID().uuidString.lowercased())", tenantID: tenant, apiKeyID: UUID(), completion: completion)
 }
+
+/// A catalog file of local chat models by these names, for tests that reload it.
+func writeLocalCatalog(_ models: [String], to file: URL) throws {
+    let entries = models.map { model in
+        """
+          \(model):
+            deployments:
+              - name: local/\(model)
+                provider: local
+                upstream_model: local-chat
+                price: {input_micros_per_million: 1000000, output_micros_per_million: 2000000}
+                context_window: 4096
+                capabilities: [chat, streaming]
+
+        """
+    }
+    try ("models:\n" + entries.joined()).write(to: file, atomically: true, encoding: .utf8)
+}
