@@ -174,6 +174,38 @@ import Testing
 }
 
 @Suite struct RouterProcessTests {
+    @Test func theCLIReloadsTheCatalogOfARunningRouterAndFailsOnABadFile() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-\(UUID().uuidString).yaml")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try writeLocalCatalog(["before"], to: file)
+        let (server, nats) = try await PrivateNATSServer.started()
+        defer {
+            nats.kill()
+            try? FileManager.default.removeItem(at: server.directory)
+        }
+        let router = try ChildProcess("router", environment: [
+            "NATS_URL": server.url, "SWITCHYARD_CATALOG": file.path, "SWITCHYARD_ROUTER_OPS_PORT": String(freePort()),
+            "SWITCHYARD_INSTANCE": "router-cli-test", "SWITCHYARD_LOG_LEVEL": "error",
+        ])
+        defer { router.kill() }
+        let environment = TestEnvironment.variables.merging(["NATS_URL": server.url]) { _, new in new }
+        func reload() async throws -> (status: Int32, output: String) {
+            try await runProcess(TestEnvironment.executable("switchyard"), arguments: ["catalog", "reload"], environment: environment)
+        }
+        try writeLocalCatalog(["before", "after"], to: file)
+        var reloaded: (status: Int32, output: String) = (-1, "")
+        // The router may still be starting: it answers once it serves.
+        _ = try await eventually(timeout: .seconds(20)) {
+            reloaded = try await reload()
+            return reloaded.status == 0
+        }
+        #expect(reloaded.status == 0 && reloaded.output.contains("router-cli-test  reloaded  after,before"), "\(reloaded.output)")
+
+        try "models: [".write(to: file, atomically: true, encoding: .utf8)
+        let refused = try await reload()
+        #expect(refused.status != 0 && refused.output.contains("router-cli-test  failed  after,before"), "\(refused.output)")
+    }
+
     @Test func sighupReloadsTheCatalogAndABadFileKeepsTheOldOne() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-\(UUID().uuidString).yaml")
         defer { try? FileManager.default.removeItem(at: file) }
