@@ -41,6 +41,9 @@ public enum RouterHeader {
     /// The cost of the call in integer micro-USD, at the catalog price in force: on a completion
     /// or embeddings reply, and on the chunk of a stream that carries its usage.
     public static let costMicros = "Switchyard-Cost-Micros"
+    /// The call's prompt plus completion tokens, beside the cost: the gateway settles its
+    /// quotas from the headers without reading the answer again.
+    public static let totalTokens = "Switchyard-Total-Tokens"
 }
 
 /// A chat completion call, on `svc.router.chat` or `svc.router.chat_stream`.

@@ -13,6 +13,8 @@ struct RouterClient: Sendable {
         var payload: Data
         var deployment: String?
         var costMicros: Int64?
+        /// The call's tokens, for settling quotas without decoding the answer.
+        var totalTokens: Int?
     }
 
     func complete(_ call: RouterChatCall, correlationID: String) async throws(APIError) -> Reply {
@@ -59,7 +61,8 @@ struct RouterClient: Sendable {
                 headers: [BusHeader.correlationID: correlationID], timeout: timeout ?? self.timeout)
             return Reply(
                 payload: message.payload, deployment: message.headers[RouterHeader.deployment],
-                costMicros: message.headers[RouterHeader.costMicros].flatMap(Int64.init))
+                costMicros: message.headers[RouterHeader.costMicros].flatMap(Int64.init),
+                totalTokens: message.headers[RouterHeader.totalTokens].flatMap(Int.init))
         } catch {
             throw Self.apiError(error)
         }

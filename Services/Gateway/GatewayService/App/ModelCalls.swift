@@ -26,8 +26,9 @@ struct ModelCalls: Sendable {
                                         completion: request.completionTokenLimit ?? Self.defaultCompletionEstimate)
         do {
             let reply = try await router.complete(call, correlationID: requestID)
-            let usage = (try? JSONCoding.decode(UsageOnly.self, from: reply.payload))?.usage
-            await settle(admission, caller, actualTokens: usage?.totalTokens ?? 0, actualCostMicros: reply.costMicros)
+            // A router from before the tokens header: read them from the answer.
+            let tokens = reply.totalTokens ?? (try? JSONCoding.decode(UsageOnly.self, from: reply.payload))?.usage?.totalTokens
+            await settle(admission, caller, actualTokens: tokens ?? 0, actualCostMicros: reply.costMicros)
             return (reply, admission)
         } catch {
             await settle(admission, caller, actualTokens: 0, actualCostMicros: 0)
@@ -70,8 +71,8 @@ struct ModelCalls: Sendable {
             let reply = try await router.embed(
                 RouterEmbeddingsCall(requestID: requestID, tenantID: tenant, apiKeyID: caller.apiKeyID, embeddings: request),
                 correlationID: requestID)
-            let usage = (try? JSONCoding.decode(EmbeddingsUsageOnly.self, from: reply.payload))?.usage
-            await settle(admission, caller, actualTokens: usage?.totalTokens ?? 0, actualCostMicros: reply.costMicros)
+            let tokens = reply.totalTokens ?? (try? JSONCoding.decode(EmbeddingsUsageOnly.self, from: reply.payload))?.usage?.totalTokens
+            await settle(admission, caller, actualTokens: tokens ?? 0, actualCostMicros: reply.costMicros)
             return (reply, admission)
         } catch {
             await settle(admission, caller, actualTokens: 0, actualCostMicros: 0)

@@ -36,6 +36,7 @@ struct RouterResponders {
         let cost = deployment.price.costMicros(promptTokens: response.usage.promptTokens, completionTokens: 0)
         return BusReply(payload: try JSONCoding.encode(response), headers: [
             RouterHeader.deployment: deployment.name, RouterHeader.costMicros: String(cost),
+            RouterHeader.totalTokens: String(response.usage.totalTokens),
         ])
     }
 
@@ -67,6 +68,7 @@ struct RouterResponders {
         let cost = deployment.price.costMicros(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens)
         return BusReply(payload: try JSONCoding.encode(completion), headers: [
             RouterHeader.deployment: deployment.name, RouterHeader.costMicros: String(cost),
+            RouterHeader.totalTokens: String(usage.promptTokens + usage.completionTokens),
         ])
     }
 
