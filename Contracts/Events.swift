@@ -110,6 +110,20 @@ public struct QuotaLimitsChanged: EventPayload {
     }
 }
 
+/// Routers drop a tenant's cached routing when it changes, so the change applies to the next
+/// calls. `override` is nil when the tenant's routing of the model was removed.
+public struct RoutingChanged: EventPayload {
+    public static let eventType = EventType(domain: "routing", name: "changed")
+    public static let version = 1
+    public var model: String
+    public var override: RoutingOverride?
+
+    public init(model: String, override: RoutingOverride?) {
+        self.model = model
+        self.override = override
+    }
+}
+
 /// Gateways re-read a tenant's budgets when they change.
 public struct BudgetChanged: EventPayload {
     public static let eventType = EventType(domain: "budget", name: "changed")

@@ -13,6 +13,9 @@ public enum RouterVerb {
     /// Every replica (no queue group) reads its catalog file again and answers a
     /// `CatalogReloadResult`.
     public static let reloadCatalog = "reload_catalog"
+    /// A tenant's `RoutingOverride`, checked against the catalog before it is stored: answered
+    /// as the router would apply it, or with a fault naming the field it refuses.
+    public static let checkRouting = "check_routing"
 }
 
 /// One router replica's answer to a catalog reload; `POST /admin/catalog/reload` lists them.

@@ -17,6 +17,7 @@ import Testing
             _ = try await BudgetRepository.setKeyBudget(Budget(amountMicros: 1_000), keyID: key.id, in: tx)
             try await AuditLog.append(actor: "test", action: "seed", in: tx)
             _ = try await MemberRepository.set(subject: "seed", roles: [.viewer], email: nil, in: tx)
+            _ = try await RoutingOverrideRepository.set(RoutingOverride(model: "local-chat", strategy: "lowest_cost"), in: tx)
             try await tx.execute("""
                 INSERT INTO ledger_entries (tenant_id, event_id, request_id, model, deployment, prompt_tokens, completion_tokens,
                                             cost_micros, status, occurred_at)

@@ -28,6 +28,7 @@ public struct Gateway: Sendable {
     let database: Database
     let bus: Bus
     let calls: ModelCalls
+    let prices: ModelPrices
     let idempotency: IdempotencyMiddleware?
     let logger: Logger
 
@@ -57,7 +58,8 @@ public struct Gateway: Sendable {
                 logger: logger)
         }
         let router = RouterClient(bus: bus, timeout: config.modelCallTimeout)
-        calls = ModelCalls(router: router, quotas: quotas, prices: ModelPrices(router: router), logger: logger)
+        prices = ModelPrices(router: router)
+        calls = ModelCalls(router: router, quotas: quotas, prices: prices, logger: logger)
         idempotency = redis.map {
             IdempotencyMiddleware(
                 store: IdempotencyStore(redis: $0), maxBodyBytes: config.maxBodyBytes,
@@ -72,9 +74,10 @@ public struct Gateway: Sendable {
     }
 
     /// A revoked key leaves the cache at once; a tenant whose limits changed has its keys read
-    /// again, with the new limits, on their next use; so does a member whose roles changed.
+    /// again, with the new limits, on their next use; so does a member whose roles changed, and
+    /// the model prices of a tenant whose routing changed.
     func cacheInvalidation() -> [EventListener] {
-        let (keys, tenants) = (self.keys, tokens?.tenants)
+        let (keys, tenants, prices) = (self.keys, tokens?.tenants, self.prices)
         return [
             listener(for: APIKeyRevoked.self) { event in keys.forget(prefix: event.payload.prefix) },
             listener(for: QuotaLimitsChanged.self) { event in
@@ -86,6 +89,7 @@ public struct Gateway: Sendable {
                 tenants?.forget(event.tenantID)
             },
             listener(for: MemberChanged.self) { event in tenants?.forget(member: event.payload.subject, of: event.tenantID) },
+            listener(for: RoutingChanged.self) { event in prices.forget(event.tenantID) },
         ]
     }
 
@@ -97,7 +101,7 @@ public struct Gateway: Sendable {
                 return
             }
             apply(event)
-            logger.debug("key cache updated", metadata: ["event": "\(Payload.eventType)", "tenant_id": "\(Subject.token(event.tenantID))"])
+            logger.debug("cache updated", metadata: ["event": "\(Payload.eventType)", "tenant_id": "\(Subject.token(event.tenantID))"])
         }
     }
 

@@ -20,22 +20,29 @@ public enum RouterApp {
         // a provider behind the first eight, streams above all.
         httpConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: config.connectionsPerProvider)
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
-        return [HTTPClientLifecycle(client: httpClient), CatalogReloader(store: catalog, logger: context.logger)]
-            + responders(bus: context.bus!, catalog: catalog, httpClient: httpClient, instance: context.service.instance, logger: context.logger)
+        let catalogs = TenantCatalogs(store: catalog, database: context.database!)
+        return [
+            HTTPClientLifecycle(client: httpClient), CatalogReloader(store: catalog, logger: context.logger),
+            routingListener(bus: context.bus!, catalogs: catalogs, logger: context.logger),
+        ] + responders(bus: context.bus!, catalogs: catalogs, httpClient: httpClient, instance: context.service.instance, logger: context.logger)
     }
 
-    /// The bus endpoints serving `catalog`. Provider keys are read from `environment` by the
-    /// variable each deployment names.
-    public static func responders(
-        bus: Bus, catalog: Catalog, httpClient: HTTPClient,
-        environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger
-    ) -> [Responder] {
-        responders(bus: bus, catalog: CatalogStore(catalog, path: "(given)"), httpClient: httpClient, environment: environment, logger: logger)
+    /// Drops a tenant's routing overrides when they change, so its next calls read them again.
+    public static func routingListener(bus: Bus, catalogs: TenantCatalogs, logger: Logger) -> EventListener {
+        EventListener(bus: bus, subject: Subject.events(ofType: RoutingChanged.eventType), logger: logger) { message in
+            guard let event = try? JSONCoding.decode(Envelope<RoutingChanged>.self, from: message.payload) else {
+                logger.warning("unreadable event ignored", metadata: ["subject": "\(message.subject)"])
+                return
+            }
+            catalogs.forget(event.tenantID)
+        }
     }
 
-    /// The bus endpoints serving the catalog file `catalog` reads, which a reload reads again.
+    /// The bus endpoints serving `catalogs`: the catalog file its store reads (which a reload
+    /// reads again) with each tenant's routing overrides. Provider keys are read from
+    /// `environment` by the variable each deployment names.
     public static func responders(
-        bus: Bus, catalog: CatalogStore, httpClient: HTTPClient,
+        bus: Bus, catalogs: TenantCatalogs, httpClient: HTTPClient,
         environment: [String: String] = ProcessInfo.processInfo.environment,
         instance: String = "router-\(ProcessInfo.processInfo.processIdentifier)", logger: Logger
     ) -> [Responder] {
@@ -47,8 +54,8 @@ public enum RouterApp {
         // One breaker and one set of metrics per deployment, whatever the call.
         let health = DeploymentHealth()
         return RouterResponders(
-            bus: bus, chat: ChatCalls(catalogs: catalog, providers: providers, usage: usage, health: health),
-            embeddings: EmbeddingCalls(catalogs: catalog, providers: providers, usage: usage, health: health), catalogs: catalog,
+            bus: bus, chat: ChatCalls(catalogs: catalogs, providers: providers, usage: usage, health: health),
+            embeddings: EmbeddingCalls(catalogs: catalogs, providers: providers, usage: usage, health: health), catalogs: catalogs,
             instance: instance, logger: logger
         ).responders()
     }

@@ -2,30 +2,36 @@ import AsyncHTTPClient
 import Contracts
 import Foundation
 import RouterService
+import ServiceLifecycle
 import SwitchyardBus
 import Testing
 
 /// Runs the router's responders for `catalog` on a NATS server of the test's own, with a
-/// consumer that collects the `usage.recorded` events of `tenant`. The router subjects and queue
-/// group are fixed: on the shared server another router (a service another test started) could
-/// take the calls.
+/// consumer that collects the `usage.recorded` events of `tenant`, and tenants' routing
+/// overrides from the shared PostgreSQL. The router subjects and queue group are fixed: on the
+/// shared server another router (a service another test started) could take the calls.
 func withRouter(
     catalog: Catalog, tenant: UUID, environment: [String: String] = [:], _ body: (Bus, DeliveryLog) async throws -> Void
 ) async throws {
-    try await withRouter(tenant: tenant, responders: { bus in
-        RouterApp.responders(bus: bus, catalog: catalog, httpClient: .shared, environment: environment, logger: TestEnvironment.logger)
-    }, body)
+    try await withRouter(catalogStore: CatalogStore(catalog, path: "(test catalog)"), tenant: tenant, environment: environment, body)
 }
 
 /// The same, serving a catalog file, which a reload reads again.
-func withRouter(catalogStore: CatalogStore, tenant: UUID, _ body: (Bus, DeliveryLog) async throws -> Void) async throws {
-    try await withRouter(tenant: tenant, responders: { bus in
-        RouterApp.responders(bus: bus, catalog: catalogStore, httpClient: .shared, instance: "router-test", logger: TestEnvironment.logger)
-    }, body)
+func withRouter(
+    catalogStore: CatalogStore, tenant: UUID, environment: [String: String] = [:], _ body: (Bus, DeliveryLog) async throws -> Void
+) async throws {
+    try await withDatabase { database in
+        let catalogs = TenantCatalogs(store: catalogStore, database: database)
+        try await withRouter(tenant: tenant, services: { bus in
+            [RouterApp.routingListener(bus: bus, catalogs: catalogs, logger: TestEnvironment.logger)]
+                + RouterApp.responders(
+                    bus: bus, catalogs: catalogs, httpClient: .shared, environment: environment, instance: "router-test", logger: TestEnvironment.logger)
+        }, body)
+    }
 }
 
 private func withRouter(
-    tenant: UUID, responders makeResponders: (Bus) -> [Responder], _ body: (Bus, DeliveryLog) async throws -> Void
+    tenant: UUID, services makeServices: (Bus) -> [any Service], _ body: (Bus, DeliveryLog) async throws -> Void
 ) async throws {
     let (server, process) = try await PrivateNATSServer.started()
     defer {
@@ -41,9 +47,9 @@ private func withRouter(
             usage.record(delivery)
             return .done
         }
-        let responders = makeResponders(bus)
-        try await withRunning(responders + [consumer]) {
-            for verb in [RouterVerb.chat, RouterVerb.chatStream, RouterVerb.embeddings, RouterVerb.models, RouterVerb.reloadCatalog] {
+        try await withRunning(makeServices(bus) + [consumer]) {
+            let verbs = [RouterVerb.chat, RouterVerb.chatStream, RouterVerb.embeddings, RouterVerb.models, RouterVerb.reloadCatalog, RouterVerb.checkRouting]
+            for verb in verbs {
                 try await awaitResponder(bus, Subject.service(.router, verb))
             }
             try await body(bus, usage)

@@ -98,6 +98,8 @@ struct RouterClient: Sendable {
             return APIError(.timeout, "The model did not answer in time.", code: "timeout", status: .gatewayTimeout)
         case "upstream_unavailable", "upstream_error":
             return APIError(.server, fault.message, code: fault.code, status: .badGateway)
+        case "routing_unavailable":
+            return APIError(.serviceUnavailable, fault.message, code: fault.code, headers: [.retryAfter: "1"])
         default:
             return APIError(.serviceUnavailable, "The model service could not answer; please retry.", code: fault.code,
                             headers: [.retryAfter: "1"])

@@ -244,8 +244,8 @@ final class ChatStream: @unchecked Sendable {
     }
 }
 
-/// Each tenant's model prices, from the router's model list, kept for a minute: what a call is
-/// reserved at against a budget.
+/// Each tenant's model prices, from the router's model list, kept for a minute or until the
+/// tenant's routing changes: what a call is reserved at against a budget.
 final class ModelPrices: Sendable {
     let router: RouterClient
     private let cache = Mutex<[UUID: (prices: [String: ModelInfo.Pricing], fetchedAt: ContinuousClock.Instant)]>([:])
@@ -262,5 +262,11 @@ final class ModelPrices: Sendable {
         let prices = Dictionary(list.data.compactMap { model in model.pricing.map { (model.id, $0) } }, uniquingKeysWith: { first, _ in first })
         cache.withLock { $0[tenant] = (prices, .now) }
         return prices[model]
+    }
+
+    /// Reads the tenant's prices again on its next call: a routing override that lets a dearer
+    /// deployment answer raises what a call is reserved at.
+    func forget(_ tenant: UUID) {
+        _ = cache.withLock { $0.removeValue(forKey: tenant) }
     }
 }

@@ -31,6 +31,10 @@ struct AdminRoutes: Sendable {
         group.put("tenants/:tenant/members/:subject", use: setMember)
         group.delete("tenants/:tenant/members/:subject", use: removeMember)
         group.get("tenants/:tenant/audit", use: audit)
+        group.get("tenants/:tenant/routing", use: listRouting)
+        group.get("tenants/:tenant/routing/:model", use: showRouting)
+        group.put("tenants/:tenant/routing/:model", use: setRouting)
+        group.delete("tenants/:tenant/routing/:model", use: removeRouting)
         group.post("catalog/reload", use: reloadCatalog)
         group.get("dead-letters", use: listDeadLetters)
         group.get("dead-letters/:sequence", use: showDeadLetter)
@@ -192,6 +196,51 @@ struct AdminRoutes: Sendable {
         return try Response.json(ListOf(try await administration.auditEntries(tenant: tenant, after: Int64(after), limit: limit)))
     }
 
+    // MARK: A tenant's routing of catalog models
+
+    func listRouting(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .catalogManage)
+        let administration = administration(caller)
+        guard try await administration.tenant(tenant) != nil else { throw APIError.notFound("tenant") }
+        return try Response.json(ListOf(try await administration.routing(tenant: tenant)))
+    }
+
+    func showRouting(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .catalogManage)
+        guard let override = try await administration(caller).routing(model: try model(context), tenant: tenant) else {
+            throw APIError.notFound("routing override")
+        }
+        return try Response.json(override)
+    }
+
+    /// 201 when the tenant's routing of the model is first set, 200 when it changes. The
+    /// router checks it against the catalog first: 400 names the field it refuses.
+    func setRouting(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .catalogManage)
+        let model = try model(context)
+        let set = try await body.decode(SetRoutingRequest.self, from: request)
+        let answer: (override: RoutingOverride, created: Bool)?
+        do {
+            answer = try await administration(caller).setRouting(model: model, set, tenant: tenant)
+        } catch let error as BusError {
+            throw RouterClient.apiError(error)
+        }
+        guard let answer else { throw APIError.notFound("tenant") }
+        return try Response.json(answer.override, status: answer.created ? .created : .ok)
+    }
+
+    func removeRouting(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .catalogManage)
+        guard let removed = try await administration(caller).removeRouting(model: try model(context), tenant: tenant) else {
+            throw APIError.notFound("routing override")
+        }
+        return try Response.json(removed)
+    }
+
     // MARK: The model catalog (the platform operator only)
 
     /// Every router replica reads its catalog file again and says how it went. A file that
@@ -302,6 +351,14 @@ struct AdminRoutes: Sendable {
             throw .notFound("member")
         }
         return subject
+    }
+
+    /// The `:model` of the route, percent-decoded: model names may hold `/`.
+    private func model(_ context: GatewayContext) throws(APIError) -> String {
+        guard let text = context.parameters.get("model"), let model = text.removingPercentEncoding, !model.isEmpty else {
+            throw .notFound("routing override")
+        }
+        return model
     }
 
     private func sequence(_ context: GatewayContext) throws(APIError) -> UInt64 {

@@ -16,17 +16,19 @@ public final class CatalogStore: Sendable {
         current = Mutex((try CatalogFile.load(path: path), Date()))
     }
 
-    init(_ catalog: Catalog, path: String) {
+    public init(_ catalog: Catalog, path: String) {
         self.path = path
         current = Mutex((catalog, Date()))
     }
 
     public var catalog: Catalog { current.withLock { $0.catalog } }
 
-    /// The catalog's models as `GET /v1/models` lists them, by name.
-    func modelList() -> ModelList {
+    /// The catalog's models as `GET /v1/models` lists them, by name, with a tenant's routing
+    /// applied: a model's capabilities and price are those of the deployments that may answer.
+    func modelList(routing: [String: RoutingOverride]) -> ModelList {
         let (catalog, loadedAt) = current.withLock { $0 }
-        return ModelList(data: catalog.models.values.sorted { $0.name < $1.name }.map { entry in
+        let entries = catalog.models.values.compactMap { $0.routed(by: routing[$0.name]) }
+        return ModelList(data: entries.sorted { $0.name < $1.name }.map { entry in
             let capabilities = entry.deployments.reduce(into: Set<Capability>()) { $0.formUnion($1.capabilities) }
             let pricing = ModelInfo.Pricing(
                 inputMicrosPerMillion: entry.deployments.map(\.price.inputMicrosPerMillion).max() ?? 0,

@@ -18,7 +18,7 @@ struct CallRecord: Sendable {
 /// strategy, retries once and then fails over when one fails before its first token, relays the
 /// answer, and publishes exactly one `usage.recorded` per call, also when the caller left early.
 public struct ChatCalls: Sendable {
-    let catalogs: CatalogStore
+    let catalogs: TenantCatalogs
     let providers: Providers
     let usage: UsagePublisher
     let health: DeploymentHealth
@@ -160,7 +160,7 @@ public struct ChatCalls: Sendable {
 
     private func open(_ call: RouterChatCall, stream: Bool, deadline: Date?) async throws -> (OpenedCall, CallRecord) {
         // One snapshot of the catalog per call: a reload meanwhile does not mix two of them.
-        let entry = try model(call.completion)
+        let entry = try await catalogs.model(call.completion.model, tenant: call.tenantID)
         var needs: Set<Capability> = stream ? [.chat, .streaming] : [.chat]
         if call.completion.tools?.isEmpty == false { needs.insert(.tools) }
         let (fitting, promptTokens) = try route(call.completion, in: entry, needs: needs)
@@ -205,13 +205,6 @@ public struct ChatCalls: Sendable {
         default:
             error
         }
-    }
-
-    func model(_ request: ChatCompletionRequest) throws(ServiceFault) -> ModelEntry {
-        guard let entry = catalogs.catalog.model(request.model) else {
-            throw ServiceFault(code: "model_not_found", message: "The model `\(request.model)` does not exist or you do not have access to it.", param: "model")
-        }
-        return entry
     }
 
     /// The deployments of the model that can take the request, in priority order, and the

@@ -5,16 +5,14 @@ import Foundation
 /// priority order, the next one taking the call when one fails with a retryable error or its
 /// breaker is open; one `usage.recorded` per call, for the deployment that answered.
 struct EmbeddingCalls: Sendable {
-    let catalogs: CatalogStore
+    let catalogs: TenantCatalogs
     let providers: Providers
     let usage: UsagePublisher
     let health: DeploymentHealth
 
     func embed(_ call: RouterEmbeddingsCall) async throws -> (EmbeddingsResponse, Deployment) {
         let request = call.embeddings
-        guard let entry = catalogs.catalog.model(request.model) else {
-            throw ServiceFault(code: "model_not_found", message: "The model `\(request.model)` does not exist or you do not have access to it.", param: "model")
-        }
+        let entry = try await catalogs.model(request.model, tenant: call.tenantID)
         let deployments = entry.deployments.filter { $0.supports(.embeddings) }
         guard !deployments.isEmpty else {
             throw ServiceFault(code: "unsupported_model", message: "The model `\(request.model)` does not make embeddings.", param: "model")

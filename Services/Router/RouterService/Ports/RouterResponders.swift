@@ -9,7 +9,7 @@ struct RouterResponders {
     let bus: Bus
     let chat: ChatCalls
     let embeddings: EmbeddingCalls
-    let catalogs: CatalogStore
+    let catalogs: TenantCatalogs
     /// This replica's name, in its answer to a catalog reload.
     let instance: String
     let logger: Logger
@@ -27,6 +27,8 @@ struct RouterResponders {
                       handler: .reply(embed)),
             Responder(bus: bus, subject: Subject.service(.router, RouterVerb.models), queue: ServiceName.router.rawValue, logger: logger,
                       handler: .unary(models)),
+            Responder(bus: bus, subject: Subject.service(.router, RouterVerb.checkRouting), queue: ServiceName.router.rawValue, logger: logger,
+                      handler: .unary(checkRouting)),
         ]
     }
 
@@ -42,21 +44,28 @@ struct RouterResponders {
 
     /// Reads the catalog file again; a file that fails keeps the catalog in force.
     func reloadCatalog(_ request: BusRequest) async throws -> Data {
+        let store = catalogs.store
         let result: CatalogReloadResult
         do {
-            try catalogs.reload()
-            result = CatalogReloadResult(instance: instance, status: "reloaded", models: catalogs.catalog.models.keys.sorted())
-            logger.notice("catalog reloaded on request", metadata: ["path": "\(catalogs.path)", "models": "\(result.models)"])
+            try store.reload()
+            result = CatalogReloadResult(instance: instance, status: "reloaded", models: store.catalog.models.keys.sorted())
+            logger.notice("catalog reloaded on request", metadata: ["path": "\(store.path)", "models": "\(result.models)"])
         } catch {
-            result = CatalogReloadResult(instance: instance, status: "failed", models: catalogs.catalog.models.keys.sorted(), error: "\(error)")
+            result = CatalogReloadResult(instance: instance, status: "failed", models: store.catalog.models.keys.sorted(), error: "\(error)")
             logger.error("catalog reload failed; the catalog in force is kept", metadata: ["error": "\(error)"])
         }
         return try JSONCoding.encode(result)
     }
 
     func models(_ request: BusRequest) async throws -> Data {
-        _ = try decode(RouterModelsCall.self, request)
-        return try JSONCoding.encode(catalogs.modelList())
+        let call = try decode(RouterModelsCall.self, request)
+        return try JSONCoding.encode(try await catalogs.modelList(tenant: call.tenantID))
+    }
+
+    /// A tenant's routing override as it would apply to the catalog in force, before it is stored.
+    func checkRouting(_ request: BusRequest) async throws -> Data {
+        let override = try decode(RoutingOverride.self, request)
+        return try JSONCoding.encode(try catalogs.store.catalog.check(override))
     }
 
     /// The reply names the deployment that answered (`Switchyard-Deployment`), so canaries can
