@@ -12,6 +12,10 @@ let runtime: [Target.Dependency] = [
 
 /// What a service's library needs beyond the shared runtime.
 let serviceDependencies: [String: [Target.Dependency]] = [
+    "Analytics": [
+        .product(name: "PostgresNIO", package: "postgres-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+    ],
     "Billing": [
         .product(name: "PostgresNIO", package: "postgres-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -136,7 +140,7 @@ let package = Package(
         .executableTarget(
             name: "switchyard",
             dependencies: [
-                "Contracts", "SwitchyardAdministration", "SwitchyardBus", "SwitchyardDatabase", "SwitchyardRuntime",
+                "Contracts", "SwitchyardAdministration", "SwitchyardBus", "SwitchyardDatabase", "SwitchyardRuntime", "AnalyticsService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/switchyard"
@@ -144,6 +148,7 @@ let package = Package(
 
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests"),
         .testTarget(name: "RouterTests", dependencies: ["RouterService", "Contracts"], path: "Tests/RouterTests"),
+        .testTarget(name: "AnalyticsTests", dependencies: ["AnalyticsService"], path: "Tests/AnalyticsTests"),
         .testTarget(
             name: "PlatformTests",
             dependencies: [
@@ -152,7 +157,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                "RouterService", "GatewayService", "BillingService", "SwitchyardAdministration",
+                "RouterService", "GatewayService", "BillingService", "AnalyticsService", "SwitchyardAdministration",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

@@ -49,8 +49,7 @@ import Testing
             let (tenant, key) = try await makeTenantWithKey(database, role: .owner)
             let spare = try await makeKey(database, tenant: tenant, role: .viewer)
             try await withGateway(tenant: tenant) { gateway in
-                let billing = billingServices(gateway, tenant: tenant)
-                try await withServiceGroup(billing) {
+                try await withServiceGroup(billingServices(gateway, tenant: tenant) + analyticsServices(gateway, tenant: tenant)) {
                     let report = try await runProcess(schemathesis, arguments: [
                         "--config-file", TestEnvironment.root.appendingPathComponent("Tests/Fixtures/python/schemathesis.toml").path,
                         "run", gateway.url + "/openapi.json",

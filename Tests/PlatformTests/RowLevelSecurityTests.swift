@@ -24,6 +24,13 @@ import Testing
                 VALUES (\(tenant), \(UUID()), 'req_seed', 'local-chat', 'local/local-chat', 1, 1, 1, 'succeeded', now())
                 """)
             _ = try await tx.markProcessed(eventID: .timeOrdered(), consumer: "seed")
+            try await tx.execute("""
+                INSERT INTO analytics_usage_hourly (tenant_id, hour, api_key_id, model, deployment, requests, failed, cancelled,
+                                                    prompt_tokens, completion_tokens, cost_micros, latency_ms_sum, latency_buckets)
+                VALUES (\(tenant), date_trunc('hour', now()), \(key.id), 'local-chat', 'local/local-chat', 1, 0, 0, 1, 1, 1, 5, '{0,0,0,1}')
+                """)
+            try await tx.execute("INSERT INTO analytics_budgets (tenant_id, api_key_id, amount_micros) VALUES (\(tenant), \(key.id), 1000)")
+            try await tx.execute("INSERT INTO analytics_processed_events (tenant_id, event_id) VALUES (\(tenant), \(UUID()))")
         }
     }
 

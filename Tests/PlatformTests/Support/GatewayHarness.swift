@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import AnalyticsService
 import BillingService
 import Contracts
 import Foundation
@@ -191,4 +192,12 @@ func billingServices(_ gateway: GatewayUnderTest, tenant: UUID) -> [any Service]
     BillingApp.services(
         bus: gateway.bus, database: gateway.database, consumerName: uniqueName("billing"),
         filterSubject: Subject.event(tenant: tenant, type: UsageRecorded.eventType), logger: TestEnvironment.logger)
+}
+
+/// Analytics' projection (of `tenant`'s events only, under a name of its own) and its usage
+/// responder, on the gateway's bus.
+func analyticsServices(_ gateway: GatewayUnderTest, tenant: UUID) -> [any Service] {
+    AnalyticsApp.services(
+        bus: gateway.bus, database: gateway.database, consumerName: uniqueName("analytics"),
+        filterSubject: Subject.events(ofTenant: tenant), logger: TestEnvironment.logger)
 }

@@ -1,0 +1,136 @@
+import Contracts
+import Foundation
+import PostgresNIO
+import SwitchyardDatabase
+
+/// The read models' rows, inside the tenant transaction a use case opened.
+enum ReadModelRepository {
+    /// Stands for "no key" in the key column: a member's call, or a tenant's own budget.
+    static let noKey = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+
+    /// Records the event as projected; false when it had been before (nothing is to change then).
+    static func markProjected(_ eventID: UUID, in tx: TenantTransaction) async throws -> Bool {
+        let rows = try await tx.query("""
+            INSERT INTO analytics_processed_events (tenant_id, event_id) VALUES (\(tx.tenantID), \(eventID))
+            ON CONFLICT DO NOTHING RETURNING event_id
+            """)
+        for try await _ in rows { return true }
+        return false
+    }
+
+    /// Empties the read models of every tenant.
+    static func resetAll(_ database: Database) async throws {
+        _ = try await database.client.query("SELECT analytics_reset()").collect()
+    }
+
+    /// Empties the transaction's tenant's read models.
+    static func reset(in tx: TenantTransaction) async throws {
+        for table in ["analytics_usage_hourly", "analytics_budgets", "analytics_processed_events"] {
+            try await tx.execute("DELETE FROM \(unescaped: table)")
+        }
+    }
+
+    /// Adds one call to its hour's row.
+    static func addCall(_ usage: UsageRecorded, at occurredAt: Date, in tx: TenantTransaction) async throws {
+        let latency = LatencyHistogram(one: usage.latencyMs)
+        try await tx.execute("""
+            INSERT INTO analytics_usage_hourly AS row (tenant_id, hour, api_key_id, model, deployment, requests, failed, cancelled,
+                                                       prompt_tokens, completion_tokens, cost_micros, latency_ms_sum, latency_buckets)
+            VALUES (\(tx.tenantID), date_trunc('hour', \(occurredAt)::timestamptz, 'UTC'), \(usage.apiKeyID ?? noKey), \(usage.model),
+                    \(usage.deployment), 1, \(usage.status == .failed ? 1 : 0), \(usage.status == .cancelled ? 1 : 0),
+                    \(Int64(usage.promptTokens)), \(Int64(usage.completionTokens)), \(usage.costMicros), \(Int64(max(0, usage.latencyMs))),
+                    \(latency.counts))
+            ON CONFLICT (tenant_id, hour, api_key_id, model, deployment) DO UPDATE SET
+                requests = row.requests + 1,
+                failed = row.failed + EXCLUDED.failed,
+                cancelled = row.cancelled + EXCLUDED.cancelled,
+                prompt_tokens = row.prompt_tokens + EXCLUDED.prompt_tokens,
+                completion_tokens = row.completion_tokens + EXCLUDED.completion_tokens,
+                cost_micros = row.cost_micros + EXCLUDED.cost_micros,
+                latency_ms_sum = row.latency_ms_sum + EXCLUDED.latency_ms_sum,
+                latency_buckets = ARRAY(
+                    SELECT mine + theirs FROM unnest(row.latency_buckets, EXCLUDED.latency_buckets) WITH ORDINALITY AS b(mine, theirs, i)
+                    ORDER BY i)
+            """)
+    }
+
+    /// Takes a budget's amount and policy when the change occurred after the one held.
+    static func setBudget(_ change: BudgetChanged, eventID: UUID, at occurredAt: Date, in tx: TenantTransaction) async throws {
+        try await tx.execute("""
+            INSERT INTO analytics_budgets AS row (tenant_id, api_key_id, amount_micros, policy, changed_at, changed_event)
+            VALUES (\(tx.tenantID), \(change.apiKeyID ?? noKey), \(change.budget.amountMicros), \(change.budget.policy.rawValue),
+                    \(occurredAt), \(eventID))
+            ON CONFLICT (tenant_id, api_key_id) DO UPDATE SET
+                amount_micros = EXCLUDED.amount_micros, policy = EXCLUDED.policy,
+                changed_at = EXCLUDED.changed_at, changed_event = EXCLUDED.changed_event
+            WHERE row.changed_at IS NULL OR (row.changed_at, row.changed_event) < (EXCLUDED.changed_at, EXCLUDED.changed_event)
+            """)
+    }
+
+    /// Keeps the highest threshold crossed in the latest period.
+    static func crossThreshold(_ crossing: BudgetThresholdCrossed, in tx: TenantTransaction) async throws {
+        try await tx.execute("""
+            INSERT INTO analytics_budgets AS row (tenant_id, api_key_id, period, crossed_percent, spent_micros)
+            VALUES (\(tx.tenantID), \(crossing.apiKeyID ?? noKey), \(crossing.period), \(Int32(crossing.thresholdPercent)),
+                    \(crossing.spentMicros))
+            ON CONFLICT (tenant_id, api_key_id) DO UPDATE SET
+                period = EXCLUDED.period, crossed_percent = EXCLUDED.crossed_percent, spent_micros = EXCLUDED.spent_micros
+            WHERE row.period IS NULL OR (row.period, row.crossed_percent) < (EXCLUDED.period, EXCLUDED.crossed_percent)
+            """)
+    }
+
+    /// The hours of `[from, to)` with their group (nil when ungrouped), summed per `interval`.
+    static func usage(
+        from: Date, to: Date, interval: AnalyticsInterval, groupBy: AnalyticsGrouping?, in tx: TenantTransaction
+    ) async throws -> [(start: Date, group: String?, totals: HourTotals)] {
+        let group = switch groupBy {
+        case nil: "NULL::text"
+        case .model: "model"
+        case .deployment: "deployment"
+        case .key: "CASE WHEN api_key_id = '\(noKey.uuidString.lowercased())' THEN 'none' ELSE api_key_id::text END"
+        }
+        let rows = try await tx.query("""
+            SELECT date_trunc(\(interval.rawValue), hour, 'UTC') AS start, \(unescaped: group) AS grouped,
+                   requests, failed, cancelled, prompt_tokens, completion_tokens, cost_micros, latency_ms_sum, latency_buckets
+            FROM analytics_usage_hourly
+            WHERE hour >= date_trunc(\(interval.rawValue), \(from)::timestamptz, 'UTC') AND hour < \(to)
+            ORDER BY start, grouped
+            """)
+        // Summed here rather than in SQL: the histograms add up bucket by bucket.
+        var points: [(start: Date, group: String?, totals: HourTotals)] = []
+        for try await row in rows.decode((Date, String?, Int64, Int64, Int64, Int64, Int64, Int64, Int64, [Int64]).self) {
+            let hour = HourTotals(
+                requests: row.2, failed: row.3, cancelled: row.4, promptTokens: row.5, completionTokens: row.6, costMicros: row.7,
+                latencyMsSum: row.8, latency: LatencyHistogram(counts: row.9) ?? LatencyHistogram())
+            if let last = points.last, last.start == row.0, last.group == row.1 {
+                points[points.count - 1].totals.add(hour)
+            } else {
+                points.append((row.0, row.1, hour))
+            }
+        }
+        return points
+    }
+}
+
+/// Calls summed over some hours.
+struct HourTotals: Sendable, Equatable {
+    var requests: Int64
+    var failed: Int64
+    var cancelled: Int64
+    var promptTokens: Int64
+    var completionTokens: Int64
+    var costMicros: Int64
+    var latencyMsSum: Int64
+    var latency: LatencyHistogram
+
+    mutating func add(_ other: HourTotals) {
+        requests += other.requests
+        failed += other.failed
+        cancelled += other.cancelled
+        promptTokens += other.promptTokens
+        completionTokens += other.completionTokens
+        costMicros += other.costMicros
+        latencyMsSum += other.latencyMsSum
+        latency.add(other.latency)
+    }
+}

@@ -1,0 +1,68 @@
+import Contracts
+import Foundation
+import SwitchyardBus
+import SwitchyardDatabase
+
+/// An event the read models can never take: it goes to the dead-letter queue, or is skipped by
+/// a rebuild.
+struct UnprojectableEvent: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Projects events into the read models, each exactly once: its effect and its id are written in
+/// one transaction, so a redelivered or replayed event changes nothing. Every effect adds up or
+/// keeps the latest by the event's own time, so the rows do not depend on the order events are
+/// projected in, and a rebuild from the stream ends with the same rows.
+public struct Projection: Sendable {
+    public enum Outcome: Sendable, Equatable {
+        case projected
+        /// Projected before: nothing changed.
+        case alreadyProjected
+        /// A kind of event no read model uses.
+        case ignored
+    }
+
+    let database: Database
+
+    public init(database: Database) { self.database = database }
+
+    public func project(_ message: NATSMessage) async throws -> Outcome {
+        let header: EnvelopeHeader
+        do { header = try JSONCoding.decode(EnvelopeHeader.self, from: message.payload) } catch {
+            throw UnprojectableEvent(description: "unreadable event on \(message.subject): \(error)")
+        }
+        guard let effect = try Self.effect(of: message, header) else { return .ignored }
+        return try await database.withTenant(header.tenantID) { tx in
+            guard try await ReadModelRepository.markProjected(header.id, in: tx) else { return .alreadyProjected }
+            try await effect(tx)
+            return .projected
+        }
+    }
+
+    /// What the event does to the read models, decoded and checked before any transaction
+    /// opens; nil for a kind of event they do not use.
+    private static func effect(of message: NATSMessage, _ header: EnvelopeHeader) throws -> (@Sendable (TenantTransaction) async throws -> Void)? {
+        func decode<Payload: EventPayload>(_ type: Payload.Type) throws -> Envelope<Payload> {
+            do { return try JSONCoding.decode(Envelope<Payload>.self, from: message.payload) } catch {
+                throw UnprojectableEvent(description: "unreadable \(header.type) event \(header.id): \(error)")
+            }
+        }
+        switch header.type {
+        case UsageRecorded.eventType:
+            let event = try decode(UsageRecorded.self)
+            let usage = event.payload
+            guard usage.costMicros >= 0, usage.promptTokens >= 0, usage.completionTokens >= 0 else {
+                throw UnprojectableEvent(description: "negative amounts in usage event \(event.id)")
+            }
+            return { tx in try await ReadModelRepository.addCall(usage, at: event.occurredAt, in: tx) }
+        case BudgetChanged.eventType:
+            let event = try decode(BudgetChanged.self)
+            return { tx in try await ReadModelRepository.setBudget(event.payload, eventID: event.id, at: event.occurredAt, in: tx) }
+        case BudgetThresholdCrossed.eventType:
+            let event = try decode(BudgetThresholdCrossed.self)
+            return { tx in try await ReadModelRepository.crossThreshold(event.payload, in: tx) }
+        default:
+            return nil
+        }
+    }
+}

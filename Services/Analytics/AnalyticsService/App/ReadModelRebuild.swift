@@ -1,0 +1,64 @@
+import Contracts
+import Foundation
+import Logging
+import PostgresNIO
+import SwitchyardBus
+import SwitchyardDatabase
+
+/// Makes the read models again from the events: empties them, then projects every message the
+/// EVENTS stream holds, from its first, until it has caught up with the stream's end; of every
+/// tenant, or of some tenants only (the others' rows are left alone). The
+/// projection service may keep running meanwhile: an event is projected once, by whichever gets
+/// it first. Until the rebuild ends, the read models show only part of the history.
+public struct ReadModelRebuild: Sendable {
+    let bus: Bus
+    let projection: Projection
+    let logger: Logger
+
+    public init(bus: Bus, database: Database, logger: Logger) {
+        self.bus = bus
+        projection = Projection(database: database)
+        self.logger = logger
+    }
+
+    public struct Summary: Sendable, Equatable {
+        /// Messages of the tenants rebuilt read from the stream.
+        public var replayed = 0
+        /// Events projected by the rebuild (the others were projected meanwhile by the service,
+        /// or are of a kind the read models do not use).
+        public var projected = 0
+        /// Events no read model can take (unreadable, or of a tenant that does not exist).
+        public var skipped = 0
+    }
+
+    public func run(tenants: Set<UUID>? = nil) async throws -> Summary {
+        let database = projection.database
+        if let tenants {
+            for tenant in tenants { try await database.withTenant(tenant) { try await ReadModelRepository.reset(in: $0) } }
+        } else {
+            try await ReadModelRepository.resetAll(database)
+        }
+        var summary = Summary()
+        var next = try await bus.streamState(StreamSpec.events.name).firstSequence
+        while true {
+            let last = try await bus.streamState(StreamSpec.events.name).lastSequence
+            guard next <= last else { return summary }
+            for sequence in next...last {
+                // A message deleted or aged out of the stream leaves a gap.
+                guard let stored = try await bus.storedMessage(stream: StreamSpec.events.name, sequence: sequence),
+                      tenants?.contains(where: { stored.message.subject.hasPrefix("evt.\(Subject.token($0)).") }) ?? true else { continue }
+                summary.replayed += 1
+                do {
+                    if try await projection.project(stored.message) == .projected { summary.projected += 1 }
+                } catch let error as UnprojectableEvent {
+                    summary.skipped += 1
+                    logger.warning("event skipped", metadata: ["sequence": "\(sequence)", "reason": "\(error)"])
+                } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23503" {
+                    summary.skipped += 1
+                    logger.warning("event of a tenant that does not exist skipped", metadata: ["sequence": "\(sequence)"])
+                }
+            }
+            next = last + 1
+        }
+    }
+}

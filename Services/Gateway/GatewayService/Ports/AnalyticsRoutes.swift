@@ -1,0 +1,55 @@
+import Contracts
+import Foundation
+import Hummingbird
+import SwitchyardBus
+
+/// `GET /v1/analytics/usage?from=&to=&group_by=&interval=`: the caller's tenant's calls, tokens,
+/// cost, errors and latency over time, from analytics' read models.
+struct AnalyticsRoutes: Sendable {
+    let bus: Bus
+    /// The longest periods asked for at once, so one answer stays a few thousand points.
+    static let longestPeriod: [AnalyticsInterval: TimeInterval] = [.hour: 31 * 86_400, .day: 366 * 86_400]
+
+    func addRoutes(to group: RouterGroup<GatewayContext>) {
+        group.get("analytics/usage", use: usage)
+    }
+
+    /// `from` (included) and `to` (excluded) as `GET /v1/usage` takes them, by default the
+    /// calendar month so far; `interval` `hour` or `day` (the default), in UTC; `group_by`
+    /// `model`, `key` or `deployment`, or nothing for the tenant's totals.
+    func usage(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        try caller.require(.analyticsRead)
+        let tenant = try caller.requireTenant()
+        let interval = try Self.choice(request, "interval", AnalyticsInterval.self) ?? .day
+        let groupBy = try Self.choice(request, "group_by", AnalyticsGrouping.self)
+        let now = Date()
+        let from = try UsageRoutes.instant(request, "from") ?? QuotaLimiter.monthStart(of: now)
+        let to = try UsageRoutes.instant(request, "to") ?? now
+        guard from < to else { throw APIError.invalid("to", "to must be after from.") }
+        let longest = Self.longestPeriod[interval]!
+        guard to.timeIntervalSince(from) <= longest else {
+            throw APIError.invalid("from", "With interval \(interval.rawValue) the period may be at most \(Int(longest / 86_400)) days.")
+        }
+        let call = AnalyticsUsageCall(tenantID: tenant, from: from, to: to, groupBy: groupBy, interval: interval)
+        do {
+            let reply = try await bus.request(
+                Subject.service(.analytics, AnalyticsVerb.usage), payload: JSONCoding.encode(call),
+                headers: [BusHeader.correlationID: context.requestID], timeout: .seconds(10))
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: reply.payload)))
+        } catch {
+            throw APIError(.serviceUnavailable, "Analytics cannot be read right now; please retry.", code: "analytics_unavailable",
+                           headers: [.retryAfter: "1"])
+        }
+    }
+
+    private static func choice<Choice: RawRepresentable & CaseIterable>(
+        _ request: Request, _ name: String, _ type: Choice.Type
+    ) throws(APIError) -> Choice? where Choice.RawValue == String {
+        guard let text = request.uri.queryParameters.get(name) else { return nil }
+        guard let choice = Choice(rawValue: text) else {
+            throw APIError.invalid(name, "\(name) must be one of \(Choice.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        return choice
+    }
+}
