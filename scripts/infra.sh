@@ -54,7 +54,9 @@ postgres_start() {
       -E UTF8 --locale=C.UTF-8 >"$dir/postgres-initdb.log"
   fi
   if ! as_postgres "$PG_BIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
-    local options="-c listen_addresses=127.0.0.1 -p $port -k $data"
+    # 300 connections: every service replica keeps a pool (20 by default), and the tests run
+    # many pools at once; past the limit PostgreSQL refuses connections and callers wait.
+    local options="-c listen_addresses=127.0.0.1 -p $port -k $data -c max_connections=300"
     [ "${SWITCHYARD_PG_FAST:-0}" = 1 ] && options="$options -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     as_postgres "$PG_BIN/pg_ctl" -D "$data" -l "$data/postgres.log" -o "$options" -w -t 30 start >/dev/null
   fi

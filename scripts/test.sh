@@ -38,8 +38,18 @@ descendants() {
   done
 }
 
+# The output is line-buffered (stdbuf reaches the test process through LD_PRELOAD) and kept in
+# $dir/test-output-<n>.txt, so a hung run can name the tests that started and never ended.
+unfinished_tests() {
+  grep -oE '(Test [^ (]+\([^)]*\)|Suite [^ ]+)( with [0-9]+ test cases?)? (started|passed|failed)' "$1" | awk '
+    { sub(/ with [0-9]+ test cases?/, "") }
+    $NF == "started" { sub(/ started$/, ""); running[$0] = 1; next }
+    { sub(/ (passed|failed)$/, ""); delete running[$0] }
+    END { for (name in running) print "  " name }'
+}
+
 run_tests() {
-  swift test --skip-build ${SWIFT_BUILD_FLAGS:-} "$@" &
+  stdbuf -oL -eL swift test --skip-build ${SWIFT_BUILD_FLAGS:-} "$@" > >(tee "$dir/test-output-$attempt.txt") 2>&1 &
   local pid=$! waited=0
   while kill -0 "$pid" 2>/dev/null; do
     sleep 2
@@ -53,6 +63,8 @@ run_tests() {
       fi
       kill -KILL $family "$pid" 2>/dev/null || true
       wait "$pid" 2>/dev/null || true
+      echo "test: still running when the run hung:" >&2
+      unfinished_tests "$dir/test-output-$attempt.txt" >&2
       return 124
     fi
   done

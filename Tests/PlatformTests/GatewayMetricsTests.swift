@@ -2,8 +2,9 @@ import Contracts
 import Foundation
 import Testing
 
-/// The gateway's Prometheus metrics, scraped from a gateway process with its own router: the
-/// figures on-call reads when callers complain.
+/// The gateway's Prometheus metrics, scraped from a gateway process with its own router on a
+/// NATS server of the test's own (on the shared one, another test's router, serving another
+/// catalog, could take the calls): the figures on-call reads when callers complain.
 @Suite struct GatewayMetricsTests {
     @Test func requestsRefusalsAndAuthenticationFailuresAreCountedByRouteStatusAndReason() async throws {
         try await withDatabase { database in
@@ -12,14 +13,19 @@ import Testing
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: directory) }
             let (gatewayPort, opsPort) = (freePort(), freePort())
-            let router = try ChildProcess("router", environment: ["SWITCHYARD_ROUTER_OPS_PORT": String(freePort()), "SWITCHYARD_LOG_LEVEL": "error"],
-                                          log: directory.appendingPathComponent("router.log"))
+            let (nats, natsProcess) = try await PrivateNATSServer.started()
+            let router = try ChildProcess("router", environment: [
+                "SWITCHYARD_ROUTER_OPS_PORT": String(freePort()), "SWITCHYARD_LOG_LEVEL": "error", "NATS_URL": nats.url,
+            ], log: directory.appendingPathComponent("router.log"))
             let gateway = try ChildProcess("gateway", environment: [
                 "SWITCHYARD_GATEWAY_PORT": String(gatewayPort), "SWITCHYARD_GATEWAY_OPS_PORT": String(opsPort), "SWITCHYARD_LOG_LEVEL": "error",
+                "NATS_URL": nats.url,
             ], log: directory.appendingPathComponent("gateway.log"))
             defer {
                 gateway.kill()
                 router.kill()
+                natsProcess.kill()
+                try? FileManager.default.removeItem(at: nats.directory)
             }
             let url = "http://127.0.0.1:\(gatewayPort)"
             #expect(try await eventually(timeout: .seconds(30)) { (try? await send(.GET, url + "/v1/models", key: key))?.status == 200 })

@@ -114,6 +114,24 @@ import Testing
         #expect(source.reads == 3)
     }
 
+    @Test func expiredOverridesServeOnWhileTheyAreReadAgainInTheBackground() async throws {
+        let source = OverrideSource()
+        source.set([Self.override([("us/chat", nil)])])
+        let catalogs = Self.catalogs(source, timeToLive: .milliseconds(1))
+        let tenant = UUID()
+        #expect(try await catalogs.model("chat", tenant: tenant).deployments.map(\.name) == ["us/chat"])
+        source.set([Self.override([("eu/chat", nil)])])
+        try await Task.sleep(for: .milliseconds(5))
+        // The read takes 20 ms: the call that finds the copy expired does not wait for it.
+        #expect(try await catalogs.model("chat", tenant: tenant).deployments.map(\.name) == ["us/chat"])
+        var refreshed = false
+        for _ in 0..<100 where !refreshed {
+            try await Task.sleep(for: .milliseconds(10))
+            refreshed = try await catalogs.model("chat", tenant: tenant).deployments.map(\.name) == ["eu/chat"]
+        }
+        #expect(refreshed, "the background read put the new overrides in force")
+    }
+
     @Test func overridesThatCannotBeReadServeTheCopyHeldOrRouteNowhere() async throws {
         let source = OverrideSource()
         source.set([Self.override([("ap/chat", nil)])])

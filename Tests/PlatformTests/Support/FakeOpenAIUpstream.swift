@@ -27,9 +27,9 @@ final class FakeOpenAIUpstream: Sendable {
     /// Answers in turn; the last one repeats.
     private let behaviours: Mutex<[Behaviour]>
     private let received = Mutex<[Received]>([])
-    /// Yields once for each stream the client left before its end.
-    let abandoned: AsyncStream<Void>
-    private let abandon: AsyncStream<Void>.Continuation
+    /// Streams the client left before their end.
+    private let abandoned = Mutex(0)
+    var abandonedCount: Int { abandoned.withLock { $0 } }
 
     convenience init(_ behaviour: Behaviour) {
         self.init([behaviour])
@@ -37,7 +37,6 @@ final class FakeOpenAIUpstream: Sendable {
 
     init(_ behaviours: [Behaviour]) {
         self.behaviours = Mutex(behaviours)
-        (abandoned, abandon) = AsyncStream.makeStream(of: Void.self)
     }
 
     var requests: [Received] { received.withLock { $0 } }
@@ -133,7 +132,6 @@ final class FakeOpenAIUpstream: Sendable {
         case .breakAfter(let tokens):
             return sse(model: model, tokens: tokens, usage: nil, pace: .zero, finishReason: "stop", complete: false)
         case .hang:
-            let abandon = self.abandon
             return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: .init { writer in
                 do {
                     for _ in 0..<600 {
@@ -142,7 +140,7 @@ final class FakeOpenAIUpstream: Sendable {
                     }
                     try await writer.finish(nil)
                 } catch {
-                    abandon.yield()
+                    self.abandoned.withLock { $0 += 1 }
                     throw error
                 }
             })
@@ -150,7 +148,6 @@ final class FakeOpenAIUpstream: Sendable {
     }
 
     private func sse(model: String, tokens: [String], usage: TokenUsage?, pace: Duration, finishReason: String, complete: Bool) -> Response {
-        let abandon = self.abandon
         return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: .init { writer in
             func event(_ chunk: ChatCompletionChunk) -> ByteBuffer {
                 ByteBuffer(string: "data: " + String(decoding: try! JSONCoding.encode(chunk), as: UTF8.self) + "\n\n")
@@ -171,7 +168,7 @@ final class FakeOpenAIUpstream: Sendable {
                 try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
                 try await writer.finish(nil)
             } catch {
-                if complete { abandon.yield() }
+                if complete { self.abandoned.withLock { $0 += 1 } }
                 throw error
             }
         })

@@ -69,44 +69,43 @@ func withGateway(
     tenant: UUID, replicas: Int = 1, config: GatewayConfig = GatewayConfig(port: 0, keyCacheTimeToLive: .seconds(60)),
     catalog: Catalog = gatewayTestCatalog, _ body: (GatewayUnderTest) async throws -> Void
 ) async throws {
-    try await withRouter(catalog: catalog, tenant: tenant) { bus, usage in
-        try await withGateway(bus: bus, usage: usage, replicas: replicas, config: config, body)
-    }
+    try await withGateway(tenant: tenant, catalogStore: CatalogStore(catalog, path: "(test catalog)"), replicas: replicas, config: config, body)
 }
 
-/// A gateway whose router serves a catalog file (which `POST /admin/catalog/reload` reads again).
+/// A gateway whose router serves a catalog file (which `POST /admin/catalog/reload` reads
+/// again). The router and the gateways share one pool of database connections.
 func withGateway(
-    tenant: UUID, catalogStore: CatalogStore, config: GatewayConfig, _ body: (GatewayUnderTest) async throws -> Void
+    tenant: UUID, catalogStore: CatalogStore, replicas: Int = 1, config: GatewayConfig, _ body: (GatewayUnderTest) async throws -> Void
 ) async throws {
-    try await withRouter(catalogStore: catalogStore, tenant: tenant) { bus, usage in
-        try await withGateway(bus: bus, usage: usage, replicas: 1, config: config, body)
+    try await withDatabase { database in
+        try await withRouter(catalogStore: catalogStore, database: database, tenant: tenant) { bus, usage in
+            try await withGateway(bus: bus, database: database, usage: usage, replicas: replicas, config: config, body)
+        }
     }
 }
 
 private func withGateway(
-    bus: Bus, usage: DeliveryLog, replicas: Int, config: GatewayConfig, _ body: (GatewayUnderTest) async throws -> Void
+    bus: Bus, database: Database, usage: DeliveryLog, replicas: Int, config: GatewayConfig, _ body: (GatewayUnderTest) async throws -> Void
 ) async throws {
-    try await withDatabase { database in
-        let redis = try RedisClient(url: TestEnvironment.redisURL)
-        let ports = PortList()
-        var services: [any Service] = []
-        for _ in 0..<replicas {
-            let gateway = Gateway(config: config, database: database, bus: bus, redis: redis, logger: TestEnvironment.logger)
-            services += try gateway.services { port in ports.append(port) }
-        }
-        do {
-            try await withServiceGroup(services) {
-                let bound = try await eventually(timeout: .seconds(10)) { ports.count == replicas }
-                try #require(bound, "the gateways did not start listening")
-                try await body(GatewayUnderTest(
-                    urls: ports.values.map { "http://127.0.0.1:\($0)" }, bus: bus, database: database, redis: redis, usage: usage))
-            }
-        } catch {
-            await redis.close()
-            throw error
-        }
-        await redis.close()
+    let redis = try RedisClient(url: TestEnvironment.redisURL)
+    let ports = PortList()
+    var services: [any Service] = []
+    for _ in 0..<replicas {
+        let gateway = Gateway(config: config, database: database, bus: bus, redis: redis, logger: TestEnvironment.logger)
+        services += try gateway.services { port in ports.append(port) }
     }
+    do {
+        try await withServiceGroup(services) {
+            let bound = try await eventually(timeout: .seconds(10)) { ports.count == replicas }
+            try #require(bound, "the gateways did not start listening")
+            try await body(GatewayUnderTest(
+                urls: ports.values.map { "http://127.0.0.1:\($0)" }, bus: bus, database: database, redis: redis, usage: usage))
+        }
+    } catch {
+        await redis.close()
+        throw error
+    }
+    await redis.close()
 }
 
 final class PortList: Sendable {

@@ -4,6 +4,7 @@ import Foundation
 import RouterService
 import ServiceLifecycle
 import SwitchyardBus
+import SwitchyardDatabase
 import Testing
 
 /// Runs the router's responders for `catalog` on a NATS server of the test's own, with a
@@ -13,21 +14,23 @@ import Testing
 func withRouter(
     catalog: Catalog, tenant: UUID, environment: [String: String] = [:], _ body: (Bus, DeliveryLog) async throws -> Void
 ) async throws {
-    try await withRouter(catalogStore: CatalogStore(catalog, path: "(test catalog)"), tenant: tenant, environment: environment, body)
+    try await withDatabase { database in
+        try await withRouter(
+            catalogStore: CatalogStore(catalog, path: "(test catalog)"), database: database, tenant: tenant, environment: environment, body)
+    }
 }
 
-/// The same, serving a catalog file, which a reload reads again.
+/// The same, serving a catalog file, which a reload reads again, with the overrides in `database`.
 func withRouter(
-    catalogStore: CatalogStore, tenant: UUID, environment: [String: String] = [:], _ body: (Bus, DeliveryLog) async throws -> Void
+    catalogStore: CatalogStore, database: Database, tenant: UUID, environment: [String: String] = [:],
+    _ body: (Bus, DeliveryLog) async throws -> Void
 ) async throws {
-    try await withDatabase { database in
-        let catalogs = TenantCatalogs(store: catalogStore, database: database)
-        try await withRouter(tenant: tenant, services: { bus in
-            [RouterApp.routingListener(bus: bus, catalogs: catalogs, logger: TestEnvironment.logger)]
-                + RouterApp.responders(
-                    bus: bus, catalogs: catalogs, httpClient: .shared, environment: environment, instance: "router-test", logger: TestEnvironment.logger)
-        }, body)
-    }
+    let catalogs = TenantCatalogs(store: catalogStore, database: database)
+    try await withRouter(tenant: tenant, services: { bus in
+        [RouterApp.routingListener(bus: bus, catalogs: catalogs, logger: TestEnvironment.logger)]
+            + RouterApp.responders(
+                bus: bus, catalogs: catalogs, httpClient: .shared, environment: environment, instance: "router-test", logger: TestEnvironment.logger)
+    }, body)
 }
 
 private func withRouter(

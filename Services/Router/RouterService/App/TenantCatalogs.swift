@@ -5,10 +5,11 @@ import SwitchyardDatabase
 
 /// The catalog as each tenant sees it: the catalog in force, with the tenant's routing
 /// overrides applied. A tenant's overrides are read from PostgreSQL on its first call and kept
-/// until a `routing.changed` event drops them, or for a minute at most (an event lost to a
-/// crash is made up for by the lifetime). When they cannot be read, the copy the router had
-/// serves on; with no copy the call fails with `routing_unavailable` rather than reach a
-/// deployment the tenant may have ruled out.
+/// until a `routing.changed` event drops them; after a minute (an event lost to a crash is made
+/// up for by the lifetime) they are read again in the background while the copy held serves on,
+/// so only a tenant's first call after a start or a change waits for the database. When they
+/// cannot be read, the copy held serves on; with no copy the call fails with
+/// `routing_unavailable` rather than reach a deployment the tenant may have ruled out.
 public final class TenantCatalogs: Sendable {
     let store: CatalogStore
     private let load: @Sendable (UUID) async throws -> [RoutingOverride]
@@ -75,20 +76,45 @@ public final class TenantCatalogs: Sendable {
     private static let retryAfterFailure: Duration = .seconds(5)
 
     private func overrides(of tenant: UUID) async throws(ServiceFault) -> [String: RoutingOverride] {
+        enum Next {
+            case serve([String: RoutingOverride])
+            /// Serve the copy held; a read of fresh overrides was started in the background.
+            case serveAndRefresh([String: RoutingOverride], read: UInt64, Task<[String: RoutingOverride], any Error>)
+            case await(read: UInt64, Task<[String: RoutingOverride], any Error>)
+        }
         let now = ContinuousClock.now
-        let (id, task, stale) = entries.withLock { entries -> (UInt64?, Task<[String: RoutingOverride], any Error>?, [String: RoutingOverride]?) in
+        let next = entries.withLock { entries -> Next in
             switch entries.byTenant[tenant] {
             case .read(let overrides, let at) where now - at < timeToLive:
-                return (nil, nil, overrides)
-            case .reading(let id, let task, let stale):
-                return (id, task, stale)
+                return .serve(overrides)
+            case .reading(_, _, let stale?):
+                return .serve(stale)
+            case .reading(let id, let task, nil):
+                return .await(read: id, task)
             case .read(let overrides, _):
-                return start(tenant, stale: overrides, in: &entries)
+                let (id, task) = start(tenant, stale: overrides, in: &entries)
+                return .serveAndRefresh(overrides, read: id, task)
             case nil:
-                return start(tenant, stale: nil, in: &entries)
+                let (id, task) = start(tenant, stale: nil, in: &entries)
+                return .await(read: id, task)
             }
         }
-        guard let id, let task else { return stale ?? [:] }
+        switch next {
+        case .serve(let overrides):
+            return overrides
+        case .serveAndRefresh(let stale, let id, let task):
+            Task { _ = try? await finish(id, task, of: tenant, stale: stale) }
+            return stale
+        case .await(let id, let task):
+            return try await finish(id, task, of: tenant, stale: nil)
+        }
+    }
+
+    /// Records how the read `id` ended: its overrides, or, when it failed, the copy held for a
+    /// few seconds more.
+    private func finish(
+        _ id: UInt64, _ task: Task<[String: RoutingOverride], any Error>, of tenant: UUID, stale: [String: RoutingOverride]?
+    ) async throws(ServiceFault) -> [String: RoutingOverride] {
         do {
             let overrides = try await task.value
             entries.withLock { entries in
@@ -109,11 +135,11 @@ public final class TenantCatalogs: Sendable {
 
     private func start(
         _ tenant: UUID, stale: [String: RoutingOverride]?, in entries: inout Entries
-    ) -> (UInt64?, Task<[String: RoutingOverride], any Error>?, [String: RoutingOverride]?) {
+    ) -> (UInt64, Task<[String: RoutingOverride], any Error>) {
         let load = self.load
         let task = Task { Dictionary(try await load(tenant).map { ($0.model, $0) }, uniquingKeysWith: { first, _ in first }) }
         entries.nextRead += 1
         entries.byTenant[tenant] = .reading(id: entries.nextRead, task, stale: stale)
-        return (entries.nextRead, task, stale)
+        return (entries.nextRead, task)
     }
 }
