@@ -21,7 +21,9 @@ restart:
 	@bash scripts/build.sh "$(SERVICE)"
 	@bash scripts/services.sh restart "$(SERVICE)" "$(REPLICAS)"
 
+# Chromium renders the dashboard page in its test.
 test: deps
+	@bash scripts/install-deps.sh chromium fonts-dejavu-core
 	@bash scripts/test.sh
 
 # The bus, Redis and consumer tests built with AddressSanitizer (and LeakSanitizer) in a build

@@ -5,6 +5,17 @@ import Foundation
 public enum AnalyticsVerb {
     /// An `AnalyticsUsageCall`, answered with an `AnalyticsUsageReport`.
     public static let usage = "usage"
+    /// An `AnalyticsDashboardCall`, answered with the dashboard page's HTML.
+    public static let dashboard = "dashboard"
+}
+
+/// A tenant's dashboard page, on `svc.analytics.dashboard`.
+public struct AnalyticsDashboardCall: Codable, Sendable, Equatable {
+    public var tenantID: UUID
+
+    public init(tenantID: UUID) { self.tenantID = tenantID }
+
+    enum CodingKeys: String, CodingKey { case tenantID = "tenant_id" }
 }
 
 /// What a usage series is broken down by.

@@ -109,4 +109,85 @@ public struct BillingUsageCall: Codable, Sendable, Equatable {
 public enum BillingVerb {
     /// One `UsageReport` reply.
     public static let usage = "usage"
+    /// A `BillingForecastCall`, answered with a `SpendForecastReport`.
+    public static let forecast = "forecast"
+}
+
+/// A spend forecast, on `svc.billing.forecast`.
+public struct BillingForecastCall: Codable, Sendable, Equatable {
+    public var tenantID: UUID
+
+    public init(tenantID: UUID) { self.tenantID = tenantID }
+
+    enum CodingKeys: String, CodingKey { case tenantID = "tenant_id" }
+}
+
+/// `GET /v1/usage/forecast`: the tenant's spend over the next 30 days (UTC, from today), and
+/// when its monthly budget would run out.
+public struct SpendForecastReport: Codable, Sendable, Equatable {
+    public var object = "forecast"
+    /// How the days are forecast, in a sentence.
+    public var method: String
+    /// The first and last day of the history read, `2026-11-02`.
+    public var historyFrom: String
+    public var historyTo: String
+    public var days: [Day]
+    public var totalMicros: Int64
+    /// Nil when the tenant has no budget.
+    public var budget: Outlook?
+
+    public init(method: String, historyFrom: String, historyTo: String, days: [Day], budget: Outlook?) {
+        self.method = method
+        self.historyFrom = historyFrom
+        self.historyTo = historyTo
+        self.days = days
+        self.totalMicros = days.map(\.costMicros).reduce(0, +)
+        self.budget = budget
+    }
+
+    public struct Day: Codable, Sendable, Equatable {
+        /// `2026-12-01`
+        public var date: String
+        public var costMicros: Int64
+
+        public init(date: String, costMicros: Int64) {
+            self.date = date
+            self.costMicros = costMicros
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case date
+            case costMicros = "cost_micros"
+        }
+    }
+
+    public struct Outlook: Codable, Sendable, Equatable {
+        public var amountMicros: Int64
+        /// Spent this month before today, from the ledger.
+        public var spentMicros: Int64
+        /// The day the month's spending would reach the budget; nil when it would not within
+        /// the forecast.
+        public var runsOutOn: String?
+
+        public init(amountMicros: Int64, spentMicros: Int64, runsOutOn: String?) {
+            self.amountMicros = amountMicros
+            self.spentMicros = spentMicros
+            self.runsOutOn = runsOutOn
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case amountMicros = "amount_micros"
+            case spentMicros = "spent_micros"
+            case runsOutOn = "runs_out_on"
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case object, method
+        case historyFrom = "history_from"
+        case historyTo = "history_to"
+        case days
+        case totalMicros = "total_micros"
+        case budget
+    }
 }

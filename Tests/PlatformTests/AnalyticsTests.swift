@@ -184,3 +184,55 @@ enum AnalyticsSeriesProbe {
         Date().addingTimeInterval(Double(offset) * 86_400).formatted(.iso8601.year().month().day())
     }
 }
+
+@Suite struct DashboardTests {
+    /// The page in a real headless Chromium, sent the key as a signed-in browser would send it.
+    @Test func theDashboardRendersInChromiumWithTheTenantsChartsBudgetAndForecast() async throws {
+        try await withDatabase { database in
+            let tenant = try await makeTenant(database, name: "Dashboard <Co>")
+            let owner = try await makeKey(database, tenant: tenant, role: .owner)
+            try await withGateway(tenant: tenant) { gateway in
+                try await withServiceGroup(billingServices(gateway, tenant: tenant) + analyticsServices(gateway, tenant: tenant)) {
+                    let budget = try await send(.PUT, gateway.url + "/admin/tenants/\(tenant)/budget", key: owner.secret, json: #"{"amount_micros":50000000}"#)
+                    #expect(budget.status == 200)
+                    for _ in 0..<4 {
+                        #expect(try await send(.POST, gateway.url + "/v1/chat/completions", key: owner.secret, json: chatJSON(maxTokens: 8)).status == 200)
+                    }
+                    let projected = try await eventually {
+                        let page = try await send(.GET, gateway.url + "/v1/dashboard", key: owner.secret)
+                        return page.text.contains("<td>local-chat</td><td>4</td>")
+                    }
+                    #expect(projected, "the page counts the four calls of local-chat")
+
+                    let page = try await send(.GET, gateway.url + "/v1/dashboard", key: owner.secret)
+                    #expect(page.headers.first(name: "content-type") == "text/html; charset=utf-8")
+                    #expect(page.text.contains("Dashboard &lt;Co&gt;") && !page.text.contains("<Co>"), "the tenant's name is escaped")
+                    #expect(page.text.contains("of $50.00 spent this month"))
+                    #expect(!page.text.contains("<script"))
+                    #expect(try await send(.GET, gateway.url + "/v1/dashboard").status == 401)
+
+                    let png = FileManager.default.temporaryDirectory.appendingPathComponent(uniqueName("dashboard") + ".png")
+                    defer { try? FileManager.default.removeItem(at: png) }
+                    let python = TestEnvironment.require("SWITCHYARD_TEST_PYTHON")
+                    let script = TestEnvironment.root.appendingPathComponent("Tests/Fixtures/python/dashboard_screenshot.py").path
+                    let run = try await runProcess(URL(fileURLWithPath: python), arguments: [script, gateway.url + "/v1/dashboard", owner.secret, png.path],
+                                                   environment: ["PATH": "/usr/bin:/bin", "HOME": FileManager.default.temporaryDirectory.path])
+                    #expect(run.status == 0, "\(run.output)")
+                    struct Shown: Decodable { var status: Int; var title: String; var svgs: Int; var text: String }
+                    let shown = try JSONDecoder().decode(Shown.self, from: Data(run.output.split(separator: "\n").last.map(String.init)?.utf8 ?? "".utf8))
+                    #expect(shown.status == 200)
+                    #expect(shown.title == "Dashboard <Co> · Switchyard")
+                    #expect(shown.svgs == 4, "three charts and the budget meter")
+                    #expect(shown.text.contains("Top models this month") && shown.text.contains("Forecast for the next 30 days"))
+                    let image = try Data(contentsOf: png)
+                    #expect(image.starts(with: [0x89, 0x50, 0x4E, 0x47]) && image.count > 20_000, "a PNG of the page, \(image.count) bytes")
+                    // A copy to look at: .build/screenshots/dashboard.png.
+                    let keep = TestEnvironment.root.appendingPathComponent(".build/screenshots")
+                    try? FileManager.default.createDirectory(at: keep, withIntermediateDirectories: true)
+                    try? FileManager.default.removeItem(at: keep.appendingPathComponent("dashboard.png"))
+                    try? FileManager.default.copyItem(at: png, to: keep.appendingPathComponent("dashboard.png"))
+                }
+            }
+        }
+    }
+}

@@ -100,6 +100,49 @@ import Testing
         }
     }
 
+    /// Four weeks at 1000 micro-USD a day: a flat trend and an even profile forecast 1000 a day.
+    @Test func theForecastThroughTheGatewayFollowsTheLedgerAndSaysWhenTheBudgetRunsOut() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database)
+            let calendar = SpendForecast.calendar
+            let today = calendar.startOfDay(for: Date())
+            let ledger = UsageLedger(database: database)
+            for daysAgo in 1...28 {
+                let request = "req_\(UUID().uuidString)"
+                try await ledger.record(Envelope(
+                    id: .derived(from: "usage.recorded:\(request)"), tenantID: tenant,
+                    occurredAt: today.addingTimeInterval(Double(-daysAgo) * 86_400 + 3_600), payload: UsageRecorded(
+                        requestID: request, apiKeyID: nil, model: "local-chat", deployment: "local/local-chat",
+                        promptTokens: 1, completionTokens: 1, costMicros: 1_000, latencyMs: 5, status: .succeeded)))
+            }
+            try await database.withTenant(tenant) { try await BudgetRepository.setTenantBudget(Budget(amountMicros: 45_000), in: $0) }
+            try await withGateway(tenant: tenant) { gateway in
+                try await withServiceGroup(billingServices(gateway, tenant: tenant)) {
+                    let answer = try await send(.GET, gateway.url + "/v1/usage/forecast", key: key)
+                    #expect(answer.status == 200, "\(answer.text)")
+                    let forecast = try answer.decode(SpendForecastReport.self)
+                    #expect(forecast.days.count == 30 && forecast.days.allSatisfy { $0.costMicros == 1_000 })
+                    #expect(forecast.totalMicros == 30_000)
+                    #expect(forecast.days.first?.date == Forecasts.day(today))
+                    #expect(forecast.historyTo == Forecasts.day(today.addingTimeInterval(-86_400)))
+
+                    // The month so far, then 1000 a day, starting over on the first of a month.
+                    let dayOfMonth = calendar.component(.day, from: today)
+                    let spent = Int64(min(dayOfMonth - 1, 28)) * 1_000
+                    var expected: String?
+                    var running = spent
+                    for offset in 0..<30 {
+                        let day = today.addingTimeInterval(Double(offset) * 86_400)
+                        if offset > 0, calendar.component(.day, from: day) == 1 { running = 0 }
+                        running += 1_000
+                        if running >= 45_000 { expected = Forecasts.day(day); break }
+                    }
+                    #expect(forecast.budget == SpendForecastReport.Outlook(amountMicros: 45_000, spentMicros: spent, runsOutOn: expected))
+                }
+            }
+        }
+    }
+
     @Test func moneyIsWrittenAsAnExactDecimalString() {
         #expect(Money.usd(micros: 1_250) == "0.001250")
         #expect(Money.usd(micros: 12_000_000) == "12.000000")

@@ -6,22 +6,22 @@ import ServiceLifecycle
 import SwitchyardRuntime
 
 /// The billing service: the usage ledger, recorded from `usage.recorded` exactly once per event,
-/// and usage reports from it on `svc.billing.usage`. The price book, budgets' settlement,
-/// invoices and forecasts are built in later work (see the README's status table).
+/// usage reports from it on `svc.billing.usage` and spend forecasts on `svc.billing.forecast`.
+/// The price book, invoices and payments are built in later work (see the README's status table).
 public enum BillingApp {
     public static let definition = ServiceDefinition(name: .billing, dependencies: [.postgresql, .nats, .redis]) { context in
         let ports = ports(bus: context.bus!, database: context.database!, logger: context.logger)
-        return [ports.usageConsumer(), ports.usageResponder()]
+        return [ports.usageConsumer()] + ports.responders()
     }
 
     static func ports(bus: Bus, database: Database, logger: Logger) -> BillingPorts {
-        BillingPorts(bus: bus, ledger: UsageLedger(database: database), logger: logger)
+        BillingPorts(bus: bus, ledger: UsageLedger(database: database), forecasts: Forecasts(database: database), logger: logger)
     }
 
-    /// The ledger's consumer under another durable name and filter, and the usage responder:
+    /// The ledger's consumer under another durable name and filter, and the responders:
     /// for tests that run billing beside their own events.
     public static func services(bus: Bus, database: Database, consumerName: String, filterSubject: String, logger: Logger) -> [any Service] {
         let ports = ports(bus: bus, database: database, logger: logger)
-        return [ports.usageConsumer(name: consumerName, filterSubject: filterSubject), ports.usageResponder()]
+        return [ports.usageConsumer(name: consumerName, filterSubject: filterSubject)] + ports.responders()
     }
 }

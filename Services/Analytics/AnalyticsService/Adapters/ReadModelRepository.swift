@@ -79,6 +79,18 @@ enum ReadModelRepository {
             """)
     }
 
+    /// The tenant's own budget as the events told it: its amount and policy, the period and
+    /// highest threshold crossed last.
+    static func tenantBudget(in tx: TenantTransaction) async throws -> BudgetStanding? {
+        let rows = try await tx.query("""
+            SELECT amount_micros, policy, period, crossed_percent FROM analytics_budgets WHERE api_key_id = \(noKey)
+            """)
+        for try await row in rows.decode((Int64?, String?, String?, Int32?).self) {
+            return BudgetStanding(amountMicros: row.0, policy: row.1, period: row.2, crossedPercent: row.3.map(Int.init))
+        }
+        return nil
+    }
+
     /// The hours of `[from, to)` with their group (nil when ungrouped), summed per `interval`.
     static func usage(
         from: Date, to: Date, interval: AnalyticsInterval, groupBy: AnalyticsGrouping?, in tx: TenantTransaction
@@ -110,6 +122,13 @@ enum ReadModelRepository {
         }
         return points
     }
+}
+
+struct BudgetStanding: Sendable, Equatable {
+    var amountMicros: Int64?
+    var policy: String?
+    var period: String?
+    var crossedPercent: Int?
 }
 
 /// Calls summed over some hours.

@@ -4,7 +4,8 @@ import Logging
 import PostgresNIO
 import SwitchyardBus
 
-/// Analytics' ports: the durable consumer of every event and `svc.analytics.usage`.
+/// Analytics' ports: the durable consumer of every event, `svc.analytics.usage` and
+/// `svc.analytics.dashboard`.
 struct AnalyticsPorts {
     /// The durable name every analytics replica shares, so each event is projected by one.
     static let consumerName = "analytics-projection"
@@ -12,6 +13,7 @@ struct AnalyticsPorts {
     let bus: Bus
     let projection: Projection
     let series: UsageSeries
+    let dashboard: Dashboard
     let logger: Logger
 
     func projectionConsumer(name: String = consumerName, filterSubject: String = Subject.allEvents) -> DurableConsumer {
@@ -36,14 +38,21 @@ struct AnalyticsPorts {
         }
     }
 
-    func usageResponder() -> Responder {
-        Responder(bus: bus, subject: Subject.service(.analytics, AnalyticsVerb.usage), queue: ServiceName.analytics.rawValue, logger: logger,
+    func responders() -> [Responder] {
+        [
+            responder(AnalyticsVerb.usage) { (call: AnalyticsUsageCall) in try JSONCoding.encode(try await series.report(call)) },
+            responder(AnalyticsVerb.dashboard) { (call: AnalyticsDashboardCall) in Data(try await dashboard.page(tenant: call.tenantID).utf8) },
+        ]
+    }
+
+    private func responder<Call: Decodable & SendableMetatype>(_ verb: String, _ answer: @escaping @Sendable (Call) async throws -> Data) -> Responder {
+        Responder(bus: bus, subject: Subject.service(.analytics, verb), queue: ServiceName.analytics.rawValue, logger: logger,
                   handler: .unary { request in
-            let call: AnalyticsUsageCall
-            do { call = try request.decode(AnalyticsUsageCall.self) } catch {
+            let call: Call
+            do { call = try request.decode(Call.self) } catch {
                 throw ServiceFault(code: "invalid_request", message: "The call could not be read: \(error)")
             }
-            return try JSONCoding.encode(try await series.report(call))
+            return try await answer(call)
         })
     }
 }

@@ -33,4 +33,26 @@ enum LedgerRepository {
         }
         return models
     }
+
+    /// The spend of each of `days` whole days (UTC) from `start`, in order, zero for a day without calls.
+    static func dailySpend(from start: Date, days: Int, in tx: TenantTransaction) async throws -> [Int64] {
+        let end = start.addingTimeInterval(Double(days) * 86_400)
+        let rows = try await tx.query("""
+            SELECT floor(extract(epoch FROM occurred_at - \(start)::timestamptz) / 86400)::integer, sum(cost_micros)::bigint
+            FROM ledger_entries WHERE occurred_at >= \(start) AND occurred_at < \(end)
+            GROUP BY 1
+            """)
+        var spend = [Int64](repeating: 0, count: days)
+        for try await (day, cost) in rows.decode((Int32, Int64).self) where (0..<days).contains(Int(day)) { spend[Int(day)] = cost }
+        return spend
+    }
+
+    /// The spend of the entries that occurred in `[from, to)`.
+    static func spend(from: Date, to: Date, in tx: TenantTransaction) async throws -> Int64 {
+        let rows = try await tx.query("""
+            SELECT COALESCE(sum(cost_micros), 0)::bigint FROM ledger_entries WHERE occurred_at >= \(from) AND occurred_at < \(to)
+            """)
+        for try await total in rows.decode(Int64.self) { return total }
+        return 0
+    }
 }

@@ -4,10 +4,12 @@ import Logging
 import PostgresNIO
 import SwitchyardBus
 
-/// Billing's ports: the durable consumer of `usage.recorded` and `svc.billing.usage`.
+/// Billing's ports: the durable consumer of `usage.recorded`, `svc.billing.usage` and
+/// `svc.billing.forecast`.
 struct BillingPorts {
     let bus: Bus
     let ledger: UsageLedger
+    let forecasts: Forecasts
     let logger: Logger
 
     /// Shared by every billing replica (one durable name), so each event is handled by one.
@@ -37,14 +39,23 @@ struct BillingPorts {
         }
     }
 
-    func usageResponder() -> Responder {
-        Responder(bus: bus, subject: Subject.service(.billing, BillingVerb.usage), queue: ServiceName.billing.rawValue, logger: logger,
+    func responders() -> [Responder] {
+        [
+            responder(BillingVerb.usage) { (call: BillingUsageCall) in try await ledger.report(call) },
+            responder(BillingVerb.forecast) { (call: BillingForecastCall) in try await forecasts.forecast(call) },
+        ]
+    }
+
+    private func responder<Call: Decodable & SendableMetatype, Answer: Encodable & SendableMetatype>(
+        _ verb: String, _ answer: @escaping @Sendable (Call) async throws -> Answer
+    ) -> Responder {
+        Responder(bus: bus, subject: Subject.service(.billing, verb), queue: ServiceName.billing.rawValue, logger: logger,
                   handler: .unary { request in
-            let call: BillingUsageCall
-            do { call = try request.decode(BillingUsageCall.self) } catch {
+            let call: Call
+            do { call = try request.decode(Call.self) } catch {
                 throw ServiceFault(code: "invalid_request", message: "The call could not be read: \(error)")
             }
-            return try JSONCoding.encode(try await ledger.report(call))
+            return try JSONCoding.encode(try await answer(call))
         })
     }
 }

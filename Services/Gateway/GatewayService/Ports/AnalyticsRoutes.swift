@@ -4,7 +4,8 @@ import Hummingbird
 import SwitchyardBus
 
 /// `GET /v1/analytics/usage?from=&to=&group_by=&interval=`: the caller's tenant's calls, tokens,
-/// cost, errors and latency over time, from analytics' read models.
+/// cost, errors and latency over time, from analytics' read models; `GET /v1/dashboard`: the
+/// same, its budget and forecast as an HTML page.
 struct AnalyticsRoutes: Sendable {
     let bus: Bus
     /// The longest periods asked for at once, so one answer stays a few thousand points.
@@ -12,6 +13,15 @@ struct AnalyticsRoutes: Sendable {
 
     func addRoutes(to group: RouterGroup<GatewayContext>) {
         group.get("analytics/usage", use: usage)
+        group.get("dashboard", use: dashboard)
+    }
+
+    func dashboard(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        try caller.require(.analyticsRead)
+        let call = AnalyticsDashboardCall(tenantID: try caller.requireTenant())
+        let page = try await ask(AnalyticsVerb.dashboard, call, context: context)
+        return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: page)))
     }
 
     /// `from` (included) and `to` (excluded) as `GET /v1/usage` takes them, by default the
@@ -32,11 +42,17 @@ struct AnalyticsRoutes: Sendable {
             throw APIError.invalid("from", "With interval \(interval.rawValue) the period may be at most \(Int(longest / 86_400)) days.")
         }
         let call = AnalyticsUsageCall(tenantID: tenant, from: from, to: to, groupBy: groupBy, interval: interval)
+        let report = try await ask(AnalyticsVerb.usage, call, context: context)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: report)))
+    }
+
+    /// The analytics service's answer, passed on as it came.
+    private func ask(_ verb: String, _ call: some Encodable, context: GatewayContext) async throws(APIError) -> Data {
         do {
             let reply = try await bus.request(
-                Subject.service(.analytics, AnalyticsVerb.usage), payload: JSONCoding.encode(call),
+                Subject.service(.analytics, verb), payload: JSONCoding.encode(call),
                 headers: [BusHeader.correlationID: context.requestID], timeout: .seconds(10))
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: reply.payload)))
+            return reply.payload
         } catch {
             throw APIError(.serviceUnavailable, "Analytics cannot be read right now; please retry.", code: "analytics_unavailable",
                            headers: [.retryAfter: "1"])

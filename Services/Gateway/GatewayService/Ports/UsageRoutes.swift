@@ -2,7 +2,8 @@ import Contracts
 import Foundation
 import Hummingbird
 
-/// `GET /v1/usage?from=&to=`: the caller's tenant's requests, tokens and cost, from billing's ledger.
+/// `GET /v1/usage?from=&to=`: the caller's tenant's requests, tokens and cost, from billing's
+/// ledger; `GET /v1/usage/forecast`: its spend over the next 30 days.
 struct UsageRoutes: Sendable {
     let billing: BillingClient
     /// Longer periods are refused: a report is one query over the ledger.
@@ -10,6 +11,13 @@ struct UsageRoutes: Sendable {
 
     func addRoutes(to group: RouterGroup<GatewayContext>) {
         group.get("usage", use: usage)
+        group.get("usage/forecast", use: forecast)
+    }
+
+    func forecast(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        try caller.require(.usageRead)
+        return try Response.json(try await billing.forecast(tenant: try caller.requireTenant(), correlationID: context.requestID))
     }
 
     /// `from` (included) and `to` (excluded) are dates (`2026-11-01`, midnight UTC) or date-times
