@@ -97,6 +97,7 @@ public final class DurableConsumer: Service, Sendable {
         let slots = InFlightSlots(spec.maxInFlight)
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
+                group.addTask { await self.reportBacklog(until: stopping) }
                 // A flag, not task cancellation: handlers in hand must finish, not be cancelled.
                 while !stopping.isRaised && !Task.isCancelled {
                     let free = await slots.waitForFree()
@@ -125,6 +126,26 @@ public final class DurableConsumer: Service, Sendable {
         advisories.drain()
         try? await fetchThread.shutdownGracefully()
         logger.info("consumer stopped")
+    }
+
+    /// Every 10 s, what on-call watches: messages waiting for this consumer
+    /// (`switchyard_consumer_pending_messages`), delivered and not yet answered
+    /// (`switchyard_consumer_unacknowledged_messages`), and its dead letters
+    /// (`switchyard_dead_letter_queue_messages`). Every replica reports the same figures.
+    private func reportBacklog(until stopping: StopSignal) async {
+        let consumer = [("consumer", spec.name)]
+        while !stopping.isRaised && !Task.isCancelled {
+            do {
+                let backlog = try await bus.consumerBacklog(stream: spec.stream, consumer: spec.name)
+                Gauge(label: "switchyard_consumer_pending_messages", dimensions: consumer).record(Double(backlog.pending))
+                Gauge(label: "switchyard_consumer_unacknowledged_messages", dimensions: consumer).record(Double(backlog.unacknowledged))
+                let dead = try await bus.messageCount(stream: DeadLetterQueue.stream, subjects: Subject.deadLetters(consumer: spec.name))
+                Gauge(label: "switchyard_dead_letter_queue_messages", dimensions: consumer).record(Double(dead))
+            } catch {
+                logger.debug("backlog not read", metadata: ["error": "\(error)"])
+            }
+            for _ in 0..<20 where !stopping.isRaised && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(500)) }
+        }
     }
 
     /// Creates the durable consumer or updates its settings; every replica does this at start.

@@ -137,6 +137,37 @@ extension Bus {
         }
     }
 
+    /// How many messages of the stream are on subjects matching `filter` (wildcards allowed).
+    public func messageCount(stream: String, subjects filter: String) async throws -> UInt64 {
+        return try await blocking {
+            var options = jsOptions()
+            jsOptions_Init(&options)
+            var info: UnsafeMutablePointer<jsStreamInfo>?
+            var code = jsErrCode(rawValue: 0)
+            let status = filter.withCString { filter in
+                options.Stream.Info.SubjectsFilter = filter
+                return js_GetStreamInfo(&info, self.jetStream, stream, &options, &code)
+            }
+            defer { jsStreamInfo_Destroy(info) }
+            try check(status, "stream info \(stream)", jsCode: code)
+            guard let subjects = info!.pointee.State.Subjects else { return 0 }
+            return (0..<Int(subjects.pointee.Count)).reduce(0) { $0 + subjects.pointee.List[$1].Msgs }
+        }
+    }
+
+    /// How far behind a durable consumer is: messages not yet delivered, and delivered but not
+    /// yet acknowledged.
+    public func consumerBacklog(stream: String, consumer: String) async throws -> (pending: UInt64, unacknowledged: Int64) {
+        return try await blocking {
+            var info: UnsafeMutablePointer<jsConsumerInfo>?
+            var code = jsErrCode(rawValue: 0)
+            let status = js_GetConsumerInfo(&info, self.jetStream, stream, consumer, nil, &code)
+            defer { jsConsumerInfo_Destroy(info) }
+            try check(status, "consumer info \(consumer) on \(stream)", jsCode: code)
+            return (info!.pointee.NumPending, info!.pointee.NumAckPending)
+        }
+    }
+
     /// Removes one message; false when it was not there.
     @discardableResult
     public func deleteStoredMessage(stream: String, sequence: UInt64) async throws -> Bool {

@@ -80,6 +80,39 @@ import Testing
                 #expect(try deliveries.map { try $0.decode(Pinged.self).payload.number } == [1, 2])
                 let letter = try await deadLetter(of: name, on: bus)
                 #expect(letter?.deliveries == 1 && letter?.error == "number 1 is not allowed")
+                // What the consumer's backlog gauges report: nothing waiting, one dead letter.
+                let drained = try await eventually { try await bus.consumerBacklog(stream: StreamSpec.events.name, consumer: name) == (0, 0) }
+                #expect(drained)
+                #expect(try await bus.messageCount(stream: DeadLetterQueue.stream, subjects: Subject.deadLetters(consumer: name)) == 1)
+            }
+        }
+    }
+
+    @Test func aConsumersBacklogCountsWhatWaitsForIt() async throws {
+        try await withBus { bus in
+            let tenant = UUID.timeOrdered()
+            let name = uniqueName("backlog")
+            let gate = DeliveryLog()
+            let released = Mutex(false)
+            // Takes one message and holds it until the test is done: the rest wait.
+            var spec = ConsumerSpec(name: name, filterSubject: Subject.events(ofTenant: tenant))
+            spec.maxInFlight = 1
+            let consumer = DurableConsumer(bus: bus, spec: spec, logger: TestEnvironment.logger) { delivery in
+                gate.record(delivery)
+                while !released.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(50)) }
+                return .done
+            }
+            for number in 1...5 { try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: number))) }
+            try await withRunning([consumer]) {
+                defer { released.withLock { $0 = true } }
+                #expect(await gate.next(1).count == 1)
+                var backlog: (pending: UInt64, unacknowledged: Int64) = (0, 0)
+                let counted = try await eventually {
+                    backlog = try await bus.consumerBacklog(stream: StreamSpec.events.name, consumer: name)
+                    return backlog.pending + UInt64(backlog.unacknowledged) == 5 && backlog.unacknowledged >= 1
+                }
+                #expect(counted, "pending \(backlog.pending), unacknowledged \(backlog.unacknowledged)")
+                #expect(try await bus.messageCount(stream: DeadLetterQueue.stream, subjects: Subject.deadLetters(consumer: name)) == 0)
             }
         }
     }
