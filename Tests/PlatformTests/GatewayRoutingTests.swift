@@ -152,3 +152,38 @@ import Testing
         }
     }
 }
+
+@Suite struct RoutingCLITests {
+    @Test func theCLISetsListsAndRemovesATenantsRoutingCheckedByARouter() async throws {
+        let (server, nats) = try await PrivateNATSServer.started()
+        defer {
+            nats.kill()
+            try? FileManager.default.removeItem(at: server.directory)
+        }
+        try await withDatabase { database in
+            let tenant = try await makeTenant(database)
+            let catalogs = TenantCatalogs(store: CatalogStore(GatewayRoutingTests.catalog, path: "(test catalog)"), database: database)
+            try await withBus(url: server.url) { bus in
+                let router = RouterApp.responders(bus: bus, catalogs: catalogs, httpClient: .shared, logger: TestEnvironment.logger)
+                try await withRunning(router) {
+                    try await awaitResponder(bus, Subject.service(.router, RouterVerb.checkRouting))
+                    let environment = ["NATS_URL": server.url]
+                    let id = Subject.token(tenant)
+                    let set = try await CLI.run(["routing", "set", "--tenant", id, "--strategy", "weighted",
+                                                 "--deployments", "eu/regional-chat=9,us/regional-chat=1", "regional-chat"], environment: environment)
+                    #expect(set.contains("set regional-chat  weighted  eu/regional-chat=9,us/regional-chat=1"), "\(set)")
+                    let listed = try await CLI.run(["routing", "list", "--tenant", id], environment: environment)
+                    #expect(listed.contains("regional-chat  weighted  eu/regional-chat=9,us/regional-chat=1"), "\(listed)")
+
+                    await #expect {
+                        try await CLI.run(["routing", "set", "--tenant", id, "--deployments", "ap/regional-chat", "regional-chat"], environment: environment)
+                    } throws: { error in
+                        (error as? CLI.Failed)?.output.contains("deployments[0].name") == true
+                    }
+                    #expect(try await CLI.run(["routing", "remove", "--tenant", id, "regional-chat"], environment: environment).contains("removed regional-chat"))
+                    #expect(try await CLI.run(["routing", "list", "--tenant", id], environment: environment).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+                }
+            }
+        }
+    }
+}

@@ -14,7 +14,7 @@ struct Switchyard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchyard",
         abstract: "Operate a Switchyard installation.",
-        subcommands: [Migrate.self, Tenants.self, Keys.self, Members.self, Limits.self, Budgets.self, Audit.self, CatalogCommands.self, AnalyticsCommands.self, Demo.self, DeadLetters.self])
+        subcommands: [Migrate.self, Tenants.self, Keys.self, Members.self, Limits.self, Budgets.self, Audit.self, CatalogCommands.self, RoutingCommands.self, AnalyticsCommands.self, Demo.self, DeadLetters.self])
 }
 
 /// Connections a command opens on demand and closes when it ends.

@@ -9,8 +9,10 @@ enum CLI {
         var description: String { "switchyard \(arguments.joined(separator: " ")) exited \(status): \(output)" }
     }
 
-    static func run(_ arguments: [String]) async throws -> String {
-        let (status, output) = try await runProcess(TestEnvironment.executable("switchyard"), arguments: arguments, environment: TestEnvironment.variables)
+    /// `environment` adds to or replaces the test servers' variables.
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> String {
+        let variables = TestEnvironment.variables.merging(environment) { _, new in new }
+        let (status, output) = try await runProcess(TestEnvironment.executable("switchyard"), arguments: arguments, environment: variables)
         guard status == 0 else { throw Failed(arguments: arguments, status: status, output: output) }
         return output
     }
