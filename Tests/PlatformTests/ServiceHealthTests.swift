@@ -30,12 +30,19 @@ import Testing
             try? FileManager.default.removeItem(at: directory)
         }
         let databaseURL = try #require(urls.split(separator: "\n").first { $0.hasPrefix("DATABASE_URL=") }?.dropFirst("DATABASE_URL=".count))
+        // A NATS server of its own: on the shared one, the consumers would take every other
+        // test's events to a database without tables.
+        let (nats, natsProcess) = try await PrivateNATSServer.started()
+        defer {
+            natsProcess.kill()
+            try? FileManager.default.removeItem(at: nats.directory)
+        }
 
         var services: [(ServiceName, Int, ChildProcess)] = []
         for service in ServiceName.allCases {
             let port = freePort()
             let process = try ChildProcess(service.rawValue, environment: [
-                "DATABASE_URL": String(databaseURL),
+                "DATABASE_URL": String(databaseURL), "NATS_URL": nats.url,
                 "SWITCHYARD_\(service.rawValue.uppercased())_OPS_PORT": String(port),
                 "SWITCHYARD_GATEWAY_PORT": String(freePort()),
                 "SWITCHYARD_LOG_LEVEL": "error",
