@@ -16,7 +16,8 @@ public struct ModelInfo: Codable, Sendable, Equatable {
     public var ownedBy: String
     /// What the model can do: `chat`, `streaming`, `embeddings`, `tools`.
     public var capabilities: [String]
-    /// The highest price among the model's deployments: what a call is reserved at.
+    /// What the tenant's calls are charged at: its price or the book's in force, otherwise the
+    /// highest catalog price among the model's deployments. What a call is reserved at.
     public var pricing: Pricing?
 
     public struct Pricing: Codable, Sendable, Equatable {

@@ -18,6 +18,8 @@ import Testing
             try await AuditLog.append(actor: "test", action: "seed", in: tx)
             _ = try await MemberRepository.set(subject: "seed", roles: [.viewer], email: nil, in: tx)
             _ = try await RoutingOverrideRepository.set(RoutingOverride(model: "local-chat", strategy: "lowest_cost"), in: tx)
+            _ = try await PriceRepository.addForTenant(model: "local-chat", price: Price(inputMicrosPerMillion: 1, outputMicrosPerMillion: 1),
+                                                       effectiveFrom: Date(), in: tx)
             try await tx.execute("""
                 INSERT INTO ledger_entries (tenant_id, event_id, request_id, model, deployment, prompt_tokens, completion_tokens,
                                             cost_micros, status, occurred_at)

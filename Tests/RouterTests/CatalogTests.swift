@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import RouterService
 import Testing
@@ -78,17 +79,5 @@ import Testing
         } throws: { error in
             (error as? CatalogError)?.field == "models.local-chat.deployments[0].provider"
         }
-    }
-}
-
-@Suite struct PriceTests {
-    @Test func costIsRoundedOnceHalfUp() {
-        let price = Price(inputMicrosPerMillion: 500_000, outputMicrosPerMillion: 1_500_000)
-        #expect(price.costMicros(promptTokens: 1_000_000, completionTokens: 0) == 500_000)
-        #expect(price.costMicros(promptTokens: 12, completionTokens: 30) == 51)  // 6 + 45
-        #expect(price.costMicros(promptTokens: 1, completionTokens: 0) == 1)  // 0.5 rounds up
-        #expect(price.costMicros(promptTokens: 0, completionTokens: 0) == 0)
-        // Two sides of 0.4 each would round to 0 apiece; together they are 0.8 and round to 1.
-        #expect(Price(inputMicrosPerMillion: 400_000, outputMicrosPerMillion: 400_000).costMicros(promptTokens: 1, completionTokens: 1) == 1)
     }
 }

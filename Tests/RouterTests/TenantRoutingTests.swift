@@ -92,7 +92,9 @@ import Testing
     }
 
     static func catalogs(_ source: OverrideSource, timeToLive: Duration = .seconds(60)) -> TenantCatalogs {
-        TenantCatalogs(store: CatalogStore(catalog, path: "(test)"), timeToLive: timeToLive) { try await source.load($0) }
+        TenantCatalogs(store: CatalogStore(catalog, path: "(test)"), timeToLive: timeToLive) { tenant in
+            TenantRouting(overrides: try await source.load(tenant), prices: .empty)
+        }
     }
 
     @Test func aTenantsOverridesAreReadOnceForManyCallsAndAgainWhenForgotten() async throws {

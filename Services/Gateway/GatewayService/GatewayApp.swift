@@ -90,6 +90,9 @@ public struct Gateway: Sendable {
             },
             listener(for: MemberChanged.self) { event in tenants?.forget(member: event.payload.subject, of: event.tenantID) },
             listener(for: RoutingChanged.self) { event in prices.forget(event.tenantID) },
+            listener(for: PricesChanged.self) { event in
+                event.tenantID == PricesChanged.everyTenant ? prices.forgetAll() : prices.forget(event.tenantID)
+            },
         ]
     }
 

@@ -23,19 +23,27 @@ public enum RouterApp {
         let catalogs = TenantCatalogs(store: catalog, database: context.database!)
         return [
             HTTPClientLifecycle(client: httpClient), CatalogReloader(store: catalog, logger: context.logger),
-            routingListener(bus: context.bus!, catalogs: catalogs, logger: context.logger),
-        ] + responders(bus: context.bus!, catalogs: catalogs, httpClient: httpClient, instance: context.service.instance, logger: context.logger)
+        ] + routingListeners(bus: context.bus!, catalogs: catalogs, logger: context.logger) + responders(bus: context.bus!, catalogs: catalogs, httpClient: httpClient, instance: context.service.instance, logger: context.logger)
     }
 
-    /// Drops a tenant's routing overrides when they change, so its next calls read them again.
-    public static func routingListener(bus: Bus, catalogs: TenantCatalogs, logger: Logger) -> EventListener {
-        EventListener(bus: bus, subject: Subject.events(ofType: RoutingChanged.eventType), logger: logger) { message in
-            guard let event = try? JSONCoding.decode(Envelope<RoutingChanged>.self, from: message.payload) else {
-                logger.warning("unreadable event ignored", metadata: ["subject": "\(message.subject)"])
-                return
+    /// Drops a tenant's routing overrides and prices when they change (every tenant's when the
+    /// price book does), so the next calls read them again.
+    public static func routingListeners(bus: Bus, catalogs: TenantCatalogs, logger: Logger) -> [EventListener] {
+        func listener<Payload: EventPayload>(_ type: Payload.Type, _ apply: @escaping @Sendable (Envelope<Payload>) -> Void) -> EventListener {
+            EventListener(bus: bus, subject: Subject.events(ofType: Payload.eventType), logger: logger) { message in
+                guard let event = try? JSONCoding.decode(Envelope<Payload>.self, from: message.payload) else {
+                    logger.warning("unreadable event ignored", metadata: ["subject": "\(message.subject)"])
+                    return
+                }
+                apply(event)
             }
-            catalogs.forget(event.tenantID)
         }
+        return [
+            listener(RoutingChanged.self) { catalogs.forget($0.tenantID) },
+            listener(PricesChanged.self) { event in
+                event.tenantID == PricesChanged.everyTenant ? catalogs.forgetAll() : catalogs.forget(event.tenantID)
+            },
+        ]
     }
 
     /// The bus endpoints serving `catalogs`: the catalog file its store reads (which a reload

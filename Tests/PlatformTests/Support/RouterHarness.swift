@@ -27,7 +27,7 @@ func withRouter(
 ) async throws {
     let catalogs = TenantCatalogs(store: catalogStore, database: database)
     try await withRouter(tenant: tenant, services: { bus in
-        [RouterApp.routingListener(bus: bus, catalogs: catalogs, logger: TestEnvironment.logger)]
+        RouterApp.routingListeners(bus: bus, catalogs: catalogs, logger: TestEnvironment.logger)
             + RouterApp.responders(
                 bus: bus, catalogs: catalogs, httpClient: .shared, environment: environment, instance: "router-test", logger: TestEnvironment.logger)
     }, body)

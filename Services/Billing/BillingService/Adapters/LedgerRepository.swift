@@ -5,15 +5,15 @@ import SwitchyardDatabase
 
 /// The ledger's rows, inside the tenant transaction a use case opened.
 enum LedgerRepository {
-    /// Adds the entry of one usage event.
-    static func record(_ event: Envelope<UsageRecorded>, in tx: TenantTransaction) async throws {
+    /// Adds the entry of one usage event, charged `costMicros` at the price `pricedBy` names.
+    static func record(_ event: Envelope<UsageRecorded>, costMicros: Int64, pricedBy: String, in tx: TenantTransaction) async throws {
         let usage = event.payload
         try await tx.execute("""
             INSERT INTO ledger_entries (tenant_id, event_id, request_id, api_key_id, model, deployment,
-                                        prompt_tokens, completion_tokens, cost_micros, status, occurred_at)
+                                        prompt_tokens, completion_tokens, cost_micros, status, occurred_at, priced_by)
             VALUES (\(tx.tenantID), \(event.id), \(usage.requestID), \(usage.apiKeyID), \(usage.model), \(usage.deployment),
-                    \(Int32(usage.promptTokens)), \(Int32(usage.completionTokens)), \(usage.costMicros), \(usage.status.rawValue),
-                    \(event.occurredAt))
+                    \(Int32(usage.promptTokens)), \(Int32(usage.completionTokens)), \(costMicros), \(usage.status.rawValue),
+                    \(event.occurredAt), \(pricedBy))
             """)
     }
 

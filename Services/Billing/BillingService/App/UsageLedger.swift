@@ -15,7 +15,9 @@ struct UsageLedger: Sendable {
     let database: Database
 
     /// Records the event's entry and its id as processed in one transaction. Returns false when
-    /// it had been recorded before: nothing changes then.
+    /// it had been recorded before: nothing changes then. The entry is priced by the tenant's
+    /// price or the book's in force when the call occurred; with neither, at the catalog price
+    /// the router reported.
     @discardableResult
     func record(_ event: Envelope<UsageRecorded>) async throws -> Bool {
         let usage = event.payload
@@ -25,7 +27,9 @@ struct UsageLedger: Sendable {
         }
         return try await database.withTenant(event.tenantID) { tx in
             guard try await tx.markProcessed(eventID: event.id, consumer: Self.consumerName) else { return false }
-            try await LedgerRepository.record(event, in: tx)
+            let priced = try await PriceRepository.schedule(model: usage.model, in: tx).price(of: usage.model, at: event.occurredAt)
+            let cost = priced?.price.costMicros(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens) ?? usage.costMicros
+            try await LedgerRepository.record(event, costMicros: cost, pricedBy: priced?.pricedBy ?? "catalog", in: tx)
             return true
         }
     }

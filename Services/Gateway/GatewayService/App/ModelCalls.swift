@@ -245,7 +245,7 @@ final class ChatStream: @unchecked Sendable {
 }
 
 /// Each tenant's model prices, from the router's model list, kept for a minute or until the
-/// tenant's routing changes: what a call is reserved at against a budget.
+/// tenant's routing or prices change: what a call is reserved at against a budget.
 final class ModelPrices: Sendable {
     let router: RouterClient
     private let cache = Mutex<[UUID: (prices: [String: ModelInfo.Pricing], fetchedAt: ContinuousClock.Instant)]>([:])
@@ -268,5 +268,10 @@ final class ModelPrices: Sendable {
     /// deployment answer raises what a call is reserved at.
     func forget(_ tenant: UUID) {
         _ = cache.withLock { $0.removeValue(forKey: tenant) }
+    }
+
+    /// Reads every tenant's prices again: the price book changed.
+    func forgetAll() {
+        cache.withLock { $0.removeAll() }
     }
 }

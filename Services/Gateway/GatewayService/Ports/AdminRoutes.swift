@@ -35,6 +35,10 @@ struct AdminRoutes: Sendable {
         group.get("tenants/:tenant/routing/:model", use: showRouting)
         group.put("tenants/:tenant/routing/:model", use: setRouting)
         group.delete("tenants/:tenant/routing/:model", use: removeRouting)
+        group.get("prices", use: listBookPrices)
+        group.post("prices", use: addBookPrice)
+        group.get("tenants/:tenant/prices", use: listTenantPrices)
+        group.post("tenants/:tenant/prices", use: addTenantPrice)
         group.post("catalog/reload", use: reloadCatalog)
         group.get("dead-letters", use: listDeadLetters)
         group.get("dead-letters/:sequence", use: showDeadLetter)
@@ -239,6 +243,41 @@ struct AdminRoutes: Sendable {
             throw APIError.notFound("routing override")
         }
         return try Response.json(removed)
+    }
+
+    // MARK: Prices (set by the platform operator)
+
+    /// `?model=`: one model's versions.
+    func listBookPrices(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        try requireOperator(caller, "see the price book")
+        let model = request.uri.queryParameters.get("model").map { String($0) }
+        return try Response.json(ListOf(try await administration(caller).bookPrices(model: model)))
+    }
+
+    func addBookPrice(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        try requireOperator(caller, "change the price book")
+        let set = try await body.decode(SetPriceRequest.self, from: request)
+        return try Response.json(try await administration(caller).addBookPrice(set), status: .created)
+    }
+
+    /// A tenant's own prices: the operator, and the tenant's people who read its invoices.
+    func listTenantPrices(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .invoicesRead)
+        let administration = administration(caller)
+        guard try await administration.tenant(tenant) != nil else { throw APIError.notFound("tenant") }
+        return try Response.json(ListOf(try await administration.tenantPrices(tenant: tenant)))
+    }
+
+    func addTenantPrice(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .tenantManage)
+        try requireOperator(caller, "set a tenant's prices")
+        let set = try await body.decode(SetPriceRequest.self, from: request)
+        guard let added = try await administration(caller).addTenantPrice(set, tenant: tenant) else { throw APIError.notFound("tenant") }
+        return try Response.json(added, status: .created)
     }
 
     // MARK: The model catalog (the platform operator only)

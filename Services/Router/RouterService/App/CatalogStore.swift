@@ -24,15 +24,17 @@ public final class CatalogStore: Sendable {
     public var catalog: Catalog { current.withLock { $0.catalog } }
 
     /// The catalog's models as `GET /v1/models` lists them, by name, with a tenant's routing
-    /// applied: a model's capabilities and price are those of the deployments that may answer.
-    func modelList(routing: [String: RoutingOverride]) -> ModelList {
+    /// applied: a model's capabilities are those of the deployments that may answer, its price
+    /// the tenant's charge at `time` or else the highest of those deployments'.
+    func modelList(routing: TenantRouting, at time: Date) -> ModelList {
         let (catalog, loadedAt) = current.withLock { $0 }
-        let entries = catalog.models.values.compactMap { $0.routed(by: routing[$0.name]) }
+        let entries = catalog.models.values.compactMap { $0.routed(by: routing.overrides[$0.name]) }
         return ModelList(data: entries.sorted { $0.name < $1.name }.map { entry in
             let capabilities = entry.deployments.reduce(into: Set<Capability>()) { $0.formUnion($1.capabilities) }
+            let charge = routing.prices.price(of: entry.name, at: time)?.price
             let pricing = ModelInfo.Pricing(
-                inputMicrosPerMillion: entry.deployments.map(\.price.inputMicrosPerMillion).max() ?? 0,
-                outputMicrosPerMillion: entry.deployments.map(\.price.outputMicrosPerMillion).max() ?? 0)
+                inputMicrosPerMillion: charge?.inputMicrosPerMillion ?? entry.deployments.map(\.price.inputMicrosPerMillion).max() ?? 0,
+                outputMicrosPerMillion: charge?.outputMicrosPerMillion ?? entry.deployments.map(\.price.outputMicrosPerMillion).max() ?? 0)
             return ModelInfo(id: entry.name, created: Int64(loadedAt.timeIntervalSince1970), capabilities: capabilities.map(\.rawValue).sorted(),
                              pricing: pricing)
         })

@@ -6,6 +6,8 @@ import SwitchyardBus
 /// A model call as it went: what answered and what it used. Becomes the `usage.recorded` event.
 struct CallRecord: Sendable {
     var deployment: Deployment
+    /// What the call is charged per token: the model's charge, or the deployment's price.
+    var price: Price
     var promptTokens: Int
     var completionTokens: Int
     var started: ContinuousClock.Instant
@@ -26,7 +28,7 @@ public struct ChatCalls: Sendable {
     let clock = ContinuousClock()
 
     /// One whole completion.
-    func complete(_ call: RouterChatCall, deadline: Date? = nil) async throws -> (ChatCompletion, Deployment) {
+    func complete(_ call: RouterChatCall, deadline: Date? = nil) async throws -> (ChatCompletion, CallRecord) {
         let (opened, started) = try await open(call, stream: false, deadline: deadline)
         var text = ""
         var toolCalls: [JSONValue] = []
@@ -46,7 +48,7 @@ public struct ChatCalls: Sendable {
             id: "chatcmpl-\(call.requestID)", created: Int64(record.startedAt.timeIntervalSince1970), model: call.completion.model,
             choices: [.init(index: 0, message: message, finishReason: finishReason)],
             usage: TokenUsage(promptTokens: record.promptTokens, completionTokens: record.completionTokens))
-        return (completion, record.deployment)
+        return (completion, record)
     }
 
     /// A completion as chunks: a first chunk with the role, the content as it arrives, a last
@@ -72,7 +74,7 @@ public struct ChatCalls: Sendable {
         } onFinished: { reason, usage in
             try await send(chunk(.init(), finish: reason ?? "stop"), [:])
             if call.completion.streamOptions?.includeUsage == true {
-                let cost = started.deployment.price.costMicros(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens)
+                let cost = started.price.costMicros(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens)
                 try await send(ChatCompletionChunk(
                     id: "chatcmpl-\(call.requestID)", created: created, model: call.completion.model, choices: [], usage: usage),
                     [RouterHeader.costMicros: String(cost)])
@@ -176,7 +178,7 @@ public struct ChatCalls: Sendable {
                 }
                 var events = providers.provider(for: deployment).chat(call.completion, on: deployment, stream: stream).makeAsyncIterator()
                 let record = CallRecord(
-                    deployment: deployment, promptTokens: promptTokens, completionTokens: 0,
+                    deployment: deployment, price: entry.charge ?? deployment.price, promptTokens: promptTokens, completionTokens: 0,
                     started: clock.now, startedAt: Date(), firstToken: nil, status: .failed)
                 do {
                     let first = try await events.next()
@@ -292,7 +294,7 @@ public struct UsagePublisher: Sendable {
             payload: UsageRecorded(
                 requestID: requestID, apiKeyID: apiKeyID, model: model, deployment: record.deployment.name,
                 promptTokens: record.promptTokens, completionTokens: record.completionTokens,
-                costMicros: record.deployment.price.costMicros(promptTokens: record.promptTokens, completionTokens: record.completionTokens),
+                costMicros: record.price.costMicros(promptTokens: record.promptTokens, completionTokens: record.completionTokens),
                 latencyMs: Int(latency.milliseconds), ttftMs: record.firstToken.map { Int(record.started.duration(to: $0).milliseconds) },
                 status: record.status))
         // The call was answered: its usage is money. Retrying is safe (same id, stored once).

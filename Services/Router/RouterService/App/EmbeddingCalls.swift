@@ -10,7 +10,7 @@ struct EmbeddingCalls: Sendable {
     let usage: UsagePublisher
     let health: DeploymentHealth
 
-    func embed(_ call: RouterEmbeddingsCall) async throws -> (EmbeddingsResponse, Deployment) {
+    func embed(_ call: RouterEmbeddingsCall) async throws -> (EmbeddingsResponse, CallRecord) {
         let request = call.embeddings
         let entry = try await catalogs.model(request.model, tenant: call.tenantID)
         let deployments = entry.deployments.filter { $0.supports(.embeddings) }
@@ -40,7 +40,7 @@ struct EmbeddingCalls: Sendable {
                 continue
             }
             var record = CallRecord(
-                deployment: deployment, promptTokens: 0, completionTokens: 0, started: .now, startedAt: Date(), firstToken: nil, status: .failed)
+                deployment: deployment, price: entry.charge ?? deployment.price, promptTokens: 0, completionTokens: 0, started: .now, startedAt: Date(), firstToken: nil, status: .failed)
             do {
                 let answer = try await provider.embed(request, on: deployment)
                 record.promptTokens = answer.usage.promptTokens
@@ -48,7 +48,7 @@ struct EmbeddingCalls: Sendable {
                 health.recordSuccess(deployment.name)
                 health.recordCall(record)
                 await usage.publish(record, requestID: call.requestID, tenantID: call.tenantID, apiKeyID: call.apiKeyID, model: request.model)
-                return (answer, deployment)
+                return (answer, record)
             } catch let error as ProviderError {
                 health.recordFailure(deployment.name, error)
                 health.recordCall(record)

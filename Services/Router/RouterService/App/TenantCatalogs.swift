@@ -3,61 +3,80 @@ import Foundation
 import Synchronization
 import SwitchyardDatabase
 
+/// What a tenant has set beside the catalog: its routing overrides, by model, and the prices its
+/// calls are charged at.
+public struct TenantRouting: Sendable, Equatable {
+    public var overrides: [String: RoutingOverride]
+    public var prices: PriceSchedule
+
+    public init(overrides: [RoutingOverride], prices: PriceSchedule) {
+        self.overrides = Dictionary(overrides.map { ($0.model, $0) }, uniquingKeysWith: { first, _ in first })
+        self.prices = prices
+    }
+}
+
 /// The catalog as each tenant sees it: the catalog in force, with the tenant's routing
-/// overrides applied. A tenant's overrides are read from PostgreSQL on its first call and kept
-/// until a `routing.changed` event drops them; after a minute (an event lost to a crash is made
+/// overrides applied and its calls priced by the price book and its own prices. A tenant's
+/// settings are read from PostgreSQL on its first call and kept until a `routing.changed` or
+/// `prices.changed` event drops them; after a minute (an event lost to a crash is made
 /// up for by the lifetime) they are read again in the background while the copy held serves on,
 /// so only a tenant's first call after a start or a change waits for the database. When they
 /// cannot be read, the copy held serves on; with no copy the call fails with
 /// `routing_unavailable` rather than reach a deployment the tenant may have ruled out.
 public final class TenantCatalogs: Sendable {
     let store: CatalogStore
-    private let load: @Sendable (UUID) async throws -> [RoutingOverride]
+    private let load: @Sendable (UUID) async throws -> TenantRouting
     private let timeToLive: Duration
     private let entries = Mutex<Entries>(Entries())
 
-    /// Overrides from `database`.
+    /// Overrides and prices from `database`.
     public convenience init(store: CatalogStore, database: Database, timeToLive: Duration = .seconds(60)) {
         self.init(store: store, timeToLive: timeToLive) { tenant in
-            try await database.withTenant(tenant) { try await RoutingOverrideRepository.list(in: $0) }
+            try await database.withTenant(tenant) { tx in
+                TenantRouting(overrides: try await RoutingOverrideRepository.list(in: tx), prices: try await PriceRepository.schedule(in: tx))
+            }
         }
     }
 
-    /// No tenant overrides the catalog: a router serving a catalog alone.
-    public convenience init(store: CatalogStore) {
-        self.init(store: store, timeToLive: .seconds(60)) { _ in [] }
-    }
-
-    /// Overrides from `load`, which is called once per tenant per `timeToLive` at most.
-    public init(store: CatalogStore, timeToLive: Duration, load: @escaping @Sendable (UUID) async throws -> [RoutingOverride]) {
+    /// Settings from `load`, which is called once per tenant per `timeToLive` at most.
+    public init(store: CatalogStore, timeToLive: Duration, load: @escaping @Sendable (UUID) async throws -> TenantRouting) {
         self.store = store
         self.timeToLive = timeToLive
         self.load = load
     }
 
-    /// The model `name` as `tenant`'s calls are routed.
-    public func model(_ name: String, tenant: UUID) async throws(ServiceFault) -> ModelEntry {
+    /// The model `name` as `tenant`'s calls are routed, and charged at `time`.
+    public func model(_ name: String, tenant: UUID, at time: Date = Date()) async throws(ServiceFault) -> ModelEntry {
         let catalog = store.catalog
         guard let entry = catalog.model(name) else {
             throw ServiceFault(code: "model_not_found", message: "The model `\(name)` does not exist or you do not have access to it.", param: "model")
         }
-        guard let routed = entry.routed(by: try await overrides(of: tenant)[name]) else {
+        let settings = try await overrides(of: tenant)
+        guard var routed = entry.routed(by: settings.overrides[name]) else {
             throw ServiceFault(
                 code: "routing_unavailable",
                 message: "The tenant's routing of `\(name)` names no deployment the catalog still has; an admin must set it again.")
         }
+        routed.charge = settings.prices.price(of: name, at: time)?.price
         return routed
     }
 
     /// The tenant's models as `GET /v1/models` lists them.
-    func modelList(tenant: UUID) async throws(ServiceFault) -> ModelList {
-        store.modelList(routing: try await overrides(of: tenant))
+    func modelList(tenant: UUID, at time: Date = Date()) async throws(ServiceFault) -> ModelList {
+        store.modelList(routing: try await overrides(of: tenant), at: time)
     }
 
-    /// Reads the tenant's overrides again on its next call.
+    /// Reads the tenant's settings again on its next call.
     public func forget(_ tenant: UUID) {
         entries.withLock { entries in
             entries.byTenant[tenant] = nil
+        }
+    }
+
+    /// Reads every tenant's settings again: the price book changed.
+    public func forgetAll() {
+        entries.withLock { entries in
+            entries.byTenant.removeAll()
         }
     }
 
@@ -68,19 +87,19 @@ public final class TenantCatalogs: Sendable {
     }
 
     private enum Entry {
-        case reading(id: UInt64, Task<[String: RoutingOverride], any Error>, stale: [String: RoutingOverride]?)
-        case read([String: RoutingOverride], at: ContinuousClock.Instant)
+        case reading(id: UInt64, Task<TenantRouting, any Error>, stale: TenantRouting?)
+        case read(TenantRouting, at: ContinuousClock.Instant)
     }
 
     /// A failed read is tried again after this long, not on every call.
     private static let retryAfterFailure: Duration = .seconds(5)
 
-    private func overrides(of tenant: UUID) async throws(ServiceFault) -> [String: RoutingOverride] {
+    private func overrides(of tenant: UUID) async throws(ServiceFault) -> TenantRouting {
         enum Next {
-            case serve([String: RoutingOverride])
+            case serve(TenantRouting)
             /// Serve the copy held; a read of fresh overrides was started in the background.
-            case serveAndRefresh([String: RoutingOverride], read: UInt64, Task<[String: RoutingOverride], any Error>)
-            case await(read: UInt64, Task<[String: RoutingOverride], any Error>)
+            case serveAndRefresh(TenantRouting, read: UInt64, Task<TenantRouting, any Error>)
+            case await(read: UInt64, Task<TenantRouting, any Error>)
         }
         let now = ContinuousClock.now
         let next = entries.withLock { entries -> Next in
@@ -113,8 +132,8 @@ public final class TenantCatalogs: Sendable {
     /// Records how the read `id` ended: its overrides, or, when it failed, the copy held for a
     /// few seconds more.
     private func finish(
-        _ id: UInt64, _ task: Task<[String: RoutingOverride], any Error>, of tenant: UUID, stale: [String: RoutingOverride]?
-    ) async throws(ServiceFault) -> [String: RoutingOverride] {
+        _ id: UInt64, _ task: Task<TenantRouting, any Error>, of tenant: UUID, stale: TenantRouting?
+    ) async throws(ServiceFault) -> TenantRouting {
         do {
             let overrides = try await task.value
             entries.withLock { entries in
@@ -134,10 +153,10 @@ public final class TenantCatalogs: Sendable {
     }
 
     private func start(
-        _ tenant: UUID, stale: [String: RoutingOverride]?, in entries: inout Entries
-    ) -> (UInt64, Task<[String: RoutingOverride], any Error>) {
+        _ tenant: UUID, stale: TenantRouting?, in entries: inout Entries
+    ) -> (UInt64, Task<TenantRouting, any Error>) {
         let load = self.load
-        let task = Task { Dictionary(try await load(tenant).map { ($0.model, $0) }, uniquingKeysWith: { first, _ in first }) }
+        let task = Task { try await load(tenant) }
         entries.nextRead += 1
         entries.byTenant[tenant] = .reading(id: entries.nextRead, task, stale: stale)
         return (entries.nextRead, task)

@@ -17,6 +17,9 @@ public struct ModelEntry: Sendable, Equatable {
     public var strategy: RoutingStrategy
     /// In priority order.
     public var deployments: [Deployment]
+    /// What a tenant's calls are charged, when the price book or the tenant's own prices set it;
+    /// otherwise each deployment's catalog price.
+    public var charge: Price? = nil
 }
 
 /// How the router picks among a model's deployments.
@@ -64,22 +67,4 @@ public struct Deployment: Sendable, Equatable {
     public var weight: Int
 
     public func supports(_ capability: Capability) -> Bool { capabilities.contains(capability) }
-}
-
-/// Integer micro-USD per million tokens: 500_000 is $0.50 per million.
-public struct Price: Sendable, Equatable {
-    public var inputMicrosPerMillion: Int64
-    public var outputMicrosPerMillion: Int64
-
-    public init(inputMicrosPerMillion: Int64, outputMicrosPerMillion: Int64) {
-        self.inputMicrosPerMillion = inputMicrosPerMillion
-        self.outputMicrosPerMillion = outputMicrosPerMillion
-    }
-
-    /// The cost of a call in micro-USD, rounded half up once for the whole call (not per side,
-    /// so two small sides cannot each round away).
-    public func costMicros(promptTokens: Int, completionTokens: Int) -> Int64 {
-        let scaled = Int64(promptTokens) * inputMicrosPerMillion + Int64(completionTokens) * outputMicrosPerMillion
-        return (scaled + 500_000) / 1_000_000
-    }
 }

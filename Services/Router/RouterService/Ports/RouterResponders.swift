@@ -34,10 +34,10 @@ struct RouterResponders {
 
     func embed(_ request: BusRequest) async throws -> BusReply {
         let call = try decode(RouterEmbeddingsCall.self, request)
-        let (response, deployment) = try await embeddings.embed(call)
-        let cost = deployment.price.costMicros(promptTokens: response.usage.promptTokens, completionTokens: 0)
+        let (response, record) = try await embeddings.embed(call)
+        let cost = record.price.costMicros(promptTokens: response.usage.promptTokens, completionTokens: 0)
         return BusReply(payload: try JSONCoding.encode(response), headers: [
-            RouterHeader.deployment: deployment.name, RouterHeader.costMicros: String(cost),
+            RouterHeader.deployment: record.deployment.name, RouterHeader.costMicros: String(cost),
             RouterHeader.totalTokens: String(response.usage.totalTokens),
         ])
     }
@@ -72,11 +72,11 @@ struct RouterResponders {
     /// be told apart downstream.
     func complete(_ request: BusRequest) async throws -> BusReply {
         let call = try decode(RouterChatCall.self, request)
-        let (completion, deployment) = try await chat.complete(call, deadline: request.deadline)
+        let (completion, record) = try await chat.complete(call, deadline: request.deadline)
         let usage = completion.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0)
-        let cost = deployment.price.costMicros(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens)
+        let cost = record.price.costMicros(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens)
         return BusReply(payload: try JSONCoding.encode(completion), headers: [
-            RouterHeader.deployment: deployment.name, RouterHeader.costMicros: String(cost),
+            RouterHeader.deployment: record.deployment.name, RouterHeader.costMicros: String(cost),
             RouterHeader.totalTokens: String(usage.promptTokens + usage.completionTokens),
         ])
     }
