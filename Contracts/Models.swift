@@ -18,30 +18,9 @@ public struct ModelInfo: Codable, Sendable, Equatable {
     public var capabilities: [String]
     /// What the tenant's calls are charged at: its price or the book's in force, otherwise the
     /// highest catalog price among the model's deployments. What a call is reserved at.
-    public var pricing: Pricing?
+    public var pricing: Price?
 
-    public struct Pricing: Codable, Sendable, Equatable {
-        public var inputMicrosPerMillion: Int64
-        public var outputMicrosPerMillion: Int64
-
-        public init(inputMicrosPerMillion: Int64, outputMicrosPerMillion: Int64) {
-            self.inputMicrosPerMillion = inputMicrosPerMillion
-            self.outputMicrosPerMillion = outputMicrosPerMillion
-        }
-
-        /// Micro-USD for these tokens, rounded up: a reservation never falls short by rounding.
-        public func costMicros(promptTokens: Int, completionTokens: Int) -> Int64 {
-            let scaled = Int64(promptTokens) * inputMicrosPerMillion + Int64(completionTokens) * outputMicrosPerMillion
-            return (scaled + 999_999) / 1_000_000
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case inputMicrosPerMillion = "input_micros_per_million"
-            case outputMicrosPerMillion = "output_micros_per_million"
-        }
-    }
-
-    public init(id: String, created: Int64, ownedBy: String = "switchyard", capabilities: [String], pricing: Pricing? = nil) {
+    public init(id: String, created: Int64, ownedBy: String = "switchyard", capabilities: [String], pricing: Price? = nil) {
         self.id = id
         self.created = created
         self.ownedBy = ownedBy

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Integer micro-USD per million tokens: 500_000 is $0.50 per million.
-public struct Price: Sendable, Equatable, Hashable {
+public struct Price: Codable, Sendable, Equatable, Hashable {
     public var inputMicrosPerMillion: Int64
     public var outputMicrosPerMillion: Int64
 
@@ -13,8 +13,22 @@ public struct Price: Sendable, Equatable, Hashable {
     /// The cost of a call in micro-USD, rounded half up once for the whole call (not per side,
     /// so two small sides cannot each round away).
     public func costMicros(promptTokens: Int, completionTokens: Int) -> Int64 {
-        let scaled = Int64(promptTokens) * inputMicrosPerMillion + Int64(completionTokens) * outputMicrosPerMillion
-        return (scaled + 500_000) / 1_000_000
+        (scaled(promptTokens, completionTokens) + 500_000) / 1_000_000
+    }
+
+    /// What to reserve against a budget before a call, rounded up: a reservation never falls
+    /// short of the cost by rounding.
+    public func reservedMicros(promptTokens: Int, completionTokens: Int) -> Int64 {
+        (scaled(promptTokens, completionTokens) + 999_999) / 1_000_000
+    }
+
+    private func scaled(_ promptTokens: Int, _ completionTokens: Int) -> Int64 {
+        Int64(promptTokens) * inputMicrosPerMillion + Int64(completionTokens) * outputMicrosPerMillion
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case inputMicrosPerMillion = "input_micros_per_million"
+        case outputMicrosPerMillion = "output_micros_per_million"
     }
 }
 

@@ -38,5 +38,14 @@ import Testing
         // Two sides of 0.4 each would round to 0 apiece; together they are 0.8 and round to 1.
         #expect(Price(inputMicrosPerMillion: 400_000, outputMicrosPerMillion: 400_000).costMicros(promptTokens: 1, completionTokens: 1) == 1)
     }
+
+    @Test func aReservationIsRoundedUpNeverShortOfTheCost() {
+        let price = Price(inputMicrosPerMillion: 1, outputMicrosPerMillion: 0)
+        #expect(price.costMicros(promptTokens: 1, completionTokens: 0) == 0)
+        #expect(price.reservedMicros(promptTokens: 1, completionTokens: 0) == 1)
+        #expect(price.reservedMicros(promptTokens: 2_000_000, completionTokens: 0) == 2, "exact amounts are not rounded")
+        let json = String(decoding: try! JSONCoding.encode(price), as: UTF8.self)
+        #expect(json.contains(#""input_micros_per_million":1"#) && json.contains(#""output_micros_per_million":0"#))
+    }
 }
 

@@ -112,7 +112,7 @@ struct ModelCalls: Sendable {
         guard let quotas else { return nil }
         var cost: Int64 = 0
         if caller.hasBudget, let tenant = caller.tenantID, let pricing = try await prices.pricing(of: model, tenant: tenant, requestID: requestID) {
-            cost = pricing.costMicros(promptTokens: promptAtMost, completionTokens: completion)
+            cost = pricing.reservedMicros(promptTokens: promptAtMost, completionTokens: completion)
         }
         return try await quotas.admit(caller, requestID: requestID, estimatedTokens: prompt + completion, estimatedCostMicros: cost)
     }
@@ -248,13 +248,13 @@ final class ChatStream: @unchecked Sendable {
 /// tenant's routing or prices change: what a call is reserved at against a budget.
 final class ModelPrices: Sendable {
     let router: RouterClient
-    private let cache = Mutex<[UUID: (prices: [String: ModelInfo.Pricing], fetchedAt: ContinuousClock.Instant)]>([:])
+    private let cache = Mutex<[UUID: (prices: [String: Price], fetchedAt: ContinuousClock.Instant)]>([:])
     static let timeToLive = Duration.seconds(60)
 
     init(router: RouterClient) { self.router = router }
 
     /// Nil for a model the catalog does not have: the router refuses that call anyway.
-    func pricing(of model: String, tenant: UUID, requestID: String) async throws -> ModelInfo.Pricing? {
+    func pricing(of model: String, tenant: UUID, requestID: String) async throws -> Price? {
         if let cached = cache.withLock({ $0[tenant] }), ContinuousClock.now - cached.fetchedAt < Self.timeToLive {
             return cached.prices[model]
         }

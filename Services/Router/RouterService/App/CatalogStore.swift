@@ -32,7 +32,7 @@ public final class CatalogStore: Sendable {
         return ModelList(data: entries.sorted { $0.name < $1.name }.map { entry in
             let capabilities = entry.deployments.reduce(into: Set<Capability>()) { $0.formUnion($1.capabilities) }
             let charge = routing.prices.price(of: entry.name, at: time)?.price
-            let pricing = ModelInfo.Pricing(
+            let pricing = Price(
                 inputMicrosPerMillion: charge?.inputMicrosPerMillion ?? entry.deployments.map(\.price.inputMicrosPerMillion).max() ?? 0,
                 outputMicrosPerMillion: charge?.outputMicrosPerMillion ?? entry.deployments.map(\.price.outputMicrosPerMillion).max() ?? 0)
             return ModelInfo(id: entry.name, created: Int64(loadedAt.timeIntervalSince1970), capabilities: capabilities.map(\.rawValue).sorted(),
