@@ -18,6 +18,15 @@ import Testing
             try await AuditLog.append(actor: "test", action: "seed", in: tx)
             _ = try await MemberRepository.set(subject: "seed", roles: [.viewer], email: nil, in: tx)
             _ = try await RoutingOverrideRepository.set(RoutingOverride(model: "local-chat", strategy: "lowest_cost"), in: tx)
+            let invoice = UUID()
+            try await tx.execute("""
+                INSERT INTO invoices (tenant_id, id, number, period, status, closed_at, subtotal_micros, total_micros)
+                VALUES (\(tenant), \(invoice), \("SY-SEED-\(invoice)"), '2025-01', 'draft', now(), 1, 1)
+                """)
+            try await tx.execute("""
+                INSERT INTO invoice_lines (tenant_id, invoice_id, line, kind, period, model, requests, prompt_tokens, completion_tokens, amount_micros)
+                VALUES (\(tenant), \(invoice), 1, 'usage', '2025-01', 'local-chat', 1, 1, 1, 1)
+                """)
             _ = try await PriceRepository.addForTenant(model: "local-chat", price: Price(inputMicrosPerMillion: 1, outputMicrosPerMillion: 1),
                                                        effectiveFrom: Date(), in: tx)
             try await tx.execute("""

@@ -135,6 +135,7 @@ public struct Gateway: Sendable {
         }
         InferenceRoutes(calls: calls, body: body).addRoutes(to: v1)
         UsageRoutes(billing: BillingClient(bus: bus)).addRoutes(to: v1)
+        InvoiceRoutes(billing: BillingClient(bus: bus)).addRoutes(to: v1)
         AnalyticsRoutes(bus: bus).addRoutes(to: v1)
         AdminRoutes(database: database, bus: bus, body: body).addRoutes(to: admin)
         routes.load(router.routes.map { ($0.method, $0.path.description) })

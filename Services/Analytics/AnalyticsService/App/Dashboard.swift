@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import SwitchyardDatabase
+import SwitchyardRuntime
 
 /// A tenant's dashboard as one HTML page with its charts drawn in SVG on the server: the last
 /// 14 days' calls, failures, cost and latency, the month's top models and keys, the budget's

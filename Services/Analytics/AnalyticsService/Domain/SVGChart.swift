@@ -1,4 +1,5 @@
 import Foundation
+import SwitchyardRuntime
 
 /// A chart drawn on the server as SVG: one or more series of values over the same labelled
 /// points, as bars (the first series) or lines. Sized in the SVG's own units; the page scales it.
@@ -75,24 +76,5 @@ public struct SVGChart: Sendable {
         }
         parts.append("</svg>")
         return parts.joined(separator: "\n")
-    }
-}
-
-/// Text made safe to put in an HTML or SVG document.
-public enum HTML {
-    public static func escape(_ text: String) -> String {
-        var escaped = ""
-        escaped.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": escaped += "&amp;"
-            case "<": escaped += "&lt;"
-            case ">": escaped += "&gt;"
-            case "\"": escaped += "&quot;"
-            case "'": escaped += "&#39;"
-            default: escaped.append(character)
-            }
-        }
-        return escaped
     }
 }

@@ -4,12 +4,13 @@ import Logging
 import PostgresNIO
 import SwitchyardBus
 
-/// Billing's ports: the durable consumer of `usage.recorded`, `svc.billing.usage` and
-/// `svc.billing.forecast`.
+/// Billing's ports: the durable consumer of `usage.recorded`, and `svc.billing.usage`,
+/// `svc.billing.forecast` and the invoice verbs (`InvoiceVerb`).
 struct BillingPorts {
     let bus: Bus
     let ledger: UsageLedger
     let forecasts: Forecasts
+    let invoices: Invoices
     let logger: Logger
 
     /// Shared by every billing replica (one durable name), so each event is handled by one.
@@ -43,6 +44,10 @@ struct BillingPorts {
         [
             responder(BillingVerb.usage) { (call: BillingUsageCall) in try await ledger.report(call) },
             responder(BillingVerb.forecast) { (call: BillingForecastCall) in try await forecasts.forecast(call) },
+            responder(InvoiceVerb.list) { (call: InvoiceListCall) in try await invoices.list(call) },
+            responder(InvoiceVerb.show) { (call: InvoiceCall) in try await invoices.show(call) },
+            responder(InvoiceVerb.close) { (call: InvoiceCloseCall) in try await invoices.close(call) },
+            responder(InvoiceVerb.setStatus) { (call: InvoiceStatusCall) in try await invoices.setStatus(call) },
         ]
     }
 

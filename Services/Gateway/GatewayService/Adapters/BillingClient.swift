@@ -16,14 +16,36 @@ struct BillingClient: Sendable {
         try await request(BillingVerb.forecast, BillingForecastCall(tenantID: tenant), correlationID: correlationID)
     }
 
+    func invoices(tenant: UUID, correlationID: String) async throws(APIError) -> ListOf<Invoice> {
+        try await request(InvoiceVerb.list, InvoiceListCall(tenantID: tenant), correlationID: correlationID)
+    }
+
+    func invoice(_ id: UUID, tenant: UUID, correlationID: String) async throws(APIError) -> Invoice {
+        try await request(InvoiceVerb.show, InvoiceCall(tenantID: tenant, invoiceID: id), correlationID: correlationID)
+    }
+
+    func closeInvoice(period: String, tenant: UUID, correlationID: String) async throws(APIError) -> InvoiceClosed {
+        try await request(InvoiceVerb.close, InvoiceCloseCall(tenantID: tenant, period: period), correlationID: correlationID)
+    }
+
+    func setInvoiceStatus(_ call: InvoiceStatusCall, correlationID: String) async throws(APIError) -> Invoice {
+        try await request(InvoiceVerb.setStatus, call, correlationID: correlationID)
+    }
+
     private func request<Answer: Decodable>(_ verb: String, _ call: some Encodable, correlationID: String) async throws(APIError) -> Answer {
         do {
             let reply = try await bus.request(
                 Subject.service(.billing, verb), payload: JSONCoding.encode(call),
                 headers: [BusHeader.correlationID: correlationID], timeout: .seconds(10))
             return try JSONCoding.decode(Answer.self, from: reply.payload)
+        } catch BusError.remote(let fault) where fault.code == "not_found" {
+            throw .notFound("invoice")
+        } catch BusError.remote(let fault) where fault.code == "invalid_value" {
+            throw APIError.invalid(fault.param ?? "body", fault.message)
+        } catch BusError.remote(let fault) where fault.code == "invalid_state" {
+            throw APIError(.invalidRequest, fault.message, code: fault.code, param: fault.param, status: .conflict)
         } catch {
-            throw APIError(.serviceUnavailable, "Usage cannot be read right now; please retry.", code: "billing_unavailable",
+            throw APIError(.serviceUnavailable, "Billing cannot answer right now; please retry.", code: "billing_unavailable",
                            headers: [.retryAfter: "1"])
         }
     }

@@ -39,6 +39,8 @@ struct AdminRoutes: Sendable {
         group.post("prices", use: addBookPrice)
         group.get("tenants/:tenant/prices", use: listTenantPrices)
         group.post("tenants/:tenant/prices", use: addTenantPrice)
+        group.post("tenants/:tenant/invoices", use: closeInvoice)
+        group.post("tenants/:tenant/invoices/:invoice/status", use: setInvoiceStatus)
         group.post("catalog/reload", use: reloadCatalog)
         group.get("dead-letters", use: listDeadLetters)
         group.get("dead-letters/:sequence", use: showDeadLetter)
@@ -278,6 +280,29 @@ struct AdminRoutes: Sendable {
         let set = try await body.decode(SetPriceRequest.self, from: request)
         guard let added = try await administration(caller).addTenantPrice(set, tenant: tenant) else { throw APIError.notFound("tenant") }
         return try Response.json(added, status: .created)
+    }
+
+    // MARK: Invoices (the platform operator)
+
+    /// Closes a month of the tenant's: 201 with its new invoice, or 200 with the one made before.
+    func closeInvoice(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .tenantManage)
+        try requireOperator(caller, "close a month's invoice")
+        let close = try await body.decode(CloseInvoiceRequest.self, from: request)
+        let closed = try await BillingClient(bus: bus).closeInvoice(period: close.period, tenant: tenant, correlationID: context.requestID)
+        return try Response.json(closed.invoice, status: closed.created ? .created : .ok)
+    }
+
+    /// The manual payment provider, too: `{"status": "paid", "payment_reference": "…"}`.
+    func setInvoiceStatus(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .tenantManage)
+        try requireOperator(caller, "change an invoice's status")
+        guard let text = context.parameters.get("invoice"), let id = UUID(uuidString: text) else { throw APIError.notFound("invoice") }
+        let set = try await body.decode(SetInvoiceStatusRequest.self, from: request)
+        let call = InvoiceStatusCall(tenantID: tenant, invoiceID: id, status: set.status, paymentReference: set.paymentReference)
+        return try Response.json(try await BillingClient(bus: bus).setInvoiceStatus(call, correlationID: context.requestID))
     }
 
     // MARK: The model catalog (the platform operator only)
