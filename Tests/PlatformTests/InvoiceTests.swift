@@ -1,4 +1,5 @@
 import Contracts
+import Crypto
 import Foundation
 import GatewayService
 import NIOHTTP1
@@ -87,6 +88,83 @@ import Testing
                     }
                     #expect(try await send(.POST, close, key: billingKey, json: #"{"period":"2025-03"}"#).status == 403)
                 }
+            }
+        }
+    }
+}
+
+/// The payment provider's signed webhook marks an issued invoice paid; forged, stale and
+/// replayed calls change nothing.
+@Suite struct PaymentWebhookTests {
+    static let secret = "whsec-" + String(repeating: "s", count: 40)
+
+    static func signature(_ body: String, at time: Date = Date(), secret: String = PaymentWebhookTests.secret) -> String {
+        let stamp = Int64(time.timeIntervalSince1970)
+        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(stamp).\(body)".utf8), using: SymmetricKey(data: Data(secret.utf8)))
+        return "t=\(stamp),v1=" + mac.map { String(format: "%02x", $0) }.joined()
+    }
+
+    @Test func aSignedPaymentMarksTheInvoicePaidOnceAndForgedOrStaleOnesAreRefused() async throws {
+        try await withDatabase { database in
+            let (tenant, billingKey) = try await makeTenantWithKey(database, role: .billing)
+            try await InvoiceTests.record(tenant, model: "chat-a", cost: 2_500, occurred: InvoiceTests.day("2025-03-10"), recorded: InvoiceTests.day("2025-03-10"), in: database)
+            let config = GatewayConfig(port: 0, adminToken: .init(InvoiceTests.adminToken), paymentWebhookSecret: .init(Self.secret))
+            try await withGateway(tenant: tenant, config: config) { gateway in
+                try await withServiceGroup(billingServices(gateway, tenant: tenant)) {
+                    let invoice = try await send(.POST, gateway.url + "/admin/tenants/\(tenant)/invoices", key: InvoiceTests.adminToken,
+                                                 json: #"{"period":"2025-03"}"#).decode(Invoice.self)
+                    _ = try await send(.POST, gateway.url + "/admin/tenants/\(tenant)/invoices/\(invoice.id)/status", key: InvoiceTests.adminToken,
+                                       json: #"{"status":"issued"}"#)
+                    let hook = gateway.url + "/webhooks/payments"
+                    let eventID = "evt_\(UUID().uuidString)"
+                    func event(_ id: String = eventID, type: String = "payment.succeeded", invoice invoiceID: UUID = invoice.id) -> String {
+                        #"{"id":"\#(id)","type":"\#(type)","tenant_id":"\#(tenant)","invoice_id":"\#(invoiceID)","reference":"pi_42"}"#
+                    }
+                    func post(_ body: String, signature: String?) async throws -> HTTPAnswer {
+                        try await send(.POST, hook, json: body, headers: signature.map { [("Switchyard-Signature", $0)] } ?? [])
+                    }
+
+                    let forged = try await post(event(), signature: Self.signature(event(), secret: "another-secret-of-forty-characters-xxxxx"))
+                    #expect(forged.status == 401 && forged.error?.code == "invalid_signature")
+                    #expect(try await post(event(), signature: nil).status == 401)
+                    #expect(try await post(event(), signature: Self.signature(event(), at: Date().addingTimeInterval(-600))).status == 401, "stale")
+                    #expect(try await post(event(), signature: "t=1,v1=zz").status == 401)
+                    let tampered = try await post(event().replacingOccurrences(of: "pi_42", with: "pi_43"), signature: Self.signature(event()))
+                    #expect(tampered.status == 401, "the signature covers the body")
+                    let unpaid = try await send(.GET, gateway.url + "/v1/invoices/\(invoice.id)", key: billingKey).decode(Invoice.self)
+                    #expect(unpaid.status == .issued, "nothing refused changed the invoice")
+
+                    let applied = try await post(event(), signature: Self.signature(event()))
+                    #expect(applied.status == 200 && applied.text.contains(#""applied":true"#), "\(applied.text)")
+                    let paid = try await send(.GET, gateway.url + "/v1/invoices/\(invoice.id)", key: billingKey).decode(Invoice.self)
+                    #expect(paid.status == .paid && paid.paymentReference == "pi_42")
+                    let replayed = try await post(event(), signature: Self.signature(event()))
+                    #expect(replayed.status == 200 && replayed.text.contains(#""applied":false"#), "an event seen before changes nothing")
+
+                    let other = try await post(event("evt_other_\(UUID())", type: "payment.refunded"), signature: Self.signature(event("evt_other", type: "payment.refunded")))
+                    #expect(other.status == 401, "each body has its own signature")
+                    let otherBody = event("evt_other_\(UUID())", type: "charge.updated")
+                    #expect(try await post(otherBody, signature: Self.signature(otherBody)).text.contains(#""applied":false"#), "other kinds are acknowledged")
+
+                    let missing = #"{"id":"evt_x","type":"payment.succeeded","tenant_id":"\#(tenant)","reference":"pi_1"}"#
+                    let unreadable = try await post(missing, signature: Self.signature(missing))
+                    #expect(unreadable.status == 400 && unreadable.error?.param == "invoice_id")
+                    let nowhere = event("evt_nowhere_\(UUID())", invoice: UUID())
+                    #expect(try await post(nowhere, signature: Self.signature(nowhere)).status == 404)
+                    #expect(try await post(nowhere, signature: Self.signature(nowhere)).status == 404, "a call that failed is not remembered as seen")
+                }
+            }
+        }
+    }
+
+    @Test func withoutASecretTheWebhookIsNotThere() async throws {
+        try await withDatabase { database in
+            let tenant = try await makeTenant(database)
+            try await withGateway(tenant: tenant) { gateway in
+                let body = #"{"id":"evt_1"}"#
+                let answer = try await send(.POST, gateway.url + "/webhooks/payments", json: body,
+                                            headers: [("Switchyard-Signature", PaymentWebhookTests.signature(body))])
+                #expect(answer.status == 404)
             }
         }
     }

@@ -30,12 +30,14 @@ public struct Gateway: Sendable {
     let calls: ModelCalls
     let prices: ModelPrices
     let idempotency: IdempotencyMiddleware?
+    let redis: RedisClient?
     let logger: Logger
 
     public init(config: GatewayConfig, database: Database, bus: Bus, redis: RedisClient?, logger: Logger) {
         self.config = config
         self.database = database
         self.bus = bus
+        self.redis = redis
         self.logger = logger
         keys = APIKeyAuthenticator(database: database, timeToLive: config.keyCacheTimeToLive)
         tokens = config.jwt.map { TokenAuthenticator(settings: $0, database: database, httpClient: .shared, logger: logger) }
@@ -136,6 +138,7 @@ public struct Gateway: Sendable {
         InferenceRoutes(calls: calls, body: body).addRoutes(to: v1)
         UsageRoutes(billing: BillingClient(bus: bus)).addRoutes(to: v1)
         InvoiceRoutes(billing: BillingClient(bus: bus)).addRoutes(to: v1)
+        PaymentWebhookRoutes(secret: config.paymentWebhookSecret, billing: BillingClient(bus: bus), redis: redis, body: body).addRoutes(to: router)
         AnalyticsRoutes(bus: bus).addRoutes(to: v1)
         AdminRoutes(database: database, bus: bus, body: body).addRoutes(to: admin)
         routes.load(router.routes.map { ($0.method, $0.path.description) })
@@ -162,11 +165,15 @@ public struct GatewayConfig: Sendable {
     public var rateLimitsWhenRedisDown: QuotaLimiter.RedisFailureMode
     /// Bearer tokens from an identity provider (`SWITCHYARD_JWT_*`); nil refuses them.
     public var jwt: JWTSettings?
+    /// `SWITCHYARD_PAYMENT_WEBHOOK_SECRET` (32 characters at least): signs the payment provider's
+    /// calls to `POST /webhooks/payments`; unset, that route answers 404.
+    public var paymentWebhookSecret: Secret<String>?
 
     public init(
         host: String = "127.0.0.1", port: Int = 58080, maxBodyBytes: Int = 4 << 20, modelCallTimeout: Duration = .seconds(300),
         adminToken: Secret<String>? = nil, keyCacheTimeToLive: Duration = .seconds(60),
-        rateLimitsWhenRedisDown: QuotaLimiter.RedisFailureMode = .open, jwt: JWTSettings? = nil
+        rateLimitsWhenRedisDown: QuotaLimiter.RedisFailureMode = .open, jwt: JWTSettings? = nil,
+        paymentWebhookSecret: Secret<String>? = nil
     ) {
         self.host = host
         self.port = port
@@ -176,6 +183,7 @@ public struct GatewayConfig: Sendable {
         self.keyCacheTimeToLive = keyCacheTimeToLive
         self.rateLimitsWhenRedisDown = rateLimitsWhenRedisDown
         self.jwt = jwt
+        self.paymentWebhookSecret = paymentWebhookSecret
     }
 
     public init(settings: Settings) throws(ConfigError) {
@@ -191,5 +199,9 @@ public struct GatewayConfig: Sendable {
         keyCacheTimeToLive = try settings.duration("SWITCHYARD_GATEWAY_KEY_CACHE_TTL", default: keyCacheTimeToLive)
         rateLimitsWhenRedisDown = try settings.choice("SWITCHYARD_RATE_LIMITS_WHEN_REDIS_DOWN", default: rateLimitsWhenRedisDown)
         jwt = try JWTSettings(settings: settings)
+        paymentWebhookSecret = settings.string("SWITCHYARD_PAYMENT_WEBHOOK_SECRET").map(Secret.init)
+        if let secret = paymentWebhookSecret, secret.value.utf8.count < 32 {
+            throw ConfigError(variable: "SWITCHYARD_PAYMENT_WEBHOOK_SECRET", reason: "must be at least 32 characters")
+        }
     }
 }

@@ -8,6 +8,12 @@ struct JSONBody: Sendable {
     let maxBytes: Int
 
     func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        try decode(type, from: try await bytes(of: request))
+    }
+
+    /// The body as it came, JSON by its content type, within the cap, not empty: for a caller
+    /// that checks a signature over the bytes before reading them.
+    func bytes(of request: Request) async throws -> Data {
         if let contentType = request.headers[.contentType],
            !contentType.lowercased().hasPrefix("application/json") {
             throw APIError(.invalidRequest, "Content-Type must be application/json, not \(contentType).",
@@ -25,10 +31,16 @@ struct JSONBody: Sendable {
         guard buffer.readableBytes > 0 else {
             throw APIError(.invalidRequest, "The request body is empty; it must be a JSON object.", code: "invalid_json")
         }
+        return Data(buffer: buffer)
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, from data: Data) throws(APIError) -> T {
         do {
-            return try JSONCoding.decode(type, from: Data(buffer: buffer))
+            return try JSONCoding.decode(type, from: data)
         } catch let error as DecodingError {
             throw Self.apiError(error)
+        } catch {
+            throw APIError(.invalidRequest, "The request body could not be read.", code: "invalid_json")
         }
     }
 
