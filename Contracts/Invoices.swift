@@ -55,6 +55,9 @@ public struct Invoice: Codable, Sendable, Equatable {
     public var closedAt: Date
     public var lines: [Line]
     public var subtotalMicros: Int64
+    /// The tenant's discount in force when the month began, and what it takes off.
+    public var discountBasisPoints: Int
+    public var discountMicros: Int64
     public var totalMicros: Int64
     public var issuedAt: Date?
     public var paidAt: Date?
@@ -63,7 +66,7 @@ public struct Invoice: Codable, Sendable, Equatable {
 
     public init(
         id: UUID, tenantID: UUID, number: String, period: String, status: Status, closedAt: Date, lines: [Line],
-        subtotalMicros: Int64, totalMicros: Int64, issuedAt: Date? = nil, paidAt: Date? = nil, voidedAt: Date? = nil,
+        subtotalMicros: Int64, discountBasisPoints: Int = 0, discountMicros: Int64 = 0, totalMicros: Int64, issuedAt: Date? = nil, paidAt: Date? = nil, voidedAt: Date? = nil,
         paymentReference: String? = nil
     ) {
         self.id = id
@@ -74,6 +77,8 @@ public struct Invoice: Codable, Sendable, Equatable {
         self.closedAt = closedAt
         self.lines = lines
         self.subtotalMicros = subtotalMicros
+        self.discountBasisPoints = discountBasisPoints
+        self.discountMicros = discountMicros
         self.totalMicros = totalMicros
         self.issuedAt = issuedAt
         self.paidAt = paidAt
@@ -88,6 +93,8 @@ public struct Invoice: Codable, Sendable, Equatable {
         case closedAt = "closed_at"
         case lines
         case subtotalMicros = "subtotal_micros"
+        case discountBasisPoints = "discount_basis_points"
+        case discountMicros = "discount_micros"
         case totalMicros = "total_micros"
         case issuedAt = "issued_at"
         case paidAt = "paid_at"

@@ -132,3 +132,45 @@ public struct PricesChanged: EventPayload {
 
     public init(price: PriceVersion) { self.price = price }
 }
+
+/// One version of a tenant's discount on its invoices: `basis_points` 1000 is 10 %.
+public struct DiscountVersion: Codable, Sendable, Equatable {
+    public var object = "discount"
+    public var version: Int
+    public var effectiveFrom: Date
+    public var basisPoints: Int
+
+    public init(version: Int, effectiveFrom: Date, basisPoints: Int) {
+        self.version = version
+        self.effectiveFrom = effectiveFrom
+        self.basisPoints = basisPoints
+    }
+
+    /// The discount on `subtotalMicros`, rounded half up.
+    public func discountMicros(of subtotalMicros: Int64) -> Int64 {
+        Int64((Int128(subtotalMicros) * Int128(basisPoints) + 5_000) / 10_000)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case object, version
+        case effectiveFrom = "effective_from"
+        case basisPoints = "basis_points"
+    }
+}
+
+/// The body of `POST /admin/tenants/{id}/discounts`: a month's invoice takes the version in force
+/// when the month began.
+public struct SetDiscountRequest: Codable, Sendable, Equatable {
+    public var basisPoints: Int
+    public var effectiveFrom: Date
+
+    public init(basisPoints: Int, effectiveFrom: Date) {
+        self.basisPoints = basisPoints
+        self.effectiveFrom = effectiveFrom
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case basisPoints = "basis_points"
+        case effectiveFrom = "effective_from"
+    }
+}

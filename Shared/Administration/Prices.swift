@@ -50,6 +50,28 @@ extension Administration {
         try await database.withTenant(tenant) { try await PriceRepository.tenant(in: $0) }
     }
 
+    /// Adds a version of the tenant's discount on its invoices; nil when there is no such tenant.
+    /// It may take effect in the past: an invoice already made keeps its discount.
+    public func addDiscount(_ request: SetDiscountRequest, tenant: UUID) async throws -> DiscountVersion? {
+        guard (0...10_000).contains(request.basisPoints) else {
+            throw AdministrationError(field: "basis_points", message: "basis_points must be a whole number from 0 to 10000 (10000 is 100 %).")
+        }
+        return try await Self.unique {
+            try await database.withTenant(tenant) { tx -> DiscountVersion? in
+                guard try await TenantRepository.find(in: tx) != nil else { return nil }
+                let added = try await DiscountRepository.add(basisPoints: request.basisPoints, effectiveFrom: request.effectiveFrom, in: tx)
+                try await AuditLog.append(
+                    actor: actor, action: "discount.set", target: Subject.token(tenant),
+                    detailsJSON: String(decoding: try JSONCoding.encode(added), as: UTF8.self), in: tx)
+                return added
+            }
+        }
+    }
+
+    public func discounts(tenant: UUID) async throws -> [DiscountVersion] {
+        try await database.withTenant(tenant) { try await DiscountRepository.list(in: $0) }
+    }
+
     /// The model and the price, when the request can be a version: a model name, both prices or
     /// neither, none negative or absurd, a time not in the past (a call already made keeps the
     /// price it was made at).

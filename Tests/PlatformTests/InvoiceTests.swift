@@ -87,6 +87,19 @@ import Testing
                         #expect(answer.status == 400 && answer.error?.param == field, "\(body): \(answer.text)")
                     }
                     #expect(try await send(.POST, close, key: billingKey, json: #"{"period":"2025-03"}"#).status == 403)
+
+                    // A 12.5 % discount from April: 1235 × 0.125 = 154.375, rounded to 154.
+                    let discount = try await send(.POST, gateway.url + "/admin/tenants/\(tenant)/discounts", key: Self.adminToken,
+                                                  json: #"{"basis_points":1250,"effective_from":"2025-04-01T00:00:00Z"}"#)
+                    #expect(discount.status == 201, "\(discount.text)")
+                    #expect(try await send(.POST, gateway.url + "/admin/tenants/\(tenant)/discounts", key: Self.adminToken,
+                                           json: #"{"basis_points":10001,"effective_from":"2025-04-01T00:00:00Z"}"#).error?.param == "basis_points")
+                    try await Self.record(tenant, model: "chat-a", cost: 1_235, occurred: Self.day("2025-04-03"), recorded: Self.day("2025-04-03"), in: database)
+                    let april = try await send(.POST, close, key: Self.adminToken, json: #"{"period":"2025-04"}"#).decode(Invoice.self)
+                    #expect(april.subtotalMicros == 1_235 && april.discountBasisPoints == 1_250 && april.discountMicros == 154 && april.totalMicros == 1_081)
+                    #expect(first.discountMicros == 0, "January was invoiced before the discount")
+                    let aprilPage = try await send(.GET, gateway.url + "/v1/invoices/\(april.id)?format=html", key: billingKey)
+                    #expect(aprilPage.text.contains("Discount 12.5 %") && aprilPage.text.contains("$0.001081"))
                 }
             }
         }

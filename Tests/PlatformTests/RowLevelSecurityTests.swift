@@ -27,6 +27,7 @@ import Testing
                 INSERT INTO invoice_lines (tenant_id, invoice_id, line, kind, period, model, requests, prompt_tokens, completion_tokens, amount_micros)
                 VALUES (\(tenant), \(invoice), 1, 'usage', '2025-01', 'local-chat', 1, 1, 1, 1)
                 """)
+            _ = try await DiscountRepository.add(basisPoints: 100, effectiveFrom: Date(), in: tx)
             _ = try await PriceRepository.addForTenant(model: "local-chat", price: Price(inputMicrosPerMillion: 1, outputMicrosPerMillion: 1),
                                                        effectiveFrom: Date(), in: tx)
             try await tx.execute("""

@@ -70,3 +70,38 @@ public enum PriceRepository {
         return versions
     }
 }
+
+/// The transaction's tenant's discounts on its invoices (`tenant_discounts`), in versions.
+public enum DiscountRepository {
+    public static func add(basisPoints: Int, effectiveFrom: Date, in tx: TenantTransaction) async throws -> DiscountVersion {
+        let rows = try await tx.query("""
+            INSERT INTO tenant_discounts (tenant_id, version, effective_from, basis_points)
+            SELECT \(tx.tenantID), COALESCE(max(version), 0) + 1, \(effectiveFrom), \(Int32(basisPoints)) FROM tenant_discounts
+            RETURNING version
+            """)
+        for try await version in rows.decode(Int32.self) {
+            return DiscountVersion(version: Int(version), effectiveFrom: effectiveFrom, basisPoints: basisPoints)
+        }
+        throw PostgresMissingRow(statement: "INSERT INTO tenant_discounts")
+    }
+
+    public static func list(in tx: TenantTransaction) async throws -> [DiscountVersion] {
+        try await versions(tx.query("SELECT version, effective_from, basis_points FROM tenant_discounts ORDER BY effective_from"))
+    }
+
+    /// The version in force at `time`; nil when none is.
+    public static func inForce(at time: Date, in tx: TenantTransaction) async throws -> DiscountVersion? {
+        try await versions(tx.query("""
+            SELECT version, effective_from, basis_points FROM tenant_discounts WHERE effective_from <= \(time)
+            ORDER BY effective_from DESC LIMIT 1
+            """)).first
+    }
+
+    private static func versions(_ rows: PostgresRowSequence) async throws -> [DiscountVersion] {
+        var versions: [DiscountVersion] = []
+        for try await (version, effectiveFrom, basisPoints) in rows.decode((Int32, Date, Int32).self) {
+            versions.append(DiscountVersion(version: Int(version), effectiveFrom: effectiveFrom, basisPoints: Int(basisPoints)))
+        }
+        return versions
+    }
+}

@@ -46,12 +46,15 @@ enum InvoiceRepository {
     }
 
     /// Stores a new draft with its lines and a number of its own.
-    static func insert(id: UUID, period: String, closedAt: Date, lines: [Invoice.Line], in tx: TenantTransaction) async throws {
-        let total = lines.map(\.amountMicros).reduce(0, +)
+    static func insert(
+        id: UUID, period: String, closedAt: Date, lines: [Invoice.Line], discount: DiscountVersion?, in tx: TenantTransaction
+    ) async throws {
+        let subtotal = lines.map(\.amountMicros).reduce(0, +)
+        let discountMicros = discount?.discountMicros(of: subtotal) ?? 0
         try await tx.execute("""
-            INSERT INTO invoices (tenant_id, id, number, period, status, closed_at, subtotal_micros, total_micros)
+            INSERT INTO invoices (tenant_id, id, number, period, status, closed_at, subtotal_micros, discount_basis_points, discount_micros, total_micros)
             VALUES (\(tx.tenantID), \(id), 'SY-' || replace(\(period), '-', '') || '-' || lpad(nextval('invoice_numbers')::text, 6, '0'),
-                    \(period), 'draft', \(closedAt), \(total), \(total))
+                    \(period), 'draft', \(closedAt), \(subtotal), \(Int32(discount?.basisPoints ?? 0)), \(discountMicros), \(subtotal - discountMicros))
             """)
         for (index, line) in lines.enumerated() {
             try await tx.execute("""
@@ -79,14 +82,16 @@ enum InvoiceRepository {
     /// The invoices, with their lines, of one id or month, or all, by month.
     private static func invoices(id: UUID? = nil, period: String? = nil, in tx: TenantTransaction) async throws -> [Invoice] {
         let rows = try await tx.query("""
-            SELECT id, tenant_id, number, period, status, closed_at, subtotal_micros, total_micros, issued_at, paid_at, voided_at, payment_reference
+            SELECT id, tenant_id, number, period, status, closed_at, subtotal_micros, discount_basis_points, discount_micros, total_micros,
+                   issued_at, paid_at, voided_at, payment_reference
             FROM invoices WHERE (\(id)::uuid IS NULL OR id = \(id)) AND (\(period)::text IS NULL OR period = \(period)) ORDER BY period
             """)
         var found: [Invoice] = []
-        for try await row in rows.decode((UUID, UUID, String, String, String, Date, Int64, Int64, Date?, Date?, Date?, String?).self) {
+        for try await row in rows.decode((UUID, UUID, String, String, String, Date, Int64, Int32, Int64, Int64, Date?, Date?, Date?, String?).self) {
             found.append(Invoice(
                 id: row.0, tenantID: row.1, number: row.2, period: row.3, status: Invoice.Status(rawValue: row.4) ?? .draft, closedAt: row.5,
-                lines: [], subtotalMicros: row.6, totalMicros: row.7, issuedAt: row.8, paidAt: row.9, voidedAt: row.10, paymentReference: row.11))
+                lines: [], subtotalMicros: row.6, discountBasisPoints: Int(row.7), discountMicros: row.8, totalMicros: row.9,
+                issuedAt: row.10, paidAt: row.11, voidedAt: row.12, paymentReference: row.13))
         }
         for index in found.indices {
             let rows = try await tx.query("""

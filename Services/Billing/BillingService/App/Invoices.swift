@@ -26,7 +26,8 @@ struct Invoices: Sendable {
 
     /// Makes the month's invoice from the ledger: a usage line per model for the month's entries,
     /// an adjustment line per earlier month and model for entries recorded after the previous
-    /// closing. A month closed before answers its invoice, unchanged.
+    /// closing, less the tenant's discount in force when the month began. A month closed before
+    /// answers its invoice, unchanged.
     func close(_ call: InvoiceCloseCall, now: Date = Date()) async throws -> InvoiceClosed {
         guard let (start, end) = Self.month(call.period) else {
             throw ServiceFault(code: "invalid_value", message: "period must be a month, like 2026-11.", param: "period")
@@ -41,8 +42,9 @@ struct Invoices: Sendable {
                 let previous = try await InvoiceRepository.lastClose(before: call.period, in: tx)
                 let usage = try await InvoiceRepository.lines(kind: .usage, occurredFrom: start, to: end, recordedAfter: nil, recordedBy: watermark, in: tx)
                 let late = try await InvoiceRepository.lines(kind: .adjustment, occurredFrom: nil, to: start, recordedAfter: previous, recordedBy: watermark, in: tx)
+                let discount = try await DiscountRepository.inForce(at: start, in: tx)
                 let id = UUID.timeOrdered()
-                try await InvoiceRepository.insert(id: id, period: call.period, closedAt: watermark, lines: usage + late, in: tx)
+                try await InvoiceRepository.insert(id: id, period: call.period, closedAt: watermark, lines: usage + late, discount: discount, in: tx)
                 return InvoiceClosed(invoice: try await InvoiceRepository.find(id: id, in: tx)!, created: true)
             }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {

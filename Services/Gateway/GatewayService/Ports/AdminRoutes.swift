@@ -39,6 +39,8 @@ struct AdminRoutes: Sendable {
         group.post("prices", use: addBookPrice)
         group.get("tenants/:tenant/prices", use: listTenantPrices)
         group.post("tenants/:tenant/prices", use: addTenantPrice)
+        group.get("tenants/:tenant/discounts", use: listDiscounts)
+        group.post("tenants/:tenant/discounts", use: addDiscount)
         group.post("tenants/:tenant/invoices", use: closeInvoice)
         group.post("tenants/:tenant/invoices/:invoice/status", use: setInvoiceStatus)
         group.post("catalog/reload", use: reloadCatalog)
@@ -282,7 +284,24 @@ struct AdminRoutes: Sendable {
         return try Response.json(added, status: .created)
     }
 
-    // MARK: Invoices (the platform operator)
+    // MARK: Discounts and invoices (the platform operator)
+
+    func listDiscounts(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .invoicesRead)
+        let administration = administration(caller)
+        guard try await administration.tenant(tenant) != nil else { throw APIError.notFound("tenant") }
+        return try Response.json(ListOf(try await administration.discounts(tenant: tenant)))
+    }
+
+    func addDiscount(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let tenant = try tenantScope(context, caller, needs: .tenantManage)
+        try requireOperator(caller, "set a tenant's discount")
+        let set = try await body.decode(SetDiscountRequest.self, from: request)
+        guard let added = try await administration(caller).addDiscount(set, tenant: tenant) else { throw APIError.notFound("tenant") }
+        return try Response.json(added, status: .created)
+    }
 
     /// Closes a month of the tenant's: 201 with its new invoice, or 200 with the one made before.
     func closeInvoice(_ request: Request, context: GatewayContext) async throws -> Response {

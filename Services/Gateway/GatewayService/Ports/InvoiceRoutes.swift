@@ -35,6 +35,14 @@ struct InvoiceRoutes: Sendable {
 
 /// An invoice as a page to read and print: no script, its own styles.
 enum InvoicePage {
+    /// 1250 basis points → `12.5 %`, 1000 → `10 %`.
+    static func percent(_ basisPoints: Int) -> String {
+        var text = String(format: "%d.%02d", basisPoints / 100, basisPoints % 100)
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+        return text + " %"
+    }
+
     static func html(_ invoice: Invoice) -> String {
         let rows = invoice.lines.map { line in
             let what = line.kind == .usage ? HTML.escape(line.model) : "\(HTML.escape(line.model)), \(HTML.escape(line.period)) (recorded late)"
@@ -62,7 +70,13 @@ enum InvoicePage {
             <tbody>
             \(body)
             </tbody>
-            <tfoot><tr><td colspan="4">Total</td><td>$\(Money.usd(micros: invoice.totalMicros))</td></tr></tfoot>
+            <tfoot>
+            \(invoice.discountMicros > 0 ? """
+            <tr><td colspan="4">Subtotal</td><td>$\(Money.usd(micros: invoice.subtotalMicros))</td></tr>
+            <tr><td colspan="4">Discount \(Self.percent(invoice.discountBasisPoints))</td><td>−$\(Money.usd(micros: invoice.discountMicros))</td></tr>
+            """ : "")
+            <tr><td colspan="4">Total</td><td>$\(Money.usd(micros: invoice.totalMicros))</td></tr>
+            </tfoot>
             </table>
             </body>
             </html>
