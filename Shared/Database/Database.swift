@@ -7,6 +7,9 @@ import ServiceLifecycle
 /// cannot bypass row-level security, so tenant data is reached only through `withTenant`.
 public final class Database: Service, Sendable {
     public let client: PostgresClient
+    /// One connection of its own for `ping`, so a pool busy with work (a consumer's handlers,
+    /// a burst of calls) does not make the service look unready.
+    let healthClient: PostgresClient
     let logger: Logger
 
     public init(url: String, maximumConnections: Int = 20, logger: Logger) throws(DatabaseURLError) {
@@ -14,12 +17,18 @@ public final class Database: Service, Sendable {
         configuration.options.maximumConnections = maximumConnections
         configuration.options.connectTimeout = .seconds(3)
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        configuration.options.minimumConnections = 0
+        configuration.options.maximumConnections = 1
+        self.healthClient = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
     }
 
-    /// Runs the connection pool until shutdown; queries wait until this runs.
+    /// Runs the connection pools until shutdown; queries wait until this runs.
     public func run() async throws {
-        await client.run()
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.client.run() }
+            group.addTask { await self.healthClient.run() }
+        }
     }
 
     /// Runs `body` in one transaction in which row-level security shows only `tenantID`'s rows
@@ -42,7 +51,7 @@ public final class Database: Service, Sendable {
     /// Answers whether PostgreSQL accepts a query within `timeout`.
     public func ping(timeout: Duration = .seconds(2)) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await self.client.query("SELECT 1", logger: self.logger) }
+            group.addTask { try await self.healthClient.query("SELECT 1", logger: self.logger) }
             group.addTask {
                 try await Task.sleep(for: timeout)
                 throw DatabaseUnavailable(reason: "no answer within \(timeout)")

@@ -267,3 +267,27 @@ extension Result {
         return false
     }
 }
+
+@Suite struct DatabaseHealthTests {
+    /// Readiness answers from a connection of its own: a pool whose every connection is busy
+    /// does not make the service look down.
+    @Test func aPingAnswersWhileEveryPooledConnectionIsBusy() async throws {
+        let database = try Database(url: TestEnvironment.databaseURL, maximumConnections: 2, logger: TestEnvironment.logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await database.run() }
+            defer { group.cancelAll() }
+            try await database.ping(timeout: .seconds(5))  // both pools connected
+            let busy = Task {
+                try await withThrowingTaskGroup(of: Void.self) { queries in
+                    for _ in 0..<4 { queries.addTask { _ = try await database.client.query("SELECT pg_sleep(3)").collect() } }
+                    try await queries.waitForAll()
+                }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let started = ContinuousClock.now
+            try await database.ping(timeout: .seconds(2))
+            #expect(started.duration(to: .now) < .seconds(2), "the ping waited for the busy pool")
+            try await busy.value
+        }
+    }
+}
