@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -34,5 +35,22 @@ public final class EventListener: Service, Sendable {
             subscription.drain()
         }
         withExtendedLifetime(subscription) {}
+    }
+}
+
+extension EventListener {
+    /// Listens to one type of event of every tenant, handing `apply` each one decoded; an
+    /// unreadable one is logged and skipped. For caches that drop what an event changed.
+    public convenience init<Payload: EventPayload>(
+        bus: Bus, events type: Payload.Type, logger: Logger, apply: @escaping @Sendable (Envelope<Payload>) -> Void
+    ) {
+        self.init(bus: bus, subject: Subject.events(ofType: Payload.eventType), logger: logger) { message in
+            guard let event = try? JSONCoding.decode(Envelope<Payload>.self, from: message.payload) else {
+                logger.warning("unreadable event ignored", metadata: ["subject": "\(message.subject)"])
+                return
+            }
+            apply(event)
+            logger.debug("event applied", metadata: ["event": "\(Payload.eventType)", "tenant_id": "\(Subject.token(event.tenantID))"])
+        }
     }
 }

@@ -16,8 +16,13 @@ public struct BusRequest: Sendable {
     public var payload: Data { message.payload }
     public var correlationID: String? { message.headers[BusHeader.correlationID] }
 
-    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try JSONCoding.decode(type, from: message.payload)
+    /// The request's call; one that cannot be read is the caller's fault (`invalid_request`).
+    public func decode<T: Decodable>(_ type: T.Type) throws(ServiceFault) -> T {
+        do {
+            return try JSONCoding.decode(type, from: message.payload)
+        } catch {
+            throw ServiceFault(code: "invalid_request", message: "The call could not be read: \(error)")
+        }
     }
 }
 

@@ -99,15 +99,7 @@ public struct Gateway: Sendable {
     }
 
     private func listener<Payload: EventPayload>(for type: Payload.Type, _ apply: @escaping @Sendable (Envelope<Payload>) -> Void) -> EventListener {
-        let logger = self.logger
-        return EventListener(bus: bus, subject: Subject.events(ofType: Payload.eventType), logger: logger) { message in
-            guard let event = try? JSONCoding.decode(Envelope<Payload>.self, from: message.payload) else {
-                logger.warning("unreadable event ignored", metadata: ["subject": "\(message.subject)"])
-                return
-            }
-            apply(event)
-            logger.debug("cache updated", metadata: ["event": "\(Payload.eventType)", "tenant_id": "\(Subject.token(event.tenantID))"])
-        }
+        EventListener(bus: bus, events: type, logger: logger, apply: apply)
     }
 
     func application(onServerRunning: @escaping @Sendable (Int) async -> Void) throws -> some ApplicationProtocol {

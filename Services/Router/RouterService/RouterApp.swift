@@ -29,18 +29,9 @@ public enum RouterApp {
     /// Drops a tenant's routing overrides and prices when they change (every tenant's when the
     /// price book does), so the next calls read them again.
     public static func routingListeners(bus: Bus, catalogs: TenantCatalogs, logger: Logger) -> [EventListener] {
-        func listener<Payload: EventPayload>(_ type: Payload.Type, _ apply: @escaping @Sendable (Envelope<Payload>) -> Void) -> EventListener {
-            EventListener(bus: bus, subject: Subject.events(ofType: Payload.eventType), logger: logger) { message in
-                guard let event = try? JSONCoding.decode(Envelope<Payload>.self, from: message.payload) else {
-                    logger.warning("unreadable event ignored", metadata: ["subject": "\(message.subject)"])
-                    return
-                }
-                apply(event)
-            }
-        }
-        return [
-            listener(RoutingChanged.self) { catalogs.forget($0.tenantID) },
-            listener(PricesChanged.self) { event in
+        [
+            EventListener(bus: bus, events: RoutingChanged.self, logger: logger) { catalogs.forget($0.tenantID) },
+            EventListener(bus: bus, events: PricesChanged.self, logger: logger) { event in
                 event.tenantID == PricesChanged.everyTenant ? catalogs.forgetAll() : catalogs.forget(event.tenantID)
             },
         ]

@@ -47,12 +47,6 @@ struct AnalyticsPorts {
 
     private func responder<Call: Decodable & SendableMetatype>(_ verb: String, _ answer: @escaping @Sendable (Call) async throws -> Data) -> Responder {
         Responder(bus: bus, subject: Subject.service(.analytics, verb), queue: ServiceName.analytics.rawValue, logger: logger,
-                  handler: .unary { request in
-            let call: Call
-            do { call = try request.decode(Call.self) } catch {
-                throw ServiceFault(code: "invalid_request", message: "The call could not be read: \(error)")
-            }
-            return try await answer(call)
-        })
+                  handler: .unary { request in try await answer(try request.decode(Call.self)) })
     }
 }

@@ -55,12 +55,6 @@ struct BillingPorts {
         _ verb: String, _ answer: @escaping @Sendable (Call) async throws -> Answer
     ) -> Responder {
         Responder(bus: bus, subject: Subject.service(.billing, verb), queue: ServiceName.billing.rawValue, logger: logger,
-                  handler: .unary { request in
-            let call: Call
-            do { call = try request.decode(Call.self) } catch {
-                throw ServiceFault(code: "invalid_request", message: "The call could not be read: \(error)")
-            }
-            return try JSONCoding.encode(try await answer(call))
-        })
+                  handler: .unary { request in try JSONCoding.encode(try await answer(try request.decode(Call.self))) })
     }
 }

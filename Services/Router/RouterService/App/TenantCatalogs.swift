@@ -51,19 +51,19 @@ public final class TenantCatalogs: Sendable {
         guard let entry = catalog.model(name) else {
             throw ServiceFault(code: "model_not_found", message: "The model `\(name)` does not exist or you do not have access to it.", param: "model")
         }
-        let settings = try await overrides(of: tenant)
-        guard var routed = entry.routed(by: settings.overrides[name]) else {
+        let tenantRouting = try await settings(of: tenant)
+        guard var routed = entry.routed(by: tenantRouting.overrides[name]) else {
             throw ServiceFault(
                 code: "routing_unavailable",
                 message: "The tenant's routing of `\(name)` names no deployment the catalog still has; an admin must set it again.")
         }
-        routed.charge = settings.prices.price(of: name, at: time)?.price
+        routed.charge = tenantRouting.prices.price(of: name, at: time)?.price
         return routed
     }
 
     /// The tenant's models as `GET /v1/models` lists them.
     func modelList(tenant: UUID, at time: Date = Date()) async throws(ServiceFault) -> ModelList {
-        store.modelList(routing: try await overrides(of: tenant), at: time)
+        store.modelList(routing: try await settings(of: tenant), at: time)
     }
 
     /// Reads the tenant's settings again on its next call.
@@ -94,7 +94,7 @@ public final class TenantCatalogs: Sendable {
     /// A failed read is tried again after this long, not on every call.
     private static let retryAfterFailure: Duration = .seconds(5)
 
-    private func overrides(of tenant: UUID) async throws(ServiceFault) -> TenantRouting {
+    private func settings(of tenant: UUID) async throws(ServiceFault) -> TenantRouting {
         enum Next {
             case serve(TenantRouting)
             /// Serve the copy held; a read of fresh overrides was started in the background.

@@ -33,7 +33,7 @@ struct RouterResponders {
     }
 
     func embed(_ request: BusRequest) async throws -> BusReply {
-        let call = try decode(RouterEmbeddingsCall.self, request)
+        let call = try request.decode(RouterEmbeddingsCall.self)
         let (response, record) = try await embeddings.embed(call)
         let cost = record.price.costMicros(promptTokens: response.usage.promptTokens, completionTokens: 0)
         return BusReply(payload: try JSONCoding.encode(response), headers: [
@@ -58,20 +58,20 @@ struct RouterResponders {
     }
 
     func models(_ request: BusRequest) async throws -> Data {
-        let call = try decode(RouterModelsCall.self, request)
+        let call = try request.decode(RouterModelsCall.self)
         return try JSONCoding.encode(try await catalogs.modelList(tenant: call.tenantID))
     }
 
     /// A tenant's routing override as it would apply to the catalog in force, before it is stored.
     func checkRouting(_ request: BusRequest) async throws -> Data {
-        let override = try decode(RoutingOverride.self, request)
+        let override = try request.decode(RoutingOverride.self)
         return try JSONCoding.encode(try catalogs.store.catalog.check(override))
     }
 
     /// The reply names the deployment that answered (`Switchyard-Deployment`), so canaries can
     /// be told apart downstream.
     func complete(_ request: BusRequest) async throws -> BusReply {
-        let call = try decode(RouterChatCall.self, request)
+        let call = try request.decode(RouterChatCall.self)
         let (completion, record) = try await chat.complete(call, deadline: request.deadline)
         let usage = completion.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0)
         let cost = record.price.costMicros(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens)
@@ -82,17 +82,9 @@ struct RouterResponders {
     }
 
     func stream(_ request: BusRequest, _ writer: ReplyStreamWriter) async throws {
-        let call = try decode(RouterChatCall.self, request)
+        let call = try request.decode(RouterChatCall.self)
         _ = try await chat.stream(call, deadline: request.deadline) { chunk, headers in
             try await writer.send(try JSONCoding.encode(chunk), headers: headers)
-        }
-    }
-
-    private func decode<Call: Decodable>(_ type: Call.Type, _ request: BusRequest) throws(ServiceFault) -> Call {
-        do {
-            return try request.decode(type)
-        } catch {
-            throw ServiceFault(code: "invalid_request", message: "The call could not be read: \(error)")
         }
     }
 }
