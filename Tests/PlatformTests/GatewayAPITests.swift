@@ -14,9 +14,11 @@ import Testing
             let (tenant, key) = try await makeTenantWithKey(database)
             try await withGateway(tenant: tenant) { gateway in
                 let answer = try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: chatJSON(),
-                                            headers: [("x-request-id", "req_test_123")])
+                                            headers: [("x-client-request-id", "client_123")])
                 #expect(answer.status == 200)
-                #expect(answer.headers.first(name: "x-request-id") == "req_test_123")
+                let requestID = try #require(answer.headers.first(name: "x-request-id"))
+                #expect(requestID.hasPrefix("req_") && requestID.count == 36)
+                #expect(answer.headers.first(name: "x-client-request-id") == "client_123")
                 #expect(answer.headers.first(name: "x-switchyard-deployment") == "local/test-chat")
                 let completion = try answer.decode(ChatCompletion.self)
                 #expect(completion.object == "chat.completion")
@@ -28,8 +30,29 @@ import Testing
 
                 let delivery = try #require(await gateway.usage.next(1).first)
                 let event = try delivery.decode(UsageRecorded.self)
-                #expect(event.payload.requestID == "req_test_123")
+                #expect(event.payload.requestID == requestID)
                 #expect(event.payload.totalTokens == usage.totalTokens)
+            }
+        }
+    }
+
+    /// Usage events are charged once per request id: a caller that sends the same id twice
+    /// must still be charged for both calls.
+    @Test func aCallerRepeatingItsRequestIDIsChargedForEveryCall() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database)
+            try await withGateway(tenant: tenant) { gateway in
+                var ids: Set<String> = []
+                for _ in 0..<2 {
+                    let answer = try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: chatJSON(),
+                                                headers: [("x-request-id", "req_same")])
+                    #expect(answer.status == 200)
+                    #expect(answer.headers.first(name: "x-client-request-id") == "req_same")
+                    ids.insert(try #require(answer.headers.first(name: "x-request-id")))
+                }
+                let events = try await gateway.usage.next(2).map { try $0.decode(UsageRecorded.self) }
+                #expect(ids.count == 2 && Set(events.map(\.payload.requestID)) == ids)
+                #expect(Set(events.map(\.id)).count == 2)
             }
         }
     }

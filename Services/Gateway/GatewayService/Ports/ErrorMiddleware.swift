@@ -7,8 +7,8 @@ import SwitchyardAdministration
 import SwitchyardBus
 
 /// The first middleware: gives the request its id, turns every error into OpenAI's error body
-/// (an unexpected one into a bare 500 with details only in the log), puts `x-request-id` on
-/// every response, and records the request's metrics.
+/// (an unexpected one into a bare 500 with details only in the log), puts `x-request-id` (and
+/// the caller's own `x-client-request-id`) on every response, and records the request's metrics.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = GatewayContext
 
@@ -16,10 +16,12 @@ struct ErrorMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
         var context = context
-        if let presented = request.headers[.requestID], RequestIDs.accepts(presented) {
-            context.requestID = presented
-        }
         context.logger[metadataKey: "request_id"] = "\(context.requestID)"
+        // A caller's own id is logged and echoed, never adopted: usage events and their
+        // exactly-once charge are keyed by the request id, so a caller repeating one must not
+        // make two calls look like one.
+        let clientRequestID = (request.headers[RequestIDs.clientHeader] ?? request.headers[.requestID]).flatMap { RequestIDs.accepts($0) ? $0 : nil }
+        if let clientRequestID { context.logger[metadataKey: "client_request_id"] = "\(clientRequestID)" }
         let started = ContinuousClock.now
         var response: Response
         do {
@@ -29,6 +31,7 @@ struct ErrorMiddleware: RouterMiddleware {
             response = (try? apiError.response(from: request, context: context)) ?? Response(status: .internalServerError)
         }
         response.headers[.requestID] = context.requestID
+        if let clientRequestID { response.headers[RequestIDs.clientHeader] = clientRequestID }
         let route = context.endpointPath ?? "unmatched"
         let elapsed = started.duration(to: .now)
         Timer(label: "switchyard_gateway_request_duration_seconds", dimensions: [

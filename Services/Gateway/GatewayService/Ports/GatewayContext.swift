@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 
@@ -6,7 +7,7 @@ import Logging
 /// the caller once a credential has been checked.
 public struct GatewayContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// The `x-request-id` of this request: the caller's when it sent a usable one.
+    /// The `x-request-id` of this request, unique to it.
     public var requestID: String
     public var caller: Caller?
 
@@ -34,7 +35,11 @@ enum RequestIDs {
         return "req_" + hex(high) + hex(low)
     }
 
-    /// A caller's id is kept when it is short and plain, so it can be logged and sent on safely.
+    /// Where a caller sends an id of its own (OpenAI's name); a caller's `x-request-id` is taken
+    /// as one too.
+    static let clientHeader = HTTPField.Name("x-client-request-id")!
+
+    /// A caller's id is kept when it is short and plain, so it can be logged and echoed safely.
     static func accepts(_ id: String) -> Bool {
         (1...128).contains(id.utf8.count) && id.utf8.allSatisfy { byte in
             (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
