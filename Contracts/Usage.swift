@@ -111,6 +111,27 @@ public enum BillingVerb {
     public static let usage = "usage"
     /// A `BillingForecastCall`, answered with a `SpendForecastReport`.
     public static let forecast = "forecast"
+    /// A `BillingUsageCall` whose `to` ends a budget's period, answered with a `LedgerSpend`:
+    /// what a gateway corrects its budget counter by.
+    public static let budgetSpend = "budget_spend"
+}
+
+/// The ledger's spend of calls that started in `[from, completeBefore)`, where every usage
+/// event of a call that started before `completeBefore` has been recorded: a figure that can
+/// only grow by calls that started later.
+public struct LedgerSpend: Codable, Sendable, Equatable {
+    public var spentMicros: Int64
+    public var completeBefore: Date
+
+    public init(spentMicros: Int64, completeBefore: Date) {
+        self.spentMicros = spentMicros
+        self.completeBefore = completeBefore
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case spentMicros = "spent_micros"
+        case completeBefore = "complete_before"
+    }
 }
 
 /// A spend forecast, on `svc.billing.forecast`.

@@ -39,6 +39,19 @@ public struct StoredMessage: Sendable {
     public var storedAt: Date
 }
 
+/// A durable consumer's progress through its stream.
+public struct ConsumerBacklog: Sendable, Equatable {
+    /// Messages not yet delivered.
+    public var pending: UInt64
+    /// Delivered and not yet acknowledged.
+    public var unacknowledged: Int64
+    /// The stream sequence up to which every message the consumer takes is acknowledged.
+    public var ackFloor: UInt64
+
+    /// Nothing waiting and nothing in hand.
+    public var isCaughtUp: Bool { pending == 0 && unacknowledged == 0 }
+}
+
 /// Counts and bounds of a stream.
 public struct StreamState: Sendable, Equatable {
     public var messages: UInt64
@@ -155,16 +168,17 @@ extension Bus {
         }
     }
 
-    /// How far behind a durable consumer is: messages not yet delivered, and delivered but not
-    /// yet acknowledged.
-    public func consumerBacklog(stream: String, consumer: String) async throws -> (pending: UInt64, unacknowledged: Int64) {
+    /// How far behind a durable consumer is: messages not yet delivered, delivered but not yet
+    /// acknowledged, and the stream sequence below which every message it takes is acknowledged.
+    public func consumerBacklog(stream: String, consumer: String) async throws -> ConsumerBacklog {
         return try await blocking {
             var info: UnsafeMutablePointer<jsConsumerInfo>?
             var code = jsErrCode(rawValue: 0)
             let status = js_GetConsumerInfo(&info, self.jetStream, stream, consumer, nil, &code)
             defer { jsConsumerInfo_Destroy(info) }
             try check(status, "consumer info \(consumer) on \(stream)", jsCode: code)
-            return (info!.pointee.NumPending, info!.pointee.NumAckPending)
+            let state = info!.pointee
+            return ConsumerBacklog(pending: state.NumPending, unacknowledged: state.NumAckPending, ackFloor: state.AckFloor.Stream)
         }
     }
 

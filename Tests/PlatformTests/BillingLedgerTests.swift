@@ -7,8 +7,9 @@ import Testing
 
 /// Billing's ledger against real PostgreSQL and NATS: each usage event becomes one entry, once.
 @Suite struct BillingLedgerTests {
-    func usageEvent(_ tenant: UUID, request: String = "req_\(UUID().uuidString)", costMicros: Int64, model: String = "local-chat") -> Envelope<UsageRecorded> {
-        Envelope(id: .derived(from: "usage.recorded:\(request)"), tenantID: tenant, payload: UsageRecorded(
+    func usageEvent(_ tenant: UUID, request: String = "req_\(UUID().uuidString)", costMicros: Int64, model: String = "local-chat",
+                    occurredAt: Date = Date()) -> Envelope<UsageRecorded> {
+        Envelope(id: .derived(from: "usage.recorded:\(request)"), tenantID: tenant, occurredAt: occurredAt, payload: UsageRecorded(
             requestID: request, apiKeyID: nil, model: model, deployment: "local/\(model)",
             promptTokens: 10, completionTokens: 20, costMicros: costMicros, latencyMs: 5, status: .succeeded))
     }
@@ -56,6 +57,44 @@ import Testing
                     let letter = try await deadLetter(of: name, on: bus)
                     #expect(letter?.error.contains("negative") == true)
                 }
+            }
+        }
+    }
+
+    /// What a gateway corrects its budget counter by: the ledger's spend, only as far as no
+    /// usage event published before is still unrecorded.
+    @Test func theSpendABudgetIsCheckedByReachesOnlyAsFarAsTheLedgerIsComplete() async throws {
+        try await withDatabase { database in
+            let tenant = try await makeTenant(database)
+            try await withBus { bus in
+                let name = uniqueName("billing")
+                let services = BillingApp.services(
+                    bus: bus, database: database, consumerName: name,
+                    filterSubject: Subject.event(tenant: tenant, type: UsageRecorded.eventType), logger: TestEnvironment.logger)
+                let spends = BudgetSpends(bus: bus, database: database, consumer: name)
+                let now = Date()
+                let month = BillingUsageCall(tenantID: tenant, from: now - 3_600, to: now + 3_600)
+                // A call that started ten minutes ago, and one that starts now: not yet a minute old.
+                try await bus.publish(usageEvent(tenant, costMicros: 1_000, occurredAt: now - 600))
+                try await bus.publish(usageEvent(tenant, costMicros: 2_000, occurredAt: now))
+                try await withServiceGroup(services) {
+                    #expect(try await eventually { try await ledgerTotal(tenant, database) == 3_000 })
+                    let caughtUp = try await spends.spend(month)
+                    #expect(caughtUp.spentMicros == 1_000)
+                    let seconds = caughtUp.completeBefore.timeIntervalSince1970
+                    #expect(seconds == (seconds / 60).rounded(.down) * 60, "a whole minute")
+                    #expect(caughtUp.completeBefore <= Date() - 60 && caughtUp.completeBefore > Date() - 125)
+                }
+                // Billing is stopped: an event it has not recorded holds the answer back to a
+                // minute before it was stored, although the call started earlier still.
+                let ack = try await bus.publish(usageEvent(tenant, costMicros: 4_000, occurredAt: now - 300))
+                let stored = try #require(try await bus.storedMessage(stream: StreamSpec.events.name, sequence: ack.sequence)).storedAt
+                let behind = try await spends.spend(month)
+                #expect(behind.completeBefore <= stored - 60)
+                #expect(behind.spentMicros == 1_000)
+                // Never past the budget's period.
+                let ended = try await spends.spend(BillingUsageCall(tenantID: tenant, from: now - 3_600, to: now - 120))
+                #expect(ended.completeBefore == now - 120 && ended.spentMicros == 1_000)
             }
         }
     }

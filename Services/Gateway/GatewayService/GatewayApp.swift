@@ -69,10 +69,23 @@ public struct Gateway: Sendable {
         }
     }
 
-    /// What the gateway runs: the listeners that keep its key cache current, then the HTTP
-    /// server. `onServerRunning` is told the bound port (the tests bind port 0).
+    /// What the gateway runs: the listeners that keep its key cache current, the budget counters'
+    /// checks against the ledger, then the HTTP server. `onServerRunning` is told the bound port
+    /// (the tests bind port 0).
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
-        cacheInvalidation() + [try application(onServerRunning: onServerRunning)]
+        cacheInvalidation() + budgetChecks() + [try application(onServerRunning: onServerRunning)]
+    }
+
+    /// The budget counters' checks against the ledger, when there are budgets to check.
+    func budgetChecks() -> [any Service] {
+        guard let quotas = calls.quotas, config.budgetCheckInterval > .zero else { return [] }
+        let billing = BillingClient(bus: bus)
+        return [BudgetReconciler(
+            limiter: quotas,
+            ledgerSpend: { tenant, key, from, to in
+                try await billing.budgetSpend(tenant: tenant, apiKey: key, from: from, to: to, correlationID: "budget-check")
+            },
+            interval: config.budgetCheckInterval, logger: logger)]
     }
 
     /// A revoked key leaves the cache at once; a tenant whose limits changed has its keys read
@@ -160,6 +173,9 @@ public struct GatewayConfig: Sendable {
     /// `SWITCHYARD_PAYMENT_WEBHOOK_SECRET` (32 characters at least): signs the payment provider's
     /// calls to `POST /webhooks/payments`; unset, that route answers 404.
     public var paymentWebhookSecret: Secret<String>?
+    /// `SWITCHYARD_GATEWAY_BUDGET_CHECK_INTERVAL`: how often each budget counter in use is
+    /// checked against billing's ledger and corrected (`BudgetReconciler`); `0s` never.
+    public var budgetCheckInterval: Duration = .seconds(300)
 
     public init(
         host: String = "127.0.0.1", port: Int = 58080, maxBodyBytes: Int = 4 << 20, modelCallTimeout: Duration = .seconds(300),
@@ -191,6 +207,7 @@ public struct GatewayConfig: Sendable {
         keyCacheTimeToLive = try settings.duration("SWITCHYARD_GATEWAY_KEY_CACHE_TTL", default: keyCacheTimeToLive)
         rateLimitsWhenRedisDown = try settings.choice("SWITCHYARD_RATE_LIMITS_WHEN_REDIS_DOWN", default: rateLimitsWhenRedisDown)
         jwt = try JWTSettings(settings: settings)
+        budgetCheckInterval = try settings.duration("SWITCHYARD_GATEWAY_BUDGET_CHECK_INTERVAL", default: budgetCheckInterval)
         paymentWebhookSecret = settings.string("SWITCHYARD_PAYMENT_WEBHOOK_SECRET").map(Secret.init)
         if let secret = paymentWebhookSecret, secret.value.utf8.count < 32 {
             throw ConfigError(variable: "SWITCHYARD_PAYMENT_WEBHOOK_SECRET", reason: "must be at least 32 characters")

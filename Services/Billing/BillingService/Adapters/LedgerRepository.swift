@@ -47,10 +47,11 @@ enum LedgerRepository {
         return spend
     }
 
-    /// The spend of the entries that occurred in `[from, to)`.
-    static func spend(from: Date, to: Date, in tx: TenantTransaction) async throws -> Int64 {
+    /// The spend of the entries that occurred in `[from, to)`, of one key when given.
+    static func spend(from: Date, to: Date, apiKeyID: UUID? = nil, in tx: TenantTransaction) async throws -> Int64 {
         let rows = try await tx.query("""
-            SELECT COALESCE(sum(cost_micros), 0)::bigint FROM ledger_entries WHERE occurred_at >= \(from) AND occurred_at < \(to)
+            SELECT COALESCE(sum(cost_micros), 0)::bigint FROM ledger_entries
+            WHERE occurred_at >= \(from) AND occurred_at < \(to) AND (\(apiKeyID)::uuid IS NULL OR api_key_id = \(apiKeyID))
             """)
         for try await total in rows.decode(Int64.self) { return total }
         return 0

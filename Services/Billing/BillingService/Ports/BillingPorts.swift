@@ -5,17 +5,20 @@ import PostgresNIO
 import SwitchyardBus
 
 /// Billing's ports: the durable consumer of `usage.recorded`, and `svc.billing.usage`,
-/// `svc.billing.forecast` and the invoice verbs (`InvoiceVerb`).
+/// `svc.billing.forecast`, `svc.billing.budget_spend` and the invoice verbs (`InvoiceVerb`).
 struct BillingPorts {
     let bus: Bus
     let ledger: UsageLedger
     let forecasts: Forecasts
     let invoices: Invoices
+    let budgetSpends: BudgetSpends
+    /// The usage consumer's durable name.
+    let consumerName: String
     let logger: Logger
 
     /// Shared by every billing replica (one durable name), so each event is handled by one.
-    func usageConsumer(name: String = UsageLedger.consumerName, filterSubject: String = Subject.events(ofType: UsageRecorded.eventType)) -> DurableConsumer {
-        var spec = ConsumerSpec(name: name, filterSubject: filterSubject)
+    func usageConsumer(filterSubject: String = Subject.events(ofType: UsageRecorded.eventType)) -> DurableConsumer {
+        var spec = ConsumerSpec(name: consumerName, filterSubject: filterSubject)
         spec.backoff = [.seconds(1), .seconds(5), .seconds(30)]
         spec.maxDeliver = 10
         return DurableConsumer(bus: bus, spec: spec, logger: logger) { delivery in await handle(delivery) }
@@ -44,6 +47,7 @@ struct BillingPorts {
         [
             responder(BillingVerb.usage) { (call: BillingUsageCall) in try await ledger.report(call) },
             responder(BillingVerb.forecast) { (call: BillingForecastCall) in try await forecasts.forecast(call) },
+            responder(BillingVerb.budgetSpend) { (call: BillingUsageCall) in try await budgetSpends.spend(call) },
             responder(InvoiceVerb.list) { (call: InvoiceListCall) in try await invoices.list(call) },
             responder(InvoiceVerb.show) { (call: InvoiceCall) in try await invoices.show(call) },
             responder(InvoiceVerb.close) { (call: InvoiceCloseCall) in try await invoices.close(call) },

@@ -11,6 +11,11 @@ struct BillingClient: Sendable {
         try await request(BillingVerb.usage, BillingUsageCall(tenantID: tenant, apiKeyID: apiKey, from: from, to: to), correlationID: correlationID)
     }
 
+    /// The ledger's spend of a budget's period `[from, to)` up to where the ledger is complete.
+    func budgetSpend(tenant: UUID, apiKey: UUID?, from: Date, to: Date, correlationID: String) async throws(APIError) -> LedgerSpend {
+        try await request(BillingVerb.budgetSpend, BillingUsageCall(tenantID: tenant, apiKeyID: apiKey, from: from, to: to), correlationID: correlationID)
+    }
+
     /// The tenant's spend over the next 30 days and its budget's outlook.
     func forecast(tenant: UUID, correlationID: String) async throws(APIError) -> SpendForecastReport {
         try await request(BillingVerb.forecast, BillingForecastCall(tenantID: tenant), correlationID: correlationID)

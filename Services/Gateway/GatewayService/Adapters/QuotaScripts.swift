@@ -3,11 +3,12 @@ import SwitchyardRedis
 /// The Lua scripts behind `QuotaLimiter`. Each runs atomically in Redis, so however many
 /// gateway replicas share one Redis, a limit is checked and taken as one step.
 ///
-/// Arguments of both: `ARGV[1]` now in microseconds, or empty for Redis's own clock (so replicas
-/// with clocks apart, and requests whose times were read out of order, still see one timeline),
-/// `ARGV[2]` the request id, `ARGV[3]` the
-/// number of limits n, then four arguments per limit i (whose key is `KEYS[i]`):
-/// kind, limit, period in microseconds (for `quota`: the end of the period, unix µs), amount.
+/// Arguments of `admit` and `settle`: `ARGV[1]` now in microseconds, or empty for Redis's own
+/// clock (so replicas with clocks apart, and requests whose times were read out of order, still
+/// see one timeline), `ARGV[2]` the request id, `ARGV[3]` how long a reservation is held at most
+/// (µs), `ARGV[4]` the number of limits n, then four arguments per limit i (whose key is
+/// `KEYS[i]`): kind, limit, period in microseconds (for `quota` and budgets: the end of the
+/// period, unix µs), amount.
 ///
 /// Kinds:
 /// - `rate`: GCRA (generic cell rate algorithm). The key holds the theoretical arrival time
@@ -19,17 +20,48 @@ import SwitchyardRedis
 /// - `budget`: micro-USD spent and reserved in one calendar month, refused past the limit;
 ///   `budget-soft` counts the same but never refuses (the `warn` policy). A counter Redis does
 ///   not have (a new month, or Redis lost it) is not taken as zero: the script answers
-///   `{-1, index}` and the caller seeds it from the ledger first.
+///   `{-1, index}` and the caller seeds it from the ledger first (`seedBudget`).
+///
+/// Beside a budget counter `K` live what lets it be checked against the ledger (`reconcileBudget`):
+/// - `K:reserved` (request id → micro-USD) and `K:leases` (request id → expiry): the calls
+///   admitted and not yet settled. A reservation whose lease ran out (its gateway died) is given
+///   back by the next call that checks the budget.
+/// - `K:settled:<minute>`: what calls settled in each minute (Redis's clock), kept
+///   `settledRetentionMinutes`: the spend the ledger may not have recorded yet.
+/// - `K:since`: when the counter was started, the first moment those records cover.
 enum QuotaScripts {
-    /// Reads the arguments both scripts share: the time, the request id and the count of limits.
-    private static let arguments = """
+    /// How long a minute's settled spend is kept beside a budget counter.
+    static let settledRetentionMinutes = 120
+
+    /// Reads the time (`ARGV[1]`, or Redis's clock) and defines the budget counter's helpers.
+    private static let clockAndBudgetHelpers = """
         local now = tonumber(ARGV[1])
         if not now then
           local time = redis.call('TIME')
           now = tonumber(time[1]) * 1000000 + tonumber(time[2])
         end
+
+        -- Gives back the reservations of `key` whose lease ran out (at most `most`); returns how many.
+        local function release_expired(key, most)
+          local expired = redis.call('ZRANGEBYSCORE', key .. ':leases', '-inf', now, 'LIMIT', 0, most)
+          if #expired == 0 then return 0 end
+          local total = 0
+          for _, amount in ipairs(redis.call('HMGET', key .. ':reserved', unpack(expired))) do
+            total = total + (tonumber(amount) or 0)
+          end
+          redis.call('HDEL', key .. ':reserved', unpack(expired))
+          redis.call('ZREM', key .. ':leases', unpack(expired))
+          if total ~= 0 and redis.call('DECRBY', key, string.format('%.0f', total)) < 0 then redis.call('SET', key, 0, 'KEEPTTL') end
+          return #expired
+        end
+
+        """
+
+    /// Reads the arguments `admit` and `settle` share: the request id, the lease, the count of limits.
+    private static let arguments = clockAndBudgetHelpers + """
         local request = ARGV[2]
-        local n = tonumber(ARGV[3])
+        local lease = tonumber(ARGV[3])
+        local n = tonumber(ARGV[4])
 
         """
 
@@ -41,7 +73,7 @@ enum QuotaScripts {
         local out = {}
         local plans = {}
         for i = 1, n do
-          local b = 3 + (i - 1) * 4
+          local b = 4 + (i - 1) * 4
           local kind, limit, period, amount = ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
           local key = KEYS[i]
           local remaining, reset = 0, 0
@@ -68,9 +100,9 @@ enum QuotaScripts {
             end
             reset = period - now
           elseif kind == 'budget' or kind == 'budget-soft' then
-            local stored = redis.call('GET', key)
-            if not stored then return {-1, i} end
-            local used = tonumber(stored)
+            if not redis.call('GET', key) then return {-1, i} end
+            release_expired(key, 64)
+            local used = tonumber(redis.call('GET', key))
             if kind == 'budget' and used + amount > limit then
               if refused == 0 then refused, retry = i, period - now end
               remaining = limit - used
@@ -99,7 +131,7 @@ enum QuotaScripts {
         end
         if refused == 0 then
           for i = 1, n do
-            local b = 3 + (i - 1) * 4
+            local b = 4 + (i - 1) * 4
             local kind, period = ARGV[b + 1], tonumber(ARGV[b + 3])
             local key = KEYS[i]
             if kind == 'rate' then
@@ -109,6 +141,13 @@ enum QuotaScripts {
               redis.call('PEXPIREAT', key, math.ceil(period / 1000) + 86400000)
             elseif kind == 'budget' or kind == 'budget-soft' then
               redis.call('INCRBY', key, plans[i])
+              redis.call('HSET', key .. ':reserved', request, string.format('%.0f', plans[i]))
+              redis.call('ZADD', key .. ':leases', string.format('%.0f', now + lease), request)
+              local expiry = redis.call('PEXPIRETIME', key)
+              if expiry > 0 then
+                redis.call('PEXPIREAT', key .. ':reserved', expiry)
+                redis.call('PEXPIREAT', key .. ':leases', expiry)
+              end
             else
               redis.call('ZADD', key, plans[i], request)
               redis.call('PEXPIRE', key, math.ceil(period / 1000) + 1000)
@@ -120,13 +159,16 @@ enum QuotaScripts {
         return result
         """)
 
-    /// Settles what `admit` took once the real usage is known: the amount is the difference
-    /// (negative gives back an over-estimate, never below an empty bucket); a concurrency
-    /// lease is released. Returns each limit's count afterwards (budgets: micro-USD used).
+    /// Settles what `admit` took once the real usage is known. For tokens the amount is the
+    /// difference (negative gives back an over-estimate, never below an empty bucket); for a
+    /// budget it is the call's cost, or empty when unknown (the reservation stands as its cost):
+    /// the reservation is replaced by it (or, when its lease ran out and it was given back
+    /// already, the cost is added) and the cost is recorded in this minute's settled spend. A
+    /// concurrency lease is released. Returns each limit's count afterwards (budgets: micro-USD used).
     static let settle = RedisScript(arguments + """
         local counts = {}
         for i = 1, n do
-          local b = 3 + (i - 1) * 4
+          local b = 4 + (i - 1) * 4
           local kind, limit, period, amount = ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
           local key = KEYS[i]
           if kind == 'rate' and amount ~= 0 then
@@ -139,10 +181,24 @@ enum QuotaScripts {
                 redis.call('DEL', key)
               end
             end
-          elseif (kind == 'quota' or kind == 'budget' or kind == 'budget-soft') and amount ~= 0 then
+          elseif kind == 'quota' and amount ~= 0 then
             if redis.call('EXISTS', key) == 1 then
               local used = redis.call('INCRBY', key, amount)
               if used < 0 then redis.call('SET', key, 0, 'KEEPTTL') end
+            end
+          elseif (kind == 'budget' or kind == 'budget-soft') and redis.call('EXISTS', key) == 1 then
+            local reserved = tonumber(redis.call('HGET', key .. ':reserved', request) or '')
+            local cost = amount or reserved or 0
+            local change = cost - (reserved or 0)
+            if reserved then
+              redis.call('HDEL', key .. ':reserved', request)
+              redis.call('ZREM', key .. ':leases', request)
+            end
+            if change ~= 0 and redis.call('INCRBY', key, string.format('%.0f', change)) < 0 then redis.call('SET', key, 0, 'KEEPTTL') end
+            if cost > 0 then
+              local minute = key .. ':settled:' .. math.floor(now / 60000000)
+              redis.call('INCRBY', minute, string.format('%.0f', cost))
+              redis.call('PEXPIRE', minute, \(settledRetentionMinutes * 60_000))
             end
           elseif kind == 'concurrency' then
             redis.call('ZREM', key, request)
@@ -153,5 +209,48 @@ enum QuotaScripts {
           end
         end
         return counts
+        """)
+
+    /// Starts a month's budget counter at the ledger's spend unless it exists (another gateway
+    /// started it), and notes when. `KEYS[1]` the counter, `ARGV[1]` now (µs) or empty,
+    /// `ARGV[2]` the spend, `ARGV[3]` the expiry (unix ms). Returns 1 when it started it.
+    static let seedBudget = RedisScript(clockAndBudgetHelpers + """
+        local key = KEYS[1]
+        if not redis.call('SET', key, ARGV[2], 'PXAT', ARGV[3], 'NX') then return 0 end
+        redis.call('SET', key .. ':since', string.format('%.0f', now), 'PXAT', ARGV[3])
+        return 1
+        """)
+
+    /// Sets a budget counter to what it should hold: the ledger's spend of calls that started
+    /// before `ARGV[2]` (µs, a whole minute up to which the ledger is complete), given as
+    /// `ARGV[3]`, plus what calls settled here since that minute, plus the reservations of calls
+    /// still running. Leaves it alone when its records do not reach back that far (it was started
+    /// later, or the minute is older than the settled spend is kept). `KEYS[1]` the counter,
+    /// `ARGV[1]` now (µs) or empty. Returns `{1, before, after}` when it checked the counter,
+    /// `{0}` when it could not.
+    static let reconcileBudget = RedisScript(clockAndBudgetHelpers + """
+        local key = KEYS[1]
+        local complete, ledger = tonumber(ARGV[2]), tonumber(ARGV[3])
+        if not redis.call('GET', key) then return {0} end
+        local since = tonumber(redis.call('GET', key .. ':since') or '')
+        if not since then
+          -- A counter from before these records: they start now.
+          local expiry = redis.call('PEXPIRETIME', key)
+          if expiry > 0 then redis.call('SET', key .. ':since', string.format('%.0f', now), 'PXAT', expiry) end
+          return {0}
+        end
+        local retained = (\(settledRetentionMinutes) - 10) * 60000000
+        if since > complete or complete < now - retained then return {0} end
+        while release_expired(key, 1000) > 0 do end
+        local reserved = 0
+        for _, amount in ipairs(redis.call('HVALS', key .. ':reserved')) do reserved = reserved + tonumber(amount) end
+        local settled = 0
+        for minute = math.floor(complete / 60000000), math.floor(now / 60000000) do
+          settled = settled + tonumber(redis.call('GET', key .. ':settled:' .. minute) or '0')
+        end
+        local before = tonumber(redis.call('GET', key))
+        local after = ledger + settled + reserved
+        if after ~= before then redis.call('SET', key, string.format('%.0f', after), 'KEEPTTL') end
+        return {1, before, after}
         """)
 }

@@ -59,7 +59,8 @@ struct QuotaExceeded: Error, Sendable {
 /// Rate limits, quotas and money budgets per API key and per tenant, kept in Redis so that
 /// every gateway replica shares them. One script checks and takes every limit of a request at
 /// once (`QuotaScripts`); tokens and cost are reserved from an estimate and settled from real
-/// usage, so concurrent calls cannot together spend past a budget.
+/// usage, so concurrent calls cannot together spend past a budget. Budget counters are checked
+/// against billing's ledger now and then (`BudgetReconciler`).
 public struct QuotaLimiter: Sendable {
     public enum RedisFailureMode: String, Sendable, CaseIterable {
         /// Let requests through while Redis is unreachable (logged and counted).
@@ -70,7 +71,8 @@ public struct QuotaLimiter: Sendable {
 
     let redis: RedisClient
     let failureMode: RedisFailureMode
-    /// How long a concurrency slot is held at most: longer than any request may take.
+    /// How long a concurrency slot and a budget reservation are held at most: longer than any
+    /// request may take.
     let leaseLength: Duration
     /// A month's spend so far from the ledger, for a budget counter Redis does not have:
     /// `(tenant, key or nil for the tenant's, month start, month end)`.
@@ -78,6 +80,19 @@ public struct QuotaLimiter: Sendable {
     /// Where `budget.threshold_crossed` goes.
     let announce: @Sendable (BudgetThresholdCrossed, UUID) async -> Void
     let logger: Logger
+    /// The budget counters this replica has used, for `reconcile`.
+    let budgetCounters = BudgetCounters()
+
+    init(redis: RedisClient, failureMode: RedisFailureMode, leaseLength: Duration,
+         spendSoFar: @escaping @Sendable (UUID, UUID?, Date, Date) async throws -> Int64,
+         announce: @escaping @Sendable (BudgetThresholdCrossed, UUID) async -> Void, logger: Logger) {
+        self.redis = redis
+        self.failureMode = failureMode
+        self.leaseLength = leaseLength
+        self.spendSoFar = spendSoFar
+        self.announce = announce
+        self.logger = logger
+    }
 
     static let minute: Int64 = 60_000_000
     static let day: Int64 = 86_400_000_000
@@ -141,12 +156,13 @@ public struct QuotaLimiter: Sendable {
             }
             guard case .array(let array) = reply else { throw RedisError.server("unexpected reply from the admit script: \(reply)") }
             if array.first?.integer == -1, attempt == 0, let index = array.last?.integer {
-                try await seed(checks[Int(index) - 1], caller: caller, month: month)
+                try await seed(checks[Int(index) - 1], caller: caller, month: month, now: now)
                 continue
             }
             values = array
             break
         }
+        budgetCounters.note(checks, caller: caller, month: month)
         guard values.count == 3 + 2 * checks.count,
               let admitted = values[0].integer, let refusing = values[1].integer, let retryMicros = values[2].integer else {
             throw RedisError.server("unexpected reply from the admit script: \(values)")
@@ -188,7 +204,7 @@ public struct QuotaLimiter: Sendable {
     }
 
     /// Starts a month's budget counter from the ledger's spend, unless another gateway did first.
-    private func seed(_ check: LimitCheck, caller: Caller, month: Date) async throws {
+    private func seed(_ check: LimitCheck, caller: Caller, month: Date, now: Date?) async throws {
         guard let tenant = caller.tenantID else { return }
         let spent: Int64
         do {
@@ -200,7 +216,7 @@ public struct QuotaLimiter: Sendable {
                            headers: [.retryAfter: "1"])
         }
         let expiry = Int64(month.timeIntervalSince1970 * 1000) + 86_400_000
-        _ = try await redis.command(["SET", key(check, month: month), String(spent), "PXAT", String(expiry), "NX"])
+        _ = try await redis.evaluate(QuotaScripts.seedBudget, keys: [key(check, month: month)], arguments: [now.map { String(Self.micros($0)) } ?? "", String(spent), String(expiry)])
     }
 
     /// Corrects the tokens and cost taken by `admission` to the real ones (nil keeps the
@@ -210,12 +226,11 @@ public struct QuotaLimiter: Sendable {
     func settle(_ admission: Admission, actualTokens: Int?, actualCostMicros: Int64? = nil, tenant: UUID? = nil, now: Date? = nil) async {
         guard admission.enforced, !admission.checks.isEmpty else { return }
         let tokenDelta = actualTokens.map { $0 - admission.reservedTokens } ?? 0
-        let costDelta = actualCostMicros.map { $0 - admission.reservedCostMicros } ?? 0
         do {
             let reply = try await redis.evaluate(
                 QuotaScripts.settle, keys: admission.checks.map { key($0, month: admission.monthEnd) },
                 arguments: arguments(admission.checks, requestID: admission.requestID, now: now, month: admission.monthEnd) { check in
-                    check.measure == .budget ? Int(costDelta) : check.measure.countsTokens ? tokenDelta : 0
+                    check.measure == .budget ? actualCostMicros.map(Int.init) : check.measure.countsTokens ? tokenDelta : 0
                 })
             if let tenant, case .array(let counts) = reply {
                 for (check, count) in zip(admission.checks, counts) where check.measure == .budget {
@@ -247,6 +262,19 @@ public struct QuotaLimiter: Sendable {
         }
     }
 
+    /// Sets `counter` to the ledger's spend of calls that started before `ledger.completeBefore`,
+    /// plus what calls settled here since then, plus the reservations of calls still running
+    /// (`QuotaScripts.reconcileBudget`). Returns the counter before and after, or nil when it was
+    /// not checked (Redis has no such counter, or not the records to check it by yet).
+    func reconcile(_ counter: BudgetCounter, ledger: LedgerSpend, now: Date? = nil) async throws -> (before: Int64, after: Int64)? {
+        let reply = try await redis.evaluate(
+            QuotaScripts.reconcileBudget, keys: [counter.redisKey],
+            arguments: [now.map { String(Self.micros($0)) } ?? "", String(Self.micros(ledger.completeBefore)), String(ledger.spentMicros)])
+        guard case .array(let values) = reply, values.first?.integer == 1, values.count == 3,
+              let before = values[1].integer, let after = values[2].integer else { return nil }
+        return (before, after)
+    }
+
     /// `2026-11` for the month ending at `monthEnd`.
     static func periodName(monthEnd: Date) -> String {
         let start = monthStart(of: monthEnd.addingTimeInterval(-1))
@@ -273,22 +301,25 @@ public struct QuotaLimiter: Sendable {
         }
     }
 
-    private func key(_ check: LimitCheck, month: Date) -> String {
+    private var leaseMicros: Int64 { Int64(leaseLength.milliseconds) * 1000 }
+
+    func key(_ check: LimitCheck, month: Date) -> String {
         guard check.measure.isMonthly else { return check.redisKey }
         return "\(check.redisKey):\(Int64(month.timeIntervalSince1970))"
     }
 
-    private func arguments(_ checks: [LimitCheck], requestID: String, now: Date?, month: Date, amount: (LimitCheck) -> Int) -> [String] {
-        var arguments = [now.map { String(Self.micros($0)) } ?? "", requestID, String(checks.count)]
+    /// The scripts' arguments (`QuotaScripts`); an amount of nil is sent empty.
+    private func arguments(_ checks: [LimitCheck], requestID: String, now: Date?, month: Date, amount: (LimitCheck) -> Int?) -> [String] {
+        var arguments = [now.map { String(Self.micros($0)) } ?? "", requestID, String(leaseMicros), String(checks.count)]
         for check in checks {
             let (kind, period): (String, Int64) = switch check.measure {
             case .requestsPerMinute, .tokensPerMinute: ("rate", Self.minute)
             case .requestsPerDay: ("rate", Self.day)
             case .tokensPerMonth: ("quota", Self.micros(month))
-            case .concurrentRequests: ("concurrency", Int64(leaseLength.milliseconds) * 1000)
+            case .concurrentRequests: ("concurrency", leaseMicros)
             case .budget: (check.budget?.policy == .warn ? "budget-soft" : "budget", Self.micros(month))
             }
-            arguments += [kind, String(check.limit), String(period), String(amount(check))]
+            arguments += [kind, String(check.limit), String(period), amount(check).map(String.init) ?? ""]
         }
         return arguments
     }
