@@ -2,6 +2,7 @@ import CHiredis
 import Crypto
 import Foundation
 import Logging
+import NIOCore
 import NIOPosix
 import Synchronization
 
@@ -62,9 +63,13 @@ public struct RedisScript: Sendable {
     }
 }
 
-/// A pool of hiredis connections. hiredis blocks and a context serves one thread at a time, so
-/// every command runs on one of the client's own threads, each taking an idle connection (or
-/// opening one); a connection that failed is dropped and the next command opens a new one.
+/// A Redis client on SwiftNIO's event loops: one connection per event loop (opened when first
+/// needed), each carrying any number of commands at once, in order (Redis answers a
+/// connection's commands in the order they came). A command sent from a task running on an event
+/// loop goes out on that loop's connection and its reply resumes the task there: no thread is
+/// switched and none blocks. Replies are parsed by hiredis's reader. A connection that fails, or
+/// whose oldest command waits past the timeout, is closed, failing what it carried; the next
+/// command opens a new one.
 public final class RedisClient: Sendable {
     public struct Endpoint: Sendable, Equatable {
         public var host: String
@@ -90,16 +95,24 @@ public final class RedisClient: Sendable {
     let endpoint: Endpoint
     let url: String
     let timeout: Duration
-    let threads: NIOThreadPool
-    private let idle = Mutex<[RedisConnection]>([])
+    /// One per event loop, found by the loop's identity; with `connections: 1`, one in all.
+    private let slots: [ObjectIdentifier: RedisConnectionSlot]
+    private let allSlots: [RedisConnectionSlot]
+    private let nextSlot = Atomic(0)
     private let isClosed = Atomic(false)
 
-    public init(url: String, poolSize: Int = 4, timeout: Duration = .seconds(2)) throws(RedisError) {
+    /// `connections`: at most one per event loop of the group; fewer share loops.
+    public init(url: String, connections: Int? = nil, timeout: Duration = .seconds(2),
+                group: MultiThreadedEventLoopGroup = .singleton) throws(RedisError) {
         self.endpoint = try Endpoint(url: url)
         self.url = url
         self.timeout = timeout
-        self.threads = NIOThreadPool(numberOfThreads: poolSize)
-        threads.start()
+        var loops: [any EventLoop] = []
+        for loop in group.makeIterator() { loops.append(loop) }
+        let used = loops.prefix(max(1, min(connections ?? loops.count, loops.count)))
+        let slots = used.map { RedisConnectionSlot(loop: $0) }
+        self.allSlots = slots
+        self.slots = Dictionary(uniqueKeysWithValues: zip(used.map { ObjectIdentifier($0) }, slots))
     }
 
     /// Runs one command, e.g. `["SET", key, value, "PX", "1000"]`.
@@ -113,17 +126,23 @@ public final class RedisClient: Sendable {
     /// Sends every command before reading any reply: one round trip for all of them.
     public func pipeline(_ commands: [[String]]) async throws -> [RedisValue] {
         guard !isClosed.load(ordering: .relaxed) else { throw RedisError.closed }
-        return try await threads.runIfActive {
-            let connection = try self.checkOut()
-            do {
-                let values = try connection.pipeline(commands)
-                self.checkIn(connection)
-                return values
-            } catch {
-                // The connection's state is unknown after a failure: drop it.
-                throw error
+        let slot = slotForCaller()
+        let channel = try await slot.channel(connect: connect)
+        let promises = commands.map { _ in channel.eventLoop.makePromise(of: RedisValue.self) }
+        let requests = zip(commands, promises).map { RedisRequest(arguments: $0, reply: $1) }
+        if channel.eventLoop.inEventLoop {
+            for request in requests { channel.write(request, promise: nil) }
+            channel.flush()
+        } else {
+            channel.eventLoop.execute {
+                for request in requests { channel.write(request, promise: nil) }
+                channel.flush()
             }
         }
+        var values: [RedisValue] = []
+        values.reserveCapacity(promises.count)
+        for promise in promises { values.append(try await promise.futureResult.get()) }
+        return values
     }
 
     /// Runs a script by its SHA-1, loading it first when the server does not know it.
@@ -144,95 +163,222 @@ public final class RedisClient: Sendable {
 
     public func close() async {
         guard !isClosed.exchange(true, ordering: .relaxed) else { return }
-        try? await threads.shutdownGracefully()
-        idle.withLock { $0.removeAll() }
+        for slot in allSlots { await slot.close() }
     }
 
-    private func checkOut() throws -> RedisConnection {
-        if let connection = idle.withLock({ $0.popLast() }) { return connection }
-        return try RedisConnection(endpoint: endpoint, url: url, timeout: timeout)
+    /// The connection of the event loop the caller runs on, or the next one in turn.
+    private func slotForCaller() -> RedisConnectionSlot {
+        if let loop = MultiThreadedEventLoopGroup.currentEventLoop, let slot = slots[ObjectIdentifier(loop)] { return slot }
+        return allSlots[nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue % allSlots.count]
     }
 
-    private func checkIn(_ connection: RedisConnection) {
-        idle.withLock { $0.append(connection) }
+    /// Opens a connection on `loop`, signed in and on the endpoint's database.
+    private func connect(on loop: any EventLoop) async throws -> any Channel {
+        let (url, timeout, endpoint) = (self.url, self.timeout, self.endpoint)
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: loop)
+                .connectTimeout(.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+                .channelOption(.socketOption(.so_keepalive), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RedisReplyDecoder()))
+                        try channel.pipeline.syncOperations.addHandler(RedisCommandHandler(timeout: timeout))
+                    }
+                }
+                .connect(host: endpoint.host, port: endpoint.port).get()
+        } catch {
+            throw RedisError.unreachable(url: url, reason: "\(error)")
+        }
+        var setup: [[String]] = []
+        if let password = endpoint.password { setup.append(["AUTH", password]) }
+        if endpoint.database != 0 { setup.append(["SELECT", String(endpoint.database)]) }
+        for arguments in setup {
+            let reply = channel.eventLoop.makePromise(of: RedisValue.self)
+            channel.writeAndFlush(RedisRequest(arguments: arguments, reply: reply), promise: nil)
+            if case .error(let message) = try await reply.futureResult.get() {
+                try? await channel.close()
+                throw RedisError.server(message)
+            }
+        }
+        return channel
     }
 }
 
-/// One hiredis context. Used by one thread at a time (the pool hands it to one command).
-final class RedisConnection: @unchecked Sendable {
-    private let context: UnsafeMutablePointer<redisContext>
+/// The connection of one event loop: opened by the first command that needs it, shared by every
+/// command until it closes; the next command then opens another.
+final class RedisConnectionSlot: Sendable {
+    private enum State {
+        case none
+        case opening(EventLoopFuture<any Channel>)
+        case open(any Channel)
+    }
 
-    init(endpoint: RedisClient.Endpoint, url: String, timeout: Duration) throws {
-        let seconds = timeout.components.seconds
-        let microseconds = timeout.components.attoseconds / 1_000_000_000_000
-        let interval = timeval(tv_sec: Int(seconds), tv_usec: Int(microseconds))
-        guard let context = redisConnectWithTimeout(endpoint.host, Int32(endpoint.port), interval) else {
-            throw RedisError.unreachable(url: url, reason: "out of memory")
+    let loop: any EventLoop
+    private let state = Mutex<State>(.none)
+
+    init(loop: any EventLoop) { self.loop = loop }
+
+    func channel(connect: @escaping @Sendable (any EventLoop) async throws -> any Channel) async throws -> any Channel {
+        let opening: EventLoopFuture<any Channel> = state.withLock { state in
+            switch state {
+            case .open(let channel) where channel.isActive:
+                return loop.makeSucceededFuture(channel)
+            case .opening(let future):
+                return future
+            case .none, .open:
+                let promise = loop.makePromise(of: (any Channel).self)
+                promise.completeWithTask { try await connect(self.loop) }
+                state = .opening(promise.futureResult)
+                return promise.futureResult
+            }
         }
-        if context.pointee.err != 0 {
-            let reason = Self.errorText(context)
-            redisFree(context)
-            throw RedisError.unreachable(url: url, reason: reason)
-        }
-        redisSetTimeout(context, interval)
-        redisEnableKeepAlive(context)
-        self.context = context
-        if let password = endpoint.password {
-            if case .error(let message) = try pipeline([["AUTH", password]])[0] { throw RedisError.server(message) }
-        }
-        if endpoint.database != 0 {
-            if case .error(let message) = try pipeline([["SELECT", String(endpoint.database)]])[0] { throw RedisError.server(message) }
+        do {
+            let channel = try await opening.get()
+            state.withLock { state in
+                if case .opening(let future) = state, future === opening { state = .open(channel) }
+            }
+            return channel
+        } catch {
+            // The next command tries again.
+            state.withLock { state in
+                if case .opening(let future) = state, future === opening { state = .none }
+            }
+            throw error
         }
     }
 
-    func pipeline(_ commands: [[String]]) throws -> [RedisValue] {
-        for arguments in commands {
-            let status = withArgv(arguments) { argc, argv, lengths in
-                redisAppendCommandArgv(context, argc, argv, lengths)
-            }
-            guard status == REDIS_OK else { throw RedisError.connectionLost(Self.errorText(context)) }
+    func close() async {
+        let channel: (any Channel)? = state.withLock { state in
+            defer { state = .none }
+            if case .open(let channel) = state { return channel }
+            return nil
         }
-        var values: [RedisValue] = []
-        values.reserveCapacity(commands.count)
-        for _ in commands {
-            var reply: UnsafeMutableRawPointer?
-            guard redisGetReply(context, &reply) == REDIS_OK, let reply else {
-                throw RedisError.connectionLost(Self.errorText(context))
-            }
-            let typed = reply.assumingMemoryBound(to: redisReply.self)
-            values.append(RedisValue(copying: typed))
-            freeReplyObject(reply)
-        }
-        return values
+        try? await channel?.close()
+    }
+}
+
+/// A command on its way, with where its reply goes.
+struct RedisRequest {
+    var arguments: [String]
+    var reply: EventLoopPromise<RedisValue>
+}
+
+/// Writes commands in RESP and hands each reply to the oldest command waiting; fails every
+/// waiting command when the connection ends, and closes a connection whose oldest command has
+/// waited past the timeout (Redis answers in order, so the rest would wait longer still).
+final class RedisCommandHandler: ChannelDuplexHandler {
+    typealias InboundIn = RedisValue
+    typealias OutboundIn = RedisRequest
+    typealias OutboundOut = ByteBuffer
+
+    private let timeout: TimeAmount
+    private var waiting = CircularBuffer<(reply: EventLoopPromise<RedisValue>, deadline: NIODeadline)>()
+    private var watchdog: Scheduled<Void>?
+
+    init(timeout: Duration) {
+        self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
     }
 
-    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
-        withUnsafeBytes(of: context.pointee.errstr) { bytes in
-            String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let request = unwrapOutboundIn(data)
+        var buffer = context.channel.allocator.buffer(capacity: request.arguments.reduce(16) { $0 + $1.utf8.count + 16 })
+        buffer.writeStaticString("*")
+        buffer.writeString(String(request.arguments.count))
+        buffer.writeStaticString("\r\n")
+        for argument in request.arguments {
+            buffer.writeStaticString("$")
+            buffer.writeString(String(argument.utf8.count))
+            buffer.writeStaticString("\r\n")
+            buffer.writeString(argument)
+            buffer.writeStaticString("\r\n")
         }
+        waiting.append((request.reply, .now() + timeout))
+        if watchdog == nil { watch(context) }
+        context.write(wrapOutboundOut(buffer), promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let (reply, _) = waiting.popFirst() else {
+            context.fireErrorCaught(RedisError.connectionLost("a reply no command waited for"))
+            context.close(promise: nil)
+            return
+        }
+        reply.succeed(unwrapInboundIn(data))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failAll(RedisError.connectionLost("\(error)"))
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(RedisError.connectionLost("the server closed the connection"))
+        watchdog?.cancel()
+        context.fireChannelInactive()
+    }
+
+    /// Checks the oldest waiting command's deadline until nothing waits.
+    private func watch(_ context: ChannelHandlerContext) {
+        let check = context.eventLoop.assumeIsolated()
+        watchdog = check.scheduleTask(in: .nanoseconds(timeout.nanoseconds / 4)) { [self] in
+            watchdog = nil
+            guard let oldest = waiting.first else { return }
+            if oldest.deadline < .now() {
+                failAll(RedisError.connectionLost("no reply within \(timeout)"))
+                context.close(promise: nil)
+            } else {
+                watch(context)
+            }
+        }
+    }
+
+    private func failAll(_ error: RedisError) {
+        while let (reply, _) = waiting.popFirst() { reply.fail(error) }
+    }
+}
+
+/// Parses replies with hiredis's reader, copying each into a `RedisValue`.
+final class RedisReplyDecoder: ByteToMessageDecoder {
+    typealias InboundOut = RedisValue
+
+    private let reader: UnsafeMutablePointer<redisReader>
+
+    init() {
+        reader = redisReaderCreate()
     }
 
     deinit {
-        redisFree(context)
+        redisReaderFree(reader)
     }
-}
 
-/// Hands hiredis an argument vector with explicit lengths, so values may hold any bytes.
-private func withArgv<T>(_ arguments: [String], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> T) -> T {
-    let buffers = arguments.map { argument -> UnsafeMutableBufferPointer<CChar> in
-        let bytes = Array(argument.utf8)
-        let buffer = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(bytes.count, 1))
-        bytes.withUnsafeBytes { source in
-            UnsafeMutableRawBufferPointer(buffer).copyMemory(from: source)
+    func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        if buffer.readableBytes > 0 {
+            let fed = buffer.withUnsafeReadableBytes { bytes in
+                redisReaderFeed(reader, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
+            }
+            buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+            guard fed == REDIS_OK else { throw RedisError.connectionLost(errorText) }
         }
-        return buffer
+        // Every whole reply the bytes so far hold; the rest waits in the reader for more.
+        while true {
+            var reply: UnsafeMutableRawPointer?
+            guard redisReaderGetReply(reader, &reply) == REDIS_OK else { throw RedisError.connectionLost(errorText) }
+            guard let reply else { return .needMoreData }
+            let value = RedisValue(copying: reply.assumingMemoryBound(to: redisReply.self))
+            freeReplyObject(reply)
+            context.fireChannelRead(wrapInboundOut(value))
+        }
     }
-    defer { buffers.forEach { $0.deallocate() } }
-    var pointers = buffers.map { UnsafePointer($0.baseAddress) }
-    let lengths = arguments.map { $0.utf8.count }
-    return pointers.withUnsafeMutableBufferPointer { argv in
-        lengths.withUnsafeBufferPointer { lengths in
-            body(Int32(arguments.count), argv.baseAddress!, lengths.baseAddress!)
+
+    func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        try decode(context: context, buffer: &buffer)
+    }
+
+    private var errorText: String {
+        withUnsafeBytes(of: reader.pointee.errstr) { bytes in
+            String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
         }
     }
 }

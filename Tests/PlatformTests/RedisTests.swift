@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import SwitchyardRedis
 import Testing
 
@@ -69,7 +71,7 @@ import Testing
     }
 
     @Test func aKilledConnectionIsReplacedOnTheNextCommand() async throws {
-        let redis = try RedisClient(url: TestEnvironment.redisURL, poolSize: 1)
+        let redis = try RedisClient(url: TestEnvironment.redisURL, connections: 1)
         let before = try #require(try await redis.command(["CLIENT", "ID"]).integer)
         // The server drops the connection; the reply to this very command may be lost with it.
         _ = try? await redis.command(["CLIENT", "KILL", "ID", String(before), "SKIPME", "no"])
@@ -78,6 +80,37 @@ import Testing
         let after = try #require(try await redis.command(["CLIENT", "ID"]).integer)
         #expect(after != before)
         await redis.close()
+    }
+
+    /// Commands from many tasks at once share a connection; each gets its own reply.
+    @Test func concurrentCommandsEachGetTheirOwnReply() async throws {
+        try await withRedis { redis in
+            let replies = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+                for index in 0..<500 {
+                    group.addTask { (index, try await redis.command(["ECHO", "value \(index)"]).text) }
+                }
+                return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+            }
+            #expect(replies.count == 500 && replies.allSatisfy { $0.value == "value \($0.key)" })
+        }
+    }
+
+    /// A server that takes the connection and never answers: the command fails after the
+    /// timeout rather than wait for ever.
+    @Test func aServerThatNeverAnswersFailsTheCommandAfterTheTimeout() async throws {
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        let redis = try RedisClient(url: "redis://127.0.0.1:\(silent.localAddress!.port!)", timeout: .milliseconds(300))
+        let started = ContinuousClock.now
+        await #expect {
+            try await redis.ping()
+        } throws: { error in
+            guard case RedisError.connectionLost(let reason) = error else { return false }
+            return reason.contains("no reply")
+        }
+        #expect(started.duration(to: .now) < .seconds(10))
+        await redis.close()
+        try await silent.close()
     }
 
     @Test func anAbsentServerIsNamedInTheError() async throws {
