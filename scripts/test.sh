@@ -81,4 +81,13 @@ while [ "$status" -eq 124 ] && [ "$attempt" -lt 3 ]; do
   status=0
   run_tests "$@" || status=$?
 done
+
+# The release build too, once the tests pass: the optimizer can fail where a debug build
+# compiles (Swift 6.3 crashed on a typed-throws function inlined into an async route), and
+# `make bench`, `make up CONFIG=release` and deployments build it. SWITCHYARD_TEST_RELEASE=0
+# skips it.
+if [ "$status" -eq 0 ] && [ "${SWITCHYARD_TEST_RELEASE:-1}" != 0 ]; then
+  echo "test: checking that the release build compiles" >&2
+  swift build -c release || status=$?
+fi
 exit "$status"

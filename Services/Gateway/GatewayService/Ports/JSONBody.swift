@@ -34,7 +34,9 @@ struct JSONBody: Sendable {
         return Data(buffer: buffer)
     }
 
-    func decode<T: Decodable>(_ type: T.Type, from data: Data) throws(APIError) -> T {
+    /// Throws `APIError` only; not declared `throws(APIError)`: Swift 6.3's optimizer crashes
+    /// (signal 11, splitting the coroutine) on an async route that inlines it so declared.
+    func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         do {
             return try JSONCoding.decode(type, from: data)
         } catch let error as DecodingError {
