@@ -86,14 +86,21 @@ public struct TenantTransaction: Sendable {
     /// been recorded before: the caller must then skip the event's effect, so a redelivered
     /// event has no second effect.
     public func markProcessed(eventID: UUID, consumer: String) async throws -> Bool {
+        try await markProcessed(eventIDs: [eventID], consumer: consumer).contains(eventID)
+    }
+
+    /// `markProcessed(eventID:consumer:)` for many events in one statement: returns the ids
+    /// recorded now, whose effects the caller applies.
+    public func markProcessed(eventIDs: [UUID], consumer: String) async throws -> Set<UUID> {
         let rows = try await query("""
             INSERT INTO processed_events (tenant_id, consumer, event_id)
-            VALUES (\(tenantID), \(consumer), \(eventID))
+            SELECT \(tenantID), \(consumer), id FROM unnest(\(eventIDs)::uuid[]) AS id
             ON CONFLICT DO NOTHING
             RETURNING event_id
             """)
-        for try await _ in rows { return true }
-        return false
+        var recorded: Set<UUID> = []
+        for try await id in rows.decode(UUID.self) { recorded.insert(id) }
+        return recorded
     }
 }
 

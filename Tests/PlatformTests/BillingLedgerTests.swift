@@ -1,6 +1,7 @@
 @testable import BillingService
 import Contracts
 import Foundation
+import PostgresNIO
 import SwitchyardBus
 import SwitchyardDatabase
 import Testing
@@ -26,6 +27,33 @@ import Testing
             #expect(try await ledger.record(event) == true)
             #expect(try await ledger.record(event) == false)
             #expect(try await ledgerTotal(tenant, database) == 1_250)
+        }
+    }
+
+    /// The consumer's handlers record through `LedgerBatches`: many events per transaction,
+    /// each once, and a transaction's failure is its own tenant's only.
+    @Test func concurrentEventsAreRecordedInBatchesEachOnceAndAMissingTenantFailsOnlyItsOwn() async throws {
+        try await withDatabase { database in
+            let tenant = try await makeTenant(database)
+            let batches = LedgerBatches(ledger: UsageLedger(database: database), writers: 1, batchSize: 50)
+            let events = (1...200).map { usageEvent(tenant, costMicros: Int64($0) * 7) }
+            let orphan = usageEvent(UUID(), costMicros: 5)
+            // Every event handed in twice at once, as a redelivery would, and one of a tenant
+            // that does not exist among them.
+            let outcomes = await withTaskGroup(of: (UUID, Result<Bool, any Error>).self) { group in
+                for event in events + [orphan] + events {
+                    group.addTask {
+                        do { return (event.id, .success(try await batches.record(event))) } catch { return (event.id, .failure(error)) }
+                    }
+                }
+                return await group.reduce(into: [UUID: [Result<Bool, any Error>]]()) { $0[$1.0, default: []].append($1.1) }
+            }
+            for event in events {
+                let recorded = try outcomes[event.id, default: []].map { try $0.get() }
+                #expect(recorded.filter { $0 }.count == 1 && recorded.count == 2, "\(event.id)")
+            }
+            #expect(throws: PSQLError.self) { try outcomes[orphan.id]?.first?.get() }
+            #expect(try await ledgerTotal(tenant, database) == (1...200).reduce(0) { $0 + Int64($1) * 7 })
         }
     }
 

@@ -5,15 +5,30 @@ import SwitchyardDatabase
 
 /// The ledger's rows, inside the tenant transaction a use case opened.
 enum LedgerRepository {
-    /// Adds the entry of one usage event, charged `costMicros` at the price `pricedBy` names.
-    static func record(_ event: Envelope<UsageRecorded>, costMicros: Int64, pricedBy: String, in tx: TenantTransaction) async throws {
-        let usage = event.payload
+    /// One event's entry: charged `costMicros` at the price `pricedBy` names.
+    struct Entry {
+        var event: Envelope<UsageRecorded>
+        var costMicros: Int64
+        var pricedBy: String
+    }
+
+    /// Adds the entries of the transaction's tenant's events in one statement.
+    static func record(_ entries: [Entry], in tx: TenantTransaction) async throws {
+        guard !entries.isEmpty else { return }
+        let usages = entries.map(\.event.payload)
         try await tx.execute("""
             INSERT INTO ledger_entries (tenant_id, event_id, request_id, api_key_id, model, deployment,
                                         prompt_tokens, completion_tokens, cost_micros, status, occurred_at, priced_by)
-            VALUES (\(tx.tenantID), \(event.id), \(usage.requestID), \(usage.apiKeyID), \(usage.model), \(usage.deployment),
-                    \(Int32(usage.promptTokens)), \(Int32(usage.completionTokens)), \(costMicros), \(usage.status.rawValue),
-                    \(event.occurredAt), \(pricedBy))
+            SELECT \(tx.tenantID), e.event_id, e.request_id, NULLIF(e.api_key_id, '')::uuid, e.model, e.deployment,
+                   e.prompt_tokens, e.completion_tokens, e.cost_micros, e.status, e.occurred_at, e.priced_by
+            FROM unnest(\(entries.map(\.event.id))::uuid[], \(usages.map(\.requestID))::text[],
+                        \(usages.map { $0.apiKeyID?.uuidString ?? "" })::text[], \(usages.map(\.model))::text[],
+                        \(usages.map(\.deployment))::text[], \(usages.map { Int32($0.promptTokens) })::int4[],
+                        \(usages.map { Int32($0.completionTokens) })::int4[], \(entries.map(\.costMicros))::int8[],
+                        \(usages.map(\.status.rawValue))::text[], \(entries.map(\.event.occurredAt))::timestamptz[],
+                        \(entries.map(\.pricedBy))::text[])
+                AS e(event_id, request_id, api_key_id, model, deployment, prompt_tokens, completion_tokens, cost_micros,
+                     status, occurred_at, priced_by)
             """)
     }
 

@@ -15,22 +15,47 @@ struct UsageLedger: Sendable {
     let database: Database
 
     /// Records the event's entry and its id as processed in one transaction. Returns false when
-    /// it had been recorded before: nothing changes then. The entry is priced by the tenant's
-    /// price or the book's in force when the call occurred; with neither, at the catalog price
-    /// the router reported.
+    /// it had been recorded before: nothing changes then.
     @discardableResult
     func record(_ event: Envelope<UsageRecorded>) async throws -> Bool {
+        try Self.check(event)
+        return try await record(tenant: event.tenantID, [event]).contains(event.id)
+    }
+
+    /// Throws `InvalidUsage` for an event that can never be recorded.
+    static func check(_ event: Envelope<UsageRecorded>) throws {
         let usage = event.payload
         guard usage.costMicros >= 0, usage.promptTokens >= 0, usage.completionTokens >= 0,
               usage.promptTokens <= Int(Int32.max), usage.completionTokens <= Int(Int32.max) else {
             throw InvalidUsage(description: "negative or impossible amounts in usage event \(event.id)")
         }
-        return try await database.withTenant(event.tenantID) { tx in
-            guard try await tx.markProcessed(eventID: event.id, consumer: Self.consumerName) else { return false }
-            let priced = try await PriceRepository.schedule(model: usage.model, in: tx).price(of: usage.model, at: event.occurredAt)
-            let cost = priced?.price.costMicros(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens) ?? usage.costMicros
-            try await LedgerRepository.record(event, costMicros: cost, pricedBy: priced?.pricedBy ?? "catalog", in: tx)
-            return true
+    }
+
+    /// Records checked events of one tenant, and their ids as processed, in one transaction; an
+    /// id seen before (or twice here) is recorded once. Returns the ids recorded now. An entry is
+    /// priced by the tenant's price or the book's in force when the call occurred; with neither,
+    /// at the catalog price the router reported.
+    func record(tenant: UUID, _ events: [Envelope<UsageRecorded>]) async throws -> Set<UUID> {
+        try await database.withTenant(tenant) { tx in
+            let recorded = try await tx.markProcessed(eventIDs: events.map(\.id), consumer: Self.consumerName)
+            var schedules: [String: PriceSchedule] = [:]
+            var entries: [LedgerRepository.Entry] = []
+            var pending = recorded
+            for event in events where pending.remove(event.id) != nil {
+                let usage = event.payload
+                let schedule: PriceSchedule
+                if let known = schedules[usage.model] {
+                    schedule = known
+                } else {
+                    schedule = try await PriceRepository.schedule(model: usage.model, in: tx)
+                    schedules[usage.model] = schedule
+                }
+                let priced = schedule.price(of: usage.model, at: event.occurredAt)
+                let cost = priced?.price.costMicros(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens) ?? usage.costMicros
+                entries.append(.init(event: event, costMicros: cost, pricedBy: priced?.pricedBy ?? "catalog"))
+            }
+            try await LedgerRepository.record(entries, in: tx)
+            return recorded
         }
     }
 

@@ -9,6 +9,8 @@ import SwitchyardBus
 struct BillingPorts {
     let bus: Bus
     let ledger: UsageLedger
+    /// How the consumer's handlers record their events: a tenant's batch per transaction.
+    let batches: LedgerBatches
     let forecasts: Forecasts
     let invoices: Invoices
     let budgetSpends: BudgetSpends
@@ -28,7 +30,7 @@ struct BillingPorts {
         let event: Envelope<UsageRecorded>
         do { event = try delivery.decode(UsageRecorded.self) } catch { return .poison(reason: "unreadable usage event: \(error)") }
         do {
-            try await ledger.record(event)
+            try await batches.record(event)
             return .done
         } catch let error as InvalidUsage {
             return .poison(reason: error.description)
