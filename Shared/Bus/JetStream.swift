@@ -32,6 +32,25 @@ public struct PublishAck: Sendable, Equatable {
     public var duplicate: Bool
 }
 
+/// What a stream answers a publish: where it stored the message, or why not.
+private struct StreamAcknowledgement: Decodable {
+    struct Failure: Decodable {
+        var code: Int?
+        var errCode: Int?
+        var description: String?
+
+        enum CodingKeys: String, CodingKey {
+            case code, description
+            case errCode = "err_code"
+        }
+    }
+
+    var stream: String?
+    var seq: UInt64?
+    var duplicate: Bool?
+    var error: Failure?
+}
+
 /// A stored message read back by sequence.
 public struct StoredMessage: Sendable {
     public var sequence: UInt64
@@ -106,18 +125,32 @@ extension Bus {
     }
 
     /// Stores a message in the stream that holds its subject and waits for the acknowledgement.
-    public func publishToStream(_ message: NATSMessage) async throws -> PublishAck {
-        return try await blocking {
-            let cMessage = try message.makeCMessage()
-            defer { natsMsg_Destroy(cMessage) }
-            var ack: UnsafeMutablePointer<jsPubAck>?
-            var code = jsErrCode(rawValue: 0)
-            let status = js_PublishMsg(&ack, self.jetStream, cMessage, nil, &code)
-            defer { jsPubAck_Destroy(ack) }
-            try check(status, "publish \(message.subject)", jsCode: code)
-            guard let ack else { throw BusError.failed(operation: "publish \(message.subject)", status: "no acknowledgement", detail: "") }
-            return PublishAck(stream: String(cString: ack.pointee.Stream), sequence: ack.pointee.Sequence, duplicate: ack.pointee.Duplicate)
+    ///
+    /// A JetStream publish is a request on the message's subject that the stream answers with
+    /// its acknowledgement; it goes through the connection's reply inbox like any request, so no
+    /// thread waits for it.
+    public func publishToStream(_ message: NATSMessage, timeout: Duration = .seconds(5)) async throws -> PublishAck {
+        let operation = "publish \(message.subject)"
+        let inbox = try inbox()
+        let (replySubject, waiter) = inbox.expectReply()
+        defer { inbox.forget(replySubject) }
+        var message = message
+        message.replyTo = replySubject
+        try publish(message)
+        let reply = try await waiter.value(timeout: timeout, subject: message.subject)
+        if reply.headers["Status"] == "503" {
+            throw BusError.jetStream(operation: operation, code: 503, detail: "no stream stores \(message.subject)")
         }
+        guard let answer = try? JSONDecoder().decode(StreamAcknowledgement.self, from: reply.payload) else {
+            throw BusError.failed(operation: operation, status: "unreadable acknowledgement", detail: String(decoding: reply.payload, as: UTF8.self))
+        }
+        if let error = answer.error {
+            throw BusError.jetStream(operation: operation, code: error.errCode ?? error.code ?? 0, detail: error.description ?? "")
+        }
+        guard let stream = answer.stream, let sequence = answer.seq else {
+            throw BusError.failed(operation: operation, status: "no acknowledgement", detail: "")
+        }
+        return PublishAck(stream: stream, sequence: sequence, duplicate: answer.duplicate ?? false)
     }
 
     /// The message at `sequence`, or nil when there is none (never stored, deleted or purged).

@@ -21,9 +21,11 @@ public enum RouterApp {
         httpConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: config.connectionsPerProvider)
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
         let catalogs = TenantCatalogs(store: catalog, database: context.database!)
+        let usage = UsagePublisher(bus: context.bus!, logger: context.logger)
         return [
-            HTTPClientLifecycle(client: httpClient), CatalogReloader(store: catalog, logger: context.logger),
-        ] + routingListeners(bus: context.bus!, catalogs: catalogs, logger: context.logger) + responders(bus: context.bus!, catalogs: catalogs, httpClient: httpClient, instance: context.service.instance, logger: context.logger)
+            HTTPClientLifecycle(client: httpClient), usage, CatalogReloader(store: catalog, logger: context.logger),
+        ] + routingListeners(bus: context.bus!, catalogs: catalogs, logger: context.logger)
+            + responders(bus: context.bus!, catalogs: catalogs, httpClient: httpClient, usage: usage, instance: context.service.instance, logger: context.logger)
     }
 
     /// Drops a tenant's routing overrides and prices when they change (every tenant's when the
@@ -42,10 +44,10 @@ public enum RouterApp {
     /// `environment` by the variable each deployment names.
     public static func responders(
         bus: Bus, catalogs: TenantCatalogs, httpClient: HTTPClient,
-        environment: [String: String] = ProcessInfo.processInfo.environment,
+        environment: [String: String] = ProcessInfo.processInfo.environment, usage: UsagePublisher? = nil,
         instance: String = "router-\(ProcessInfo.processInfo.processIdentifier)", logger: Logger
     ) -> [Responder] {
-        let usage = UsagePublisher(bus: bus, logger: logger)
+        let usage = usage ?? UsagePublisher(bus: bus, logger: logger)
         let providers = Providers(
             local: LocalProvider(),
             openAICompatible: OpenAICompatibleProvider(client: httpClient, environment: environment),

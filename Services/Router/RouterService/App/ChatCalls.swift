@@ -137,7 +137,7 @@ public struct ChatCalls: Sendable {
         default: health.recordAbandoned(record.deployment.name)
         }
         health.recordCall(record)
-        await usage.publish(record, for: call)
+        usage.publish(record, for: call)
     }
 
     /// A provider stream that has yielded its first event, and where it runs.
@@ -268,46 +268,5 @@ extension CallRecord {
         guard let reported else { return }
         promptTokens = reported.promptTokens
         completionTokens = reported.completionTokens
-    }
-}
-
-/// Publishes `usage.recorded`, one per call: the envelope id is derived from the request id, so
-/// publishing again (a retry, a second replica answering the same request) stores nothing new.
-public struct UsagePublisher: Sendable {
-    let bus: Bus
-    let logger: Logger
-
-    func publish(_ record: CallRecord, for call: RouterChatCall) async {
-        await publish(record, requestID: call.requestID, tenantID: call.tenantID, apiKeyID: call.apiKeyID, model: call.completion.model)
-    }
-
-    /// Runs in a task of its own, so a cancelled call (the caller left) still records its usage.
-    func publish(_ record: CallRecord, requestID: String, tenantID: UUID, apiKeyID: UUID?, model: String) async {
-        await Task { await store(record, requestID: requestID, tenantID: tenantID, apiKeyID: apiKeyID, model: model) }.value
-    }
-
-    private func store(_ record: CallRecord, requestID: String, tenantID: UUID, apiKeyID: UUID?, model: String) async {
-        let latency = record.started.duration(to: .now)
-        let envelope = Envelope(
-            id: UUID.derived(from: "usage.recorded:\(requestID)"), tenantID: tenantID, occurredAt: record.startedAt,
-            correlationID: requestID,
-            payload: UsageRecorded(
-                requestID: requestID, apiKeyID: apiKeyID, model: model, deployment: record.deployment.name,
-                promptTokens: record.promptTokens, completionTokens: record.completionTokens,
-                costMicros: record.price.costMicros(promptTokens: record.promptTokens, completionTokens: record.completionTokens),
-                latencyMs: Int(latency.milliseconds), ttftMs: record.firstToken.map { Int(record.started.duration(to: $0).milliseconds) },
-                status: record.status))
-        // The call was answered: its usage is money. Retrying is safe (same id, stored once).
-        for attempt in 1...5 {
-            do {
-                try await bus.publish(envelope)
-                return
-            } catch {
-                logger.error("usage event not stored", metadata: [
-                    "request_id": "\(requestID)", "attempt": "\(attempt)", "error": "\(error)",
-                ])
-                try? await Task.sleep(for: .milliseconds(100 << attempt))
-            }
-        }
     }
 }

@@ -47,7 +47,7 @@ struct EmbeddingCalls: Sendable {
                 record.status = .succeeded
                 health.recordSuccess(deployment.name)
                 health.recordCall(record)
-                await usage.publish(record, requestID: call.requestID, tenantID: call.tenantID, apiKeyID: call.apiKeyID, model: request.model)
+                usage.publish(record, requestID: call.requestID, tenantID: call.tenantID, apiKeyID: call.apiKeyID, model: request.model)
                 return (answer, record)
             } catch let error as ProviderError {
                 health.recordFailure(deployment.name, error)
