@@ -1,6 +1,8 @@
 import CNats
 import Contracts
 import Foundation
+import NIOCore
+import NIOPosix
 import Synchronization
 
 extension Bus {
@@ -33,8 +35,7 @@ extension Bus {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: NATSMessage.self)
         let replySubject = inbox.expectStream(subject: subject, continuation)
         let control = StreamControl.subject(forReply: replySubject)
-        let deadlineTimer = Task {
-            try await Task.sleep(for: timeout)
+        let deadlineTimer = eventLoopForTimers().scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
             continuation.finish(throwing: BusError.timedOut(subject: subject))
         }
         continuation.onTermination = { [weak self] termination in
@@ -263,8 +264,7 @@ final class ReplyWaiter: Sendable {
     }
 
     func value(timeout: Duration, subject: String) async throws -> NATSMessage {
-        let timer = Task { [weak self] in
-            try await Task.sleep(for: timeout)
+        let timer = eventLoopForTimers().scheduleTask(in: .nanoseconds(timeout.nanoseconds)) { [weak self] in
             self?.fulfil(.failure(BusError.timedOut(subject: subject)))
         }
         defer { timer.cancel() }

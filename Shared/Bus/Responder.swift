@@ -2,6 +2,8 @@ import Contracts
 import Foundation
 import Logging
 import Metrics
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
@@ -334,16 +336,29 @@ final class StreamFlow: Sendable {
 
 struct DeadlinePassed: Error {}
 
-/// Runs `body`, cancelling it when `seconds` have passed.
+/// Runs `body`, cancelling it when `seconds` have passed (then throwing `DeadlinePassed`). The
+/// deadline is a timer on an event loop, not a sleeping task: one per request adds up.
 func withDeadline<T: Sendable>(seconds: TimeInterval, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     guard seconds.isFinite else { return try await body() }
-    return try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+    let passed = Atomic(false)
+    let work = Task { try await body() }
+    let timer = eventLoopForTimers().scheduleTask(in: .milliseconds(Int64(max(0, seconds) * 1000))) {
+        passed.store(true, ordering: .relaxed)
+        work.cancel()
+    }
+    defer { timer.cancel() }
+    return try await withTaskCancellationHandler {
+        do {
+            return try await work.value
+        } catch where passed.load(ordering: .relaxed) {
             throw DeadlinePassed()
         }
-        defer { group.cancelAll() }
-        return try await group.next()!
+    } onCancel: {
+        work.cancel()
     }
+}
+
+/// The event loop a timer goes on: the caller's, when it runs on one.
+func eventLoopForTimers() -> any EventLoop {
+    MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
 }
