@@ -134,9 +134,9 @@ up() {
     return 0
   fi
   local pg_port redis_port nats_port
-  pg_port=$(pick_port "${SWITCHYARD_PG_PORT:-55432}")
-  redis_port=$(pick_port "${SWITCHYARD_REDIS_PORT:-56379}")
-  nats_port=$(pick_port "${SWITCHYARD_NATS_PORT:-54222}")
+  pg_port=$(pick_port "${SWITCHYARD_PG_PORT:-25432}")
+  redis_port=$(pick_port "${SWITCHYARD_REDIS_PORT:-26379}")
+  nats_port=$(pick_port "${SWITCHYARD_NATS_PORT:-24222}")
   postgres_start "$dir" "$pg_port"
   redis_start "$dir" "$redis_port"
   nats_start "$dir" "$nats_port"

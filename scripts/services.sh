@@ -11,11 +11,11 @@ run=.run
 services=(gateway router orchestrator realtime ingestion analytics billing)
 bin=${SWITCHYARD_BIN:-$run/bin}
 
-# Operations ports: 58180 + the service's position, + 10 per further replica.
+# Operations ports: 28180 + the service's position, + 10 per further replica.
 ops_port() {
   local service=$1 instance=$2 index=0
   for s in "${services[@]}"; do [ "$s" = "$service" ] && break; index=$((index + 1)); done
-  echo $((58180 + index + 10 * (instance - 1)))
+  echo $((28180 + index + 10 * (instance - 1)))
 }
 
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -35,7 +35,7 @@ start_instance() {
     export SWITCHYARD_INSTANCE="$service-$instance"
     export SWITCHYARD_CATALOG="${SWITCHYARD_CATALOG:-$PWD/catalog.example.yaml}"
     export "SWITCHYARD_${upper}_OPS_PORT=$(ops_port "$service" "$instance")"
-    export SWITCHYARD_GATEWAY_PORT=$((58080 + instance - 1))
+    export SWITCHYARD_GATEWAY_PORT=$((28080 + instance - 1))
     # A session of its own: Ctrl-C in `make run` reaches the script, which stops services in order.
     exec setsid nohup "$bin/$service" >>"$logfile" 2>&1 </dev/null
   ) &

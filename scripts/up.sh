@@ -29,11 +29,11 @@ demo=$("$run/bin/switchyard" demo ${previous_key:+--keep-key "$previous_key"})
 
 gateway_urls=""
 for instance in $(seq 1 "$replicas"); do
-  gateway_urls="${gateway_urls:+$gateway_urls,}http://127.0.0.1:$((58080 + instance - 1))"
+  gateway_urls="${gateway_urls:+$gateway_urls,}http://127.0.0.1:$((28080 + instance - 1))"
 done
 {
   echo "# Written by make up; source it to talk to this installation."
-  echo "SWITCHYARD_URL=http://127.0.0.1:58080"
+  echo "SWITCHYARD_URL=http://127.0.0.1:28080"
   echo "SWITCHYARD_GATEWAY_URLS=$gateway_urls"
   echo "$demo"
   cat "$run/services.env"
@@ -51,7 +51,7 @@ Switchyard is up ($replicas instance(s) of each service). Settings: $run/switchy
 Operator CLI: $run/bin/switchyard (reads the same variables)
 Check it:
   curl -s http://127.0.0.1:$(bash scripts/services.sh ops-port gateway 1)/health/ready
-Call it (or point an OpenAI SDK at base_url http://127.0.0.1:58080/v1):
+Call it (or point an OpenAI SDK at base_url http://127.0.0.1:28080/v1):
   . $run/switchyard.env && curl -s \$SWITCHYARD_URL/v1/chat/completions -H "Authorization: Bearer \$SWITCHYARD_API_KEY" \\
     -H 'Content-Type: application/json' -d '{"model":"local-chat","messages":[{"role":"user","content":"Hello"}]}'
 MSG

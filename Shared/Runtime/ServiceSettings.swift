@@ -27,7 +27,7 @@ public struct ServiceSettings: Sendable {
 
     /// Default operations ports, one per service, in a range clear of the usual ones.
     public static func defaultOpsPort(_ service: ServiceName) -> Int {
-        58180 + ServiceName.allCases.firstIndex(of: service)!
+        28180 + ServiceName.allCases.firstIndex(of: service)!
     }
 
     public init(service: ServiceName, dependencies: Set<Dependency>, settings: Settings) throws(ConfigError) {

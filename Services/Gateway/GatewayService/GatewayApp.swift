@@ -178,7 +178,7 @@ public struct GatewayConfig: Sendable {
     public var budgetCheckInterval: Duration = .seconds(300)
 
     public init(
-        host: String = "127.0.0.1", port: Int = 58080, maxBodyBytes: Int = 4 << 20, modelCallTimeout: Duration = .seconds(300),
+        host: String = "127.0.0.1", port: Int = 28080, maxBodyBytes: Int = 4 << 20, modelCallTimeout: Duration = .seconds(300),
         adminToken: Secret<String>? = nil, keyCacheTimeToLive: Duration = .seconds(60),
         rateLimitsWhenRedisDown: QuotaLimiter.RedisFailureMode = .open, jwt: JWTSettings? = nil,
         paymentWebhookSecret: Secret<String>? = nil
