@@ -25,6 +25,18 @@ import Testing
         #expect(model.promptTokens([.user("Hi there!")]) == 3 + 3 + 4)
     }
 
+    /// ASCII text is counted byte by byte; anything else by characters. Both must agree: text
+    /// followed by a space and one letter is counted by characters, and the space ends the
+    /// text's last word, so its count is the ASCII count plus one.
+    @Test func asciiIsCountedAsCharactersAre() {
+        var generator = SplitMix64(seed: 7)
+        for _ in 0..<2_000 {
+            let length = Int(generator.next() % 40)
+            let text = String(decoding: (0..<length).map { _ in UInt8(generator.next() % 128) }, as: UTF8.self)
+            #expect(LocalTokenizer.count(text) + 1 == LocalTokenizer.count(text + " é"), "\(Array(text.utf8))")
+        }
+    }
+
     @Test func embeddingsAreUnitVectorsThatKeepSimilarTextsClose() {
         let a = model.embedding(of: "budgets stay exact")
         let b = model.embedding(of: "exact budgets stay exact")
