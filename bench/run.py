@@ -2,8 +2,8 @@
 """`make bench`: the gateway path against a direct upstream and a one-hop proxy, in one run.
 
 Starts its own PostgreSQL, Redis and NATS under .run-bench on free ports, the fake upstream
-(bench/upstream), nginx as a plain reverse proxy, and Switchyard's gateway, router and billing
-(release builds, logging at `info` as in production), then drives the same load at each target
+(bench/upstream), nginx as a plain reverse proxy, and Switchyard's gateway, router, billing and
+analytics (release builds, logging at `info` as in production), then drives the same load at each target
 in turn: wrk with bench/wrk/chat.lua for c1, c16, c64; bench/stream_client.py for 64
 concurrent streams and a soak of up to 2000 held streams. Writes bench/results/<date>-<host>.md
 and a .tsv beside it.
@@ -117,6 +117,17 @@ class Group:
     def rss(self):
         return sum(rss_mb(pid) for pid in self.pids())
 
+    def private_mb(self):
+        """Anonymous resident memory (RssAnon): what the processes hold beyond mapped files."""
+        total = 0.0
+        for pid in self.pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            total += next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("RssAnon:")), 0.0)
+        return total
+
 
 class Sampler(threading.Thread):
     """Samples each group's memory every 100 ms while a case runs, keeping the peak."""
@@ -195,6 +206,11 @@ class Platform:
     def infrastructure(self):
         env = dict(os.environ, SWITCHYARD_PICK_FREE_PORTS="1", SWITCHYARD_PG_FAST="1",
                    SWITCHYARD_PG_PORT="57432", SWITCHYARD_REDIS_PORT="57379", SWITCHYARD_NATS_PORT="57422")
+        # From nothing every run: a stream and tables left by the last run would be caught up
+        # on (a new consumer starts at the stream's first event) and grow from run to run.
+        subprocess.run(["bash", "scripts/infra.sh", "down", str(RUN)], cwd=ROOT, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(RUN, ignore_errors=True)
         subprocess.run(["bash", "scripts/infra.sh", "up", str(RUN)], cwd=ROOT, check=True, env=env)
         for line in (RUN / "infra.env").read_text().splitlines():
             key, _, value = line.partition("=")
@@ -262,9 +278,9 @@ http {{
             "SWITCHYARD_CATALOG": str(catalog), "SWITCHYARD_LOG_LEVEL": "info",
             "SWITCHYARD_GATEWAY_PORT": str(self.gateway_port),
             "SWITCHYARD_GATEWAY_OPS_PORT": str(free_port()), "SWITCHYARD_ROUTER_OPS_PORT": str(free_port()),
-            "SWITCHYARD_BILLING_OPS_PORT": str(free_port()),
+            "SWITCHYARD_BILLING_OPS_PORT": str(free_port()), "SWITCHYARD_ANALYTICS_OPS_PORT": str(free_port()),
         })
-        for service in ("billing", "router", "gateway"):
+        for service in ("billing", "analytics", "router", "gateway"):
             self.start(service, [str(self.bin / service)])
         wait_for_port(self.gateway_port, "the gateway")
 
@@ -312,6 +328,7 @@ http {{
             "nats": Group("nats", nats),
             "redis": Group("redis", redis),
             "billing": Group("billing", lambda: pid("billing")),
+            "analytics": Group("analytics", lambda: pid("analytics")),
             "postgres": Group("postgres", postgres),
         }
 
@@ -319,7 +336,7 @@ http {{
 # --- Cases ----------------------------------------------------------------------------------
 
 PATHS = {"direct": [], "one-hop": ["nginx"], "switchyard": ["gateway", "router", "nats", "redis"]}
-OFF_PATH = {"switchyard": ["billing", "postgres"]}
+OFF_PATH = {"switchyard": ["billing", "analytics", "postgres"]}
 
 
 def measure(platform, target, case, url):
@@ -432,7 +449,7 @@ def ratios(rows):
     sy = find("switchyard", "c64")
     if sy:
         lines.append(f"- c64 CPU per request on the path (gateway, router, nats-server, redis): {sy['path_cpu_ms_per_req']:.3f} ms; "
-                     f"off the path (billing, PostgreSQL): {sy['off_path_cpu_ms_per_req']:.3f} ms")
+                     f"off the path (billing, analytics, PostgreSQL): {sy['off_path_cpu_ms_per_req']:.3f} ms")
     soak = find("switchyard", "soak")
     if soak:
         lines.append(f"- soak: {soak['completed']} of {soak['requests'] + soak['errors']} streams completed, "
@@ -456,10 +473,12 @@ def write_results(rows, idle_rss, profile_text):
             "Latency columns are per request for c1/c16/c64 and time to first token for s64/soak; "
             "requests_per_s counts completed streams for s64/soak.",
             "CPU per request: `path` is every process between client and upstream (direct: none; one-hop: nginx; "
-            "switchyard: gateway, router, nats-server, redis); `off_path` is billing and PostgreSQL recording the usage. "
+            "switchyard: gateway, router, nats-server, redis); `off_path` is billing, analytics and PostgreSQL recording the usage and projecting the events. "
             "`other_load_cores` is CPU the rest of the machine used during the case: a high value marks a disturbed row.", "",
             "## Summary", "", *ratios(rows), "",
-            "Idle RSS before the load (MB): " + ", ".join(f"{k} {v:.1f}" for k, v in idle_rss.items()), "",
+            "Idle RSS before the load (MB): " + ", ".join(f"{k} {v[0]:.1f}" for k, v in idle_rss.items())
+            + "; of which private (anonymous) memory: " + ", ".join(f"{k} {v[1]:.1f}" for k, v in idle_rss.items())
+            + ". The rest is the pages of the executable and shared libraries in use.", "",
             "## Results", "",
             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in rows:
@@ -481,7 +500,7 @@ def main():
         platform.switchyard()
         time.sleep(2)
         groups = platform.groups()
-        idle_rss = {name: groups[name].rss() for name in ("gateway", "router", "billing", "upstream")}
+        idle_rss = {name: (groups[name].rss(), groups[name].private_mb()) for name in ("gateway", "router", "billing", "analytics", "upstream")}
         urls = {"direct": f"http://127.0.0.1:{platform.upstream_port}", "one-hop": f"http://127.0.0.1:{platform.nginx_port}",
                 "switchyard": f"http://127.0.0.1:{platform.gateway_port}"}
         rows = []

@@ -30,12 +30,13 @@ import Testing
         }
     }
 
-    /// The consumer's handlers record through `LedgerBatches`: many events per transaction,
+    /// The consumer's handlers record through `TenantBatches`: many events per transaction,
     /// each once, and a transaction's failure is its own tenant's only.
     @Test func concurrentEventsAreRecordedInBatchesEachOnceAndAMissingTenantFailsOnlyItsOwn() async throws {
         try await withDatabase { database in
             let tenant = try await makeTenant(database)
-            let batches = LedgerBatches(ledger: UsageLedger(database: database), writers: 1, batchSize: 50)
+            let ledger = UsageLedger(database: database)
+            let batches = TenantBatches(writers: 1, batchSize: 50) { tenant, events in try await ledger.record(tenant: tenant, events) }
             let events = (1...200).map { usageEvent(tenant, costMicros: Int64($0) * 7) }
             let orphan = usageEvent(UUID(), costMicros: 5)
             // Every event handed in twice at once, as a redelivery would, and one of a tenant
@@ -43,7 +44,7 @@ import Testing
             let outcomes = await withTaskGroup(of: (UUID, Result<Bool, any Error>).self) { group in
                 for event in events + [orphan] + events {
                     group.addTask {
-                        do { return (event.id, .success(try await batches.record(event))) } catch { return (event.id, .failure(error)) }
+                        do { return (event.id, .success(try await batches.submit(event, tenant: event.tenantID))) } catch { return (event.id, .failure(error)) }
                     }
                 }
                 return await group.reduce(into: [UUID: [Result<Bool, any Error>]]()) { $0[$1.0, default: []].append($1.1) }

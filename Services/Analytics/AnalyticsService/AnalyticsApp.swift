@@ -25,7 +25,8 @@ public enum AnalyticsApp {
             }
             return try? JSONCoding.decode(SpendForecastReport.self, from: reply.payload)
         }
-        return AnalyticsPorts(bus: bus, projection: Projection(database: database), series: series, dashboard: dashboard, logger: logger)
+        let projection = Projection(database: database)
+        return AnalyticsPorts(bus: bus, projection: projection, batches: projection.batches(), series: series, dashboard: dashboard, logger: logger)
     }
 
     /// The projection's consumer under another durable name and filter, and the responders:

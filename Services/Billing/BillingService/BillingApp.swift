@@ -17,7 +17,7 @@ public enum BillingApp {
 
     static func ports(bus: Bus, database: Database, consumerName: String, logger: Logger) -> BillingPorts {
         let ledger = UsageLedger(database: database)
-        return BillingPorts(bus: bus, ledger: ledger, batches: LedgerBatches(ledger: ledger), forecasts: Forecasts(database: database),
+        return BillingPorts(bus: bus, ledger: ledger, batches: ledger.batches(), forecasts: Forecasts(database: database),
                      invoices: Invoices(database: database),
                      budgetSpends: BudgetSpends(bus: bus, database: database, consumer: consumerName),
                      consumerName: consumerName, logger: logger)

@@ -22,21 +22,54 @@ public struct Projection: Sendable {
         case ignored
     }
 
+    /// An event read and checked, ready to be projected.
+    public struct Prepared: Sendable {
+        var eventID: UUID
+        var tenantID: UUID
+        var effect: @Sendable (TenantTransaction) async throws -> Void
+    }
+
     let database: Database
 
     public init(database: Database) { self.database = database }
 
     public func project(_ message: NATSMessage) async throws -> Outcome {
+        guard let prepared = try prepare(message) else { return .ignored }
+        return try await project(tenant: prepared.tenantID, [prepared])[0]
+    }
+
+    /// Reads and checks an event before any transaction opens: nil for a kind of event the read
+    /// models do not use; `UnprojectableEvent` for one they can never take.
+    public func prepare(_ message: NATSMessage) throws -> Prepared? {
         let header: EnvelopeHeader
         do { header = try JSONCoding.decode(EnvelopeHeader.self, from: message.payload) } catch {
             throw UnprojectableEvent(description: "unreadable event on \(message.subject): \(error)")
         }
-        guard let effect = try Self.effect(of: message, header) else { return .ignored }
-        return try await database.withTenant(header.tenantID) { tx in
-            guard try await ReadModelRepository.markProjected(header.id, in: tx) else { return .alreadyProjected }
-            try await effect(tx)
-            return .projected
+        guard let effect = try Self.effect(of: message, header) else { return nil }
+        return Prepared(eventID: header.id, tenantID: header.tenantID, effect: effect)
+    }
+
+    /// Projects a tenant's prepared events in one transaction, each once; answers each one's
+    /// outcome in order.
+    public func project(tenant: UUID, _ events: [Prepared]) async throws -> [Outcome] {
+        try await database.withTenant(tenant) { tx in
+            var outcomes: [Outcome] = []
+            for event in events {
+                guard try await ReadModelRepository.markProjected(event.eventID, in: tx) else {
+                    outcomes.append(.alreadyProjected)
+                    continue
+                }
+                try await event.effect(tx)
+                outcomes.append(.projected)
+            }
+            return outcomes
         }
+    }
+
+    /// Projects the consumer's events a tenant's batch per transaction, as its handlers hand them
+    /// in (group commit).
+    func batches() -> TenantBatches<Prepared, Outcome> {
+        TenantBatches { tenant, events in try await project(tenant: tenant, events) }
     }
 
     /// What the event does to the read models, decoded and checked before any transaction

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import SwitchyardBus
+import SwitchyardDatabase
 
 /// Analytics' ports: the durable consumer of every event, `svc.analytics.usage` and
 /// `svc.analytics.dashboard`.
@@ -12,6 +13,8 @@ struct AnalyticsPorts {
 
     let bus: Bus
     let projection: Projection
+    /// How the consumer's handlers project their events: a tenant's batch per transaction.
+    let batches: TenantBatches<Projection.Prepared, Projection.Outcome>
     let series: UsageSeries
     let dashboard: Dashboard
     let logger: Logger
@@ -25,7 +28,8 @@ struct AnalyticsPorts {
 
     func handle(_ delivery: Delivery) async -> HandlerOutcome {
         do {
-            _ = try await projection.project(delivery.message)
+            guard let prepared = try projection.prepare(delivery.message) else { return .done }
+            _ = try await batches.submit(prepared, tenant: prepared.tenantID)
             return .done
         } catch let error as UnprojectableEvent {
             return .poison(reason: error.description)

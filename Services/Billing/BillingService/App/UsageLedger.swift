@@ -19,7 +19,13 @@ struct UsageLedger: Sendable {
     @discardableResult
     func record(_ event: Envelope<UsageRecorded>) async throws -> Bool {
         try Self.check(event)
-        return try await record(tenant: event.tenantID, [event]).contains(event.id)
+        return try await record(tenant: event.tenantID, [event])[0]
+    }
+
+    /// Records usage events a tenant's batch per transaction, as the consumer's handlers hand
+    /// them in (group commit).
+    func batches() -> TenantBatches<Envelope<UsageRecorded>, Bool> {
+        TenantBatches { tenant, events in try await record(tenant: tenant, events) }
     }
 
     /// Throws `InvalidUsage` for an event that can never be recorded.
@@ -32,10 +38,10 @@ struct UsageLedger: Sendable {
     }
 
     /// Records checked events of one tenant, and their ids as processed, in one transaction; an
-    /// id seen before (or twice here) is recorded once. Returns the ids recorded now. An entry is
-    /// priced by the tenant's price or the book's in force when the call occurred; with neither,
-    /// at the catalog price the router reported.
-    func record(tenant: UUID, _ events: [Envelope<UsageRecorded>]) async throws -> Set<UUID> {
+    /// id seen before (or twice here) is recorded once. Answers, for each event in order, whether
+    /// it was recorded now. An entry is priced by the tenant's price or the book's in force when
+    /// the call occurred; with neither, at the catalog price the router reported.
+    func record(tenant: UUID, _ events: [Envelope<UsageRecorded>]) async throws -> [Bool] {
         try await database.withTenant(tenant) { tx in
             let recorded = try await tx.markProcessed(eventIDs: events.map(\.id), consumer: Self.consumerName)
             var schedules: [String: PriceSchedule] = [:]
@@ -55,7 +61,8 @@ struct UsageLedger: Sendable {
                 entries.append(.init(event: event, costMicros: cost, pricedBy: priced?.pricedBy ?? "catalog"))
             }
             try await LedgerRepository.record(entries, in: tx)
-            return recorded
+            var unanswered = recorded
+            return events.map { unanswered.remove($0.id) != nil }
         }
     }
 

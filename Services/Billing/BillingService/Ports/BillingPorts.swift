@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import SwitchyardBus
+import SwitchyardDatabase
 
 /// Billing's ports: the durable consumer of `usage.recorded`, and `svc.billing.usage`,
 /// `svc.billing.forecast`, `svc.billing.budget_spend` and the invoice verbs (`InvoiceVerb`).
@@ -10,7 +11,7 @@ struct BillingPorts {
     let bus: Bus
     let ledger: UsageLedger
     /// How the consumer's handlers record their events: a tenant's batch per transaction.
-    let batches: LedgerBatches
+    let batches: TenantBatches<Envelope<UsageRecorded>, Bool>
     let forecasts: Forecasts
     let invoices: Invoices
     let budgetSpends: BudgetSpends
@@ -30,7 +31,8 @@ struct BillingPorts {
         let event: Envelope<UsageRecorded>
         do { event = try delivery.decode(UsageRecorded.self) } catch { return .poison(reason: "unreadable usage event: \(error)") }
         do {
-            try await batches.record(event)
+            try UsageLedger.check(event)
+            _ = try await batches.submit(event, tenant: event.tenantID)
             return .done
         } catch let error as InvalidUsage {
             return .poison(reason: error.description)
