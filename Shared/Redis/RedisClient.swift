@@ -283,6 +283,13 @@ final class RedisCommandHandler: ChannelDuplexHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
+        // Closed between the command taking this connection and its write: no reply will come.
+        guard context.channel.isActive else {
+            let error = RedisError.connectionLost("the connection closed before the command was sent")
+            request.reply.fail(error)
+            promise?.fail(error)
+            return
+        }
         var buffer = context.channel.allocator.buffer(capacity: request.arguments.reduce(16) { $0 + $1.utf8.count + 16 })
         buffer.writeStaticString("*")
         buffer.writeString(String(request.arguments.count))
@@ -316,6 +323,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         failAll(RedisError.connectionLost("the server closed the connection"))
         watchdog?.cancel()
+        watchdog = nil
         context.fireChannelInactive()
     }
 

@@ -2,6 +2,7 @@
 import Contracts
 import Foundation
 import PostgresNIO
+import ServiceLifecycle
 import SwitchyardBus
 import SwitchyardDatabase
 import Testing
@@ -17,6 +18,14 @@ import Testing
 
     func ledgerTotal(_ tenant: UUID, _ database: Database) async throws -> Int64 {
         try await UsageLedger(database: database).report(BillingUsageCall(tenantID: tenant, from: .distantPast, to: .distantFuture)).totals.costMicros
+    }
+
+    /// Billing with a consumer of its own that takes this tenant's usage events only.
+    func billing(of tenant: UUID, on bus: Bus, _ database: Database) -> (consumer: String, services: [any Service]) {
+        let name = uniqueName("billing")
+        return (name, BillingApp.services(
+            bus: bus, database: database, consumerName: name,
+            filterSubject: Subject.event(tenant: tenant, type: UsageRecorded.eventType), logger: TestEnvironment.logger))
     }
 
     @Test func aRedeliveredUsageEventIsChargedOnce() async throws {
@@ -72,10 +81,7 @@ import Testing
         try await withDatabase { database in
             let tenant = try await makeTenant(database)
             try await withBus { bus in
-                let name = uniqueName("billing")
-                let services = BillingApp.services(
-                    bus: bus, database: database, consumerName: name,
-                    filterSubject: Subject.event(tenant: tenant, type: UsageRecorded.eventType), logger: TestEnvironment.logger)
+                let (name, services) = billing(of: tenant, on: bus, database)
                 let costs: [Int64] = (1...40).map { Int64($0) * 1_001 }
                 try await bus.publish(usageEvent(tenant, costMicros: -5))  // poison, first in line
                 for cost in costs { try await bus.publish(usageEvent(tenant, costMicros: cost)) }
@@ -96,10 +102,7 @@ import Testing
         try await withDatabase { database in
             let tenant = try await makeTenant(database)
             try await withBus { bus in
-                let name = uniqueName("billing")
-                let services = BillingApp.services(
-                    bus: bus, database: database, consumerName: name,
-                    filterSubject: Subject.event(tenant: tenant, type: UsageRecorded.eventType), logger: TestEnvironment.logger)
+                let (name, services) = billing(of: tenant, on: bus, database)
                 let spends = BudgetSpends(bus: bus, database: database, consumer: name)
                 let now = Date()
                 let month = BillingUsageCall(tenantID: tenant, from: now - 3_600, to: now + 3_600)
