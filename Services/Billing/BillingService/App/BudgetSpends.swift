@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import Synchronization
 import SwitchyardBus
 import SwitchyardDatabase
 
@@ -14,14 +15,25 @@ import SwitchyardDatabase
 /// unfinished message (or now), so a call that started before it and ended since is, at worst,
 /// counted both here and in the gateway's own record of what it settled since (too much, never
 /// too little).
-struct BudgetSpends: Sendable {
+final class BudgetSpends: Sendable {
     let bus: Bus
     let database: Database
     /// The durable consumer that records the ledger, on `EVENTS`.
     let consumer: String
+    /// The last `completeBefore` and when it was read: gateways check many counters at once, and
+    /// each answer would otherwise ask JetStream again.
+    private let recent = Mutex<(answer: Date, readAt: Date)?>(nil)
 
     /// How long a router may take from a call's end to its event being stored.
     static let publishMargin: TimeInterval = 60
+    /// How long a `completeBefore` is reused: it only moves by whole minutes.
+    static let reuseFor: TimeInterval = 5
+
+    init(bus: Bus, database: Database, consumer: String) {
+        self.bus = bus
+        self.database = database
+        self.consumer = consumer
+    }
 
     func spend(_ call: BillingUsageCall, now: Date = Date()) async throws -> LedgerSpend {
         let completeBefore = min(call.to, try await completeBefore(now: now))
@@ -35,6 +47,15 @@ struct BudgetSpends: Sendable {
     /// A whole minute at least `publishMargin` before the first event the ledger has not finished
     /// with was stored, or before now when it has finished with all of them.
     func completeBefore(now: Date = Date()) async throws -> Date {
+        if let recent = recent.withLock({ $0 }), recent.readAt <= now, now.timeIntervalSince(recent.readAt) < Self.reuseFor {
+            return recent.answer
+        }
+        let answer = try await readCompleteBefore(now: now)
+        recent.withLock { $0 = (answer, now) }
+        return answer
+    }
+
+    private func readCompleteBefore(now: Date) async throws -> Date {
         let stream = StreamSpec.events.name
         let backlog = try await bus.consumerBacklog(stream: stream, consumer: consumer)
         var finishedUntil = now
