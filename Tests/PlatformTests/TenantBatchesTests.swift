@@ -27,10 +27,11 @@ import Testing
         for item in 0..<60 where item != 13 { #expect(answers[item] == item * 2, "\(item)") }
         #expect(answers[13] == .some(nil))
         let written = batches.withLock { $0 }
-        // Every batch is one tenant's; far fewer batches than items; 13's batch was written
-        // again item by item.
+        // Every batch is one tenant's; items handed in together went together (on a loaded
+        // machine the sixty may not all come within the gathering time, but ten of a tenant's
+        // do); 13's batch was written again item by item.
         #expect(written.allSatisfy { batch in batch.allSatisfy { $0.isMultiple(of: 2) } || batch.allSatisfy { !$0.isMultiple(of: 2) } })
-        #expect(written.filter { $0.count > 1 }.count < 10)
+        #expect(written.contains { $0.count >= 10 }, "\(written.map(\.count))")
         #expect(written.contains([13]))
     }
 }
