@@ -35,7 +35,7 @@ extension Bus {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: NATSMessage.self)
         let replySubject = inbox.expectStream(subject: subject, continuation)
         let control = StreamControl.subject(forReply: replySubject)
-        let deadlineTimer = eventLoopForTimers().scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
+        let deadlineTimer = eventLoopForTimers().scheduleTask(in: TimeAmount(timeout)) {
             continuation.finish(throwing: BusError.timedOut(subject: subject))
         }
         continuation.onTermination = { [weak self] termination in
@@ -264,7 +264,7 @@ final class ReplyWaiter: Sendable {
     }
 
     func value(timeout: Duration, subject: String) async throws -> NATSMessage {
-        let timer = eventLoopForTimers().scheduleTask(in: .nanoseconds(timeout.nanoseconds)) { [weak self] in
+        let timer = eventLoopForTimers().scheduleTask(in: TimeAmount(timeout)) { [weak self] in
             self?.fulfil(.failure(BusError.timedOut(subject: subject)))
         }
         defer { timer.cancel() }

@@ -27,7 +27,7 @@ final class BudgetCounters: Sendable {
         guard !budgets.isEmpty else { return }
         let noted = budgets.map { check in
             BudgetCounter(tenantID: tenant, apiKeyID: check.scope == .key ? check.apiKeyID : nil, monthEnd: month,
-                          redisKey: "\(check.redisKey):\(Int64(month.timeIntervalSince1970))")
+                          redisKey: QuotaLimiter.key(check, month: month))
         }
         counters.withLock { $0.formUnion(noted) }
     }

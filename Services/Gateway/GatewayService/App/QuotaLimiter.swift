@@ -147,7 +147,7 @@ public struct QuotaLimiter: Sendable {
             let reply: RedisValue
             do {
                 reply = try await redis.evaluate(
-                    QuotaScripts.admit, keys: checks.map { key($0, month: month) },
+                    QuotaScripts.admit, keys: checks.map { Self.key($0, month: month) },
                     arguments: arguments(checks, requestID: requestID, now: now, month: month) { check in
                         check.measure == .budget ? Int(estimatedCostMicros) : check.measure.countsTokens ? estimatedTokens : 1
                     })
@@ -216,7 +216,7 @@ public struct QuotaLimiter: Sendable {
                            headers: [.retryAfter: "1"])
         }
         let expiry = Int64(month.timeIntervalSince1970 * 1000) + 86_400_000
-        _ = try await redis.evaluate(QuotaScripts.seedBudget, keys: [key(check, month: month)], arguments: [now.map { String(Self.micros($0)) } ?? "", String(spent), String(expiry)])
+        _ = try await redis.evaluate(QuotaScripts.seedBudget, keys: [Self.key(check, month: month)], arguments: [now.map { String(Self.micros($0)) } ?? "", String(spent), String(expiry)])
     }
 
     /// Corrects the tokens and cost taken by `admission` to the real ones (nil keeps the
@@ -228,7 +228,7 @@ public struct QuotaLimiter: Sendable {
         let tokenDelta = actualTokens.map { $0 - admission.reservedTokens } ?? 0
         do {
             let reply = try await redis.evaluate(
-                QuotaScripts.settle, keys: admission.checks.map { key($0, month: admission.monthEnd) },
+                QuotaScripts.settle, keys: admission.checks.map { Self.key($0, month: admission.monthEnd) },
                 arguments: arguments(admission.checks, requestID: admission.requestID, now: now, month: admission.monthEnd) { check in
                     check.measure == .budget ? actualCostMicros.map(Int.init) : check.measure.countsTokens ? tokenDelta : 0
                 })
@@ -251,7 +251,7 @@ public struct QuotaLimiter: Sendable {
         let period = Self.periodName(monthEnd: month)
         let expiry = String(Int64(month.timeIntervalSince1970 * 1000) + 86_400_000)
         do {
-            let claims = try await redis.pipeline(reached.map { ["SET", "\(key(check, month: month)):announced:\($0)", "1", "PXAT", expiry, "NX"] })
+            let claims = try await redis.pipeline(reached.map { ["SET", "\(Self.key(check, month: month)):announced:\($0)", "1", "PXAT", expiry, "NX"] })
             for (threshold, claim) in zip(reached, claims) where claim.text == "OK" {
                 await announce(BudgetThresholdCrossed(
                     apiKeyID: check.apiKeyID, thresholdPercent: threshold,
@@ -303,7 +303,8 @@ public struct QuotaLimiter: Sendable {
 
     private var leaseMicros: Int64 { Int64(leaseLength.milliseconds) * 1000 }
 
-    func key(_ check: LimitCheck, month: Date) -> String {
+    /// The Redis key of a check; a monthly one's names its month (by the month's end).
+    static func key(_ check: LimitCheck, month: Date) -> String {
         guard check.measure.isMonthly else { return check.redisKey }
         return "\(check.redisKey):\(Int64(month.timeIntervalSince1970))"
     }
