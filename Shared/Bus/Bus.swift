@@ -5,11 +5,13 @@ import Logging
 import NIOPosix
 import Synchronization
 
-/// A connection to NATS and its JetStream context: the one way Switchyard services talk.
+/// Switchyard's connection to NATS: the one way its services talk.
 ///
-/// Calls of the C client that wait on the server (JetStream publish and API calls, fetch, close)
-/// run on `blockingThreads`, never on Swift's cooperative pool. Core publishes only append to
-/// the client's buffer and run inline.
+/// Two connections to the same server: `core` (SwiftNIO) carries publishes, subscriptions,
+/// requests and replies — everything on the hot path — with messages parsed on an event loop
+/// and no thread between the socket and the task waiting for them; the C client's connection
+/// carries JetStream management and pull consumers. Calls of the C client that wait on the
+/// server run on `blockingThreads`, never on Swift's cooperative pool.
 public final class Bus: @unchecked Sendable {
     public struct Options: Sendable {
         public var url: String
@@ -17,6 +19,9 @@ public final class Bus: @unchecked Sendable {
         public var name: String
         public var connectTimeout: Duration = .seconds(2)
         public var reconnectWait: Duration = .milliseconds(250)
+        /// The client pings the server this often and reconnects after two unanswered pings:
+        /// a server that hangs without closing the connection is left within three intervals.
+        public var pingInterval: Duration = .seconds(30)
         /// Threads for calls that wait on the server.
         public var blockingThreads: Int = 4
 
@@ -26,6 +31,7 @@ public final class Bus: @unchecked Sendable {
         }
     }
 
+    let core: CoreConnection
     let connection: OpaquePointer
     let jetStream: OpaquePointer
     let blockingThreads: NIOThreadPool
@@ -35,7 +41,8 @@ public final class Bus: @unchecked Sendable {
     /// Created on first use: one subscription that receives every reply of this connection.
     private let replyInbox = Mutex<ReplyInbox?>(nil)
 
-    private init(connection: OpaquePointer, jetStream: OpaquePointer, blockingThreads: NIOThreadPool, events: ConnectionEventsBox, logger: Logger) {
+    private init(core: CoreConnection, connection: OpaquePointer, jetStream: OpaquePointer, blockingThreads: NIOThreadPool, events: ConnectionEventsBox, logger: Logger) {
+        self.core = core
         self.connection = connection
         self.jetStream = jetStream
         self.blockingThreads = blockingThreads
@@ -46,6 +53,10 @@ public final class Bus: @unchecked Sendable {
     /// Connects, or throws `BusError.unreachable` naming the URL when no server answers. Once
     /// connected, the client reconnects for ever and buffers publishes while it does.
     public static func connect(_ options: Options, logger: Logger) async throws -> Bus {
+        let core = try await CoreConnection.connect(
+            .init(url: options.url, name: options.name, connectTimeout: options.connectTimeout,
+                  reconnectWait: options.reconnectWait, pingInterval: options.pingInterval),
+            eventLoop: MultiThreadedEventLoopGroup.singleton.next(), logger: logger)
         let threads = NIOThreadPool(numberOfThreads: options.blockingThreads)
         threads.start()
         let events = ConnectionEventsBox(logger: logger, url: options.url)
@@ -54,9 +65,10 @@ public final class Bus: @unchecked Sendable {
                 try openConnection(options, events: events)
             }
             logger.info("connected to NATS", metadata: ["url": "\(options.url)"])
-            return Bus(connection: handles.connection, jetStream: handles.jetStream, blockingThreads: threads, events: events, logger: logger)
+            return Bus(core: core, connection: handles.connection, jetStream: handles.jetStream, blockingThreads: threads, events: events, logger: logger)
         } catch {
             events.unregister()
+            await core.close()
             try? await threads.shutdownGracefully()
             throw error
         }
@@ -93,7 +105,7 @@ public final class Bus: @unchecked Sendable {
         try check(natsOptions_SetTimeout(natsOptions, options.connectTimeout.milliseconds), "timeout")
         try check(natsOptions_SetMaxReconnect(natsOptions, -1), "reconnect")
         try check(natsOptions_SetReconnectWait(natsOptions, options.reconnectWait.milliseconds), "reconnect wait")
-        // Request/reply is on the hot path: write at once instead of waiting for the flusher
+        // JetStream API calls are requests: write at once instead of waiting for the flusher
         // (about 1 ms to 90 µs per round trip on loopback).
         try check(natsOptions_SetSendAsap(natsOptions, true), "send asap")
         try check(natsOptions_SetDisconnectedCB(natsOptions, { _, context in
@@ -120,17 +132,15 @@ public final class Bus: @unchecked Sendable {
         return Handles(connection: connection, jetStream: jetStream)
     }
 
-    /// True while the connection is up (false while it reconnects).
+    /// True while both connections are up (false while either reconnects).
     public var isConnected: Bool {
-        natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED
+        core.isConnected && natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED
     }
 
-    /// Publishes on core NATS: no stream, no acknowledgement. Replies and acks use this.
+    /// Publishes on core NATS: no stream, no acknowledgement. Replies and acks use this. It
+    /// returns once the message is queued; it is written on the connection's next turn.
     public func publish(_ message: NATSMessage) throws {
-        guard !isClosed else { throw BusError.closed }
-        let cMessage = try message.makeCMessage()
-        defer { natsMsg_Destroy(cMessage) }
-        try check(natsConnection_PublishMsg(connection, cMessage), "publish \(message.subject)")
+        try core.publish(message)
     }
 
     /// Runs a call of the C client that waits on the server, off the cooperative pool.
@@ -159,6 +169,7 @@ public final class Bus: @unchecked Sendable {
         }
         guard !wasClosed else { return }
         events.closing()
+        await core.close()
         try? await blockingThreads.runIfActive { [self] in
             natsConnection_FlushTimeout(connection, 2000)
             natsConnection_Close(connection)

@@ -151,10 +151,7 @@ final class ReplyInbox: Sendable {
     private let subscription: Mutex<Subscription?> = Mutex(nil)
 
     init(bus: Bus) throws(BusError) {
-        var inbox: UnsafeMutablePointer<CChar>?
-        try check(natsInbox_Create(&inbox), "inbox")
-        prefix = String(cString: inbox!)
-        natsInbox_Destroy(inbox)
+        prefix = Self.makePrefix()
         let subscription = try Subscription(bus: bus, subject: prefix + ".*") { [weak self] message in
             self?.deliver(message)
         }
@@ -182,6 +179,14 @@ final class ReplyInbox: Sendable {
 
     func forget(_ replySubject: String) {
         _ = pending.withLock { $0.removeValue(forKey: replySubject) }
+    }
+
+    /// `_INBOX.` and 22 random letters and digits (131 bits): unique among the connections.
+    private static func makePrefix() -> String {
+        let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+        var generator = SystemRandomNumberGenerator()
+        let token = (0..<22).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] }
+        return "_INBOX." + String(decoding: token, as: UTF8.self)
     }
 
     private func makeSubject() -> String {

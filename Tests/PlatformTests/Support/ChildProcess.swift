@@ -117,18 +117,21 @@ struct PrivateNATSServer {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-nats-\(UUID().uuidString)")
     var url: String { "nats://127.0.0.1:\(port)" }
 
+    /// nats-server's own options beyond address and JetStream, e.g. `--user`.
+    var arguments: [String] = []
+
     func start() throws -> ChildProcess {
         try ChildProcess(absolutePath: TestEnvironment.require("NATS_SERVER"), arguments: [
             "-a", "127.0.0.1", "-p", String(port), "-js", "-sd", directory.path,
-        ])
+        ] + arguments)
     }
 
     /// Starts a server and waits until it accepts connections. Another test may have taken the
     /// port between `freePort()` and the server's bind: then the server exits and it tries a
     /// new port.
-    static func started() async throws -> (PrivateNATSServer, ChildProcess) {
+    static func started(arguments: [String] = []) async throws -> (PrivateNATSServer, ChildProcess) {
         for _ in 0..<5 {
-            let server = PrivateNATSServer()
+            let server = PrivateNATSServer(arguments: arguments)
             let process = try server.start()
             let ready = try await eventually(timeout: .seconds(10)) { !process.isRunning || isListening(port: server.port) }
             if ready && process.isRunning {
