@@ -124,6 +124,48 @@ import Testing
             #expect(rows.contains { $0.contains(",1,0,0,") }, "one request, not two: \(rows)")
         }
     }
+
+    @Test func aBatchWritesTheSameRowsAsItsEventsOneByOne() async throws {
+        try await withDatabase { database in
+            let projection = Projection(database: database)
+            let hour = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 3600).rounded(.down) * 3600)
+            let batched = try await makeTenant(database)
+            let oneByOne = try await makeTenant(database)
+            func events(_ tenant: UUID) -> [Envelope<UsageRecorded>] {
+                [
+                    Self.call(tenant, key: nil, model: "local-chat", status: .succeeded, latencyMs: 40, cost: 12, at: hour.addingTimeInterval(10)),
+                    Self.call(tenant, key: nil, model: "local-chat", status: .failed, latencyMs: 900, cost: 5, at: hour.addingTimeInterval(20)),
+                    Self.call(tenant, key: nil, model: "local-chat", status: .cancelled, latencyMs: 3, cost: 7, at: hour.addingTimeInterval(-5)),
+                    Self.call(tenant, key: UUID(), model: "local-chat", status: .succeeded, latencyMs: 70, cost: 9, at: hour.addingTimeInterval(30)),
+                ]
+            }
+            func prepared(_ event: Envelope<UsageRecorded>) throws -> Projection.Prepared {
+                try #require(try projection.prepare(NATSMessage(subject: event.subject, payload: JSONCoding.encode(event))))
+            }
+
+            let mine = events(batched)
+            _ = try await projection.project(tenant: batched, [try prepared(mine[3])])
+            // The first event twice in the batch, and the last projected before.
+            let outcomes = try await projection.project(tenant: batched, try [mine[0], mine[1], mine[0], mine[2], mine[3]].map(prepared))
+            #expect(outcomes == [.projected, .projected, .alreadyProjected, .projected, .alreadyProjected])
+            for event in events(oneByOne) {
+                _ = try await projection.project(tenant: oneByOne, [try prepared(event)])
+            }
+
+            func usageRows(_ tenant: UUID) async throws -> [String] {
+                try await Self.rows(tenant, database).filter { $0.hasPrefix("analytics_usage_hourly") }
+                    .map { $0.replacingOccurrences(of: tenant.uuidString.lowercased(), with: "tenant") }
+            }
+            let batchedRows = try await usageRows(batched)
+            #expect(batchedRows.count == 3, "two hours and two keys: \(batchedRows)")
+            #expect(batchedRows.contains { $0.contains(",2,1,0,") }, "two calls in one row, one failed: \(batchedRows)")
+            // Key ids differ between the tenants' events; compare the rows without them.
+            func withoutKeys(_ rows: [String]) -> [String] {
+                rows.map { $0.replacing(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/, with: "key") }.sorted()
+            }
+            #expect(withoutKeys(batchedRows) == withoutKeys(try await usageRows(oneByOne)))
+        }
+    }
 }
 
 /// Reads a series straight from the analytics responder, as the gateway asks for it.

@@ -8,14 +8,17 @@ enum ReadModelRepository {
     /// Stands for "no key" in the key column: a member's call, or a tenant's own budget.
     static let noKey = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
 
-    /// Records the event as projected; false when it had been before (nothing is to change then).
-    static func markProjected(_ eventID: UUID, in tx: TenantTransaction) async throws -> Bool {
+    /// Records the events as projected, in one statement; returns the ids recorded now (an id
+    /// projected before is left out: nothing is to change for it).
+    static func markProjected(_ eventIDs: [UUID], in tx: TenantTransaction) async throws -> Set<UUID> {
         let rows = try await tx.query("""
-            INSERT INTO analytics_processed_events (tenant_id, event_id) VALUES (\(tx.tenantID), \(eventID))
+            INSERT INTO analytics_processed_events (tenant_id, event_id)
+            SELECT \(tx.tenantID), id FROM unnest(\(eventIDs)::uuid[]) AS id
             ON CONFLICT DO NOTHING RETURNING event_id
             """)
-        for try await _ in rows { return true }
-        return false
+        var recorded: Set<UUID> = []
+        for try await id in rows.decode(UUID.self) { recorded.insert(id) }
+        return recorded
     }
 
     /// Empties the read models of every tenant.
@@ -30,18 +33,17 @@ enum ReadModelRepository {
         }
     }
 
-    /// Adds one call to its hour's row.
-    static func addCall(_ usage: UsageRecorded, at occurredAt: Date, in tx: TenantTransaction) async throws {
-        let latency = LatencyHistogram(one: usage.latencyMs)
+    /// Adds calls to their hour's row.
+    static func addCalls(_ usage: HourlyUsage, in tx: TenantTransaction) async throws {
+        let row = usage.row
         try await tx.execute("""
             INSERT INTO analytics_usage_hourly AS row (tenant_id, hour, api_key_id, model, deployment, requests, failed, cancelled,
                                                        prompt_tokens, completion_tokens, cost_micros, latency_ms_sum, latency_buckets)
-            VALUES (\(tx.tenantID), date_trunc('hour', \(occurredAt)::timestamptz, 'UTC'), \(usage.apiKeyID ?? noKey), \(usage.model),
-                    \(usage.deployment), 1, \(usage.status == .failed ? 1 : 0), \(usage.status == .cancelled ? 1 : 0),
-                    \(Int64(usage.promptTokens)), \(Int64(usage.completionTokens)), \(usage.costMicros), \(Int64(max(0, usage.latencyMs))),
-                    \(latency.counts))
+            VALUES (\(tx.tenantID), \(row.hour), \(row.apiKeyID ?? noKey), \(row.model), \(row.deployment),
+                    \(usage.requests), \(usage.failed), \(usage.cancelled), \(usage.promptTokens), \(usage.completionTokens),
+                    \(usage.costMicros), \(usage.latencyMsSum), \(usage.latency.counts))
             ON CONFLICT (tenant_id, hour, api_key_id, model, deployment) DO UPDATE SET
-                requests = row.requests + 1,
+                requests = row.requests + EXCLUDED.requests,
                 failed = row.failed + EXCLUDED.failed,
                 cancelled = row.cancelled + EXCLUDED.cancelled,
                 prompt_tokens = row.prompt_tokens + EXCLUDED.prompt_tokens,

@@ -26,7 +26,16 @@ public struct Projection: Sendable {
     public struct Prepared: Sendable {
         var eventID: UUID
         var tenantID: UUID
-        var effect: @Sendable (TenantTransaction) async throws -> Void
+        var effect: Effect
+    }
+
+    /// What an event does to the read models.
+    enum Effect: Sendable {
+        /// A call, added to its hour's row: calls of a batch that share a row are added in one
+        /// statement.
+        case call(HourlyUsage)
+        case budgetChanged(BudgetChanged, eventID: UUID, at: Date)
+        case thresholdCrossed(BudgetThresholdCrossed)
     }
 
     let database: Database
@@ -50,17 +59,30 @@ public struct Projection: Sendable {
     }
 
     /// Projects a tenant's prepared events in one transaction, each once; answers each one's
-    /// outcome in order.
+    /// outcome in order. Calls that fall on the same hourly row are summed first and the row
+    /// is written once: the same as adding them one by one, since every effect adds up.
     public func project(tenant: UUID, _ events: [Prepared]) async throws -> [Outcome] {
         try await database.withTenant(tenant) { tx in
+            var unprojected = try await ReadModelRepository.markProjected(events.map(\.eventID), in: tx)
+            var calls: [HourlyUsage.Row: HourlyUsage] = [:]
             var outcomes: [Outcome] = []
             for event in events {
-                guard try await ReadModelRepository.markProjected(event.eventID, in: tx) else {
+                guard unprojected.remove(event.eventID) != nil else {
                     outcomes.append(.alreadyProjected)
                     continue
                 }
-                try await event.effect(tx)
+                switch event.effect {
+                case .call(let usage):
+                    calls[usage.row, default: HourlyUsage(row: usage.row)].add(usage)
+                case .budgetChanged(let change, let eventID, let occurredAt):
+                    try await ReadModelRepository.setBudget(change, eventID: eventID, at: occurredAt, in: tx)
+                case .thresholdCrossed(let crossing):
+                    try await ReadModelRepository.crossThreshold(crossing, in: tx)
+                }
                 outcomes.append(.projected)
+            }
+            for usage in calls.values {
+                try await ReadModelRepository.addCalls(usage, in: tx)
             }
             return outcomes
         }
@@ -74,7 +96,7 @@ public struct Projection: Sendable {
 
     /// What the event does to the read models, decoded and checked before any transaction
     /// opens; nil for a kind of event they do not use.
-    private static func effect(of message: NATSMessage, _ header: EnvelopeHeader) throws -> (@Sendable (TenantTransaction) async throws -> Void)? {
+    private static func effect(of message: NATSMessage, _ header: EnvelopeHeader) throws -> Effect? {
         func decode<Payload: EventPayload>(_ type: Payload.Type) throws -> Envelope<Payload> {
             do { return try JSONCoding.decode(Envelope<Payload>.self, from: message.payload) } catch {
                 throw UnprojectableEvent(description: "unreadable \(header.type) event \(header.id): \(error)")
@@ -87,13 +109,13 @@ public struct Projection: Sendable {
             guard usage.costMicros >= 0, usage.promptTokens >= 0, usage.completionTokens >= 0 else {
                 throw UnprojectableEvent(description: "negative amounts in usage event \(event.id)")
             }
-            return { tx in try await ReadModelRepository.addCall(usage, at: event.occurredAt, in: tx) }
+            return .call(HourlyUsage(usage, at: event.occurredAt))
         case BudgetChanged.eventType:
             let event = try decode(BudgetChanged.self)
-            return { tx in try await ReadModelRepository.setBudget(event.payload, eventID: event.id, at: event.occurredAt, in: tx) }
+            return .budgetChanged(event.payload, eventID: event.id, at: event.occurredAt)
         case BudgetThresholdCrossed.eventType:
             let event = try decode(BudgetThresholdCrossed.self)
-            return { tx in try await ReadModelRepository.crossThreshold(event.payload, in: tx) }
+            return .thresholdCrossed(event.payload)
         default:
             return nil
         }
