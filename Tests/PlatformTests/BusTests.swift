@@ -34,6 +34,31 @@ import Testing
         }
     }
 
+    @Test func aLingeringConsumerWaitsBeforeFetchingAgainAfterAShortFetch() async throws {
+        try await withBus { bus in
+            let tenant = UUID.timeOrdered()
+            var spec = ConsumerSpec(name: uniqueName("lingering"), filterSubject: Subject.events(ofTenant: tenant))
+            spec.linger = .milliseconds(600)
+            let log = DeliveryLog()
+            let consumer = DurableConsumer(bus: bus, spec: spec, logger: TestEnvironment.logger) { delivery in
+                log.record(delivery)
+                return .done
+            }
+            try await withRunning([consumer]) {
+                try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 1)))
+                #expect(await log.next(1).count == 1)
+                // The fetch that brought one event of the 32 asked for is followed by the linger.
+                let firstHandled = ContinuousClock.now
+                try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 2)))
+                try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 3)))
+                let later = await log.next(2)
+                #expect(later.count == 2)
+                let waited = firstHandled.duration(to: .now)
+                #expect(waited >= .milliseconds(400), "the next fetch came after \(waited), before the linger ended")
+            }
+        }
+    }
+
     @Test func aHandlerThatKeepsFailingEndsInTheDLQAfterMaxDeliver() async throws {
         try await withBus { bus in
             let tenant = UUID.timeOrdered()
