@@ -5,12 +5,17 @@ import Foundation
 /// added up before the row is written.
 struct HourlyUsage: Sendable, Equatable {
     /// The row the calls go to.
-    struct Row: Hashable, Sendable {
+    struct Row: Hashable, Sendable, Comparable {
         /// The start of the call's hour, in UTC.
         var hour: Date
         var apiKeyID: UUID?
         var model: String
         var deployment: String
+
+        static func < (left: Row, right: Row) -> Bool {
+            (left.hour, left.apiKeyID?.uuidString ?? "", left.model, left.deployment)
+                < (right.hour, right.apiKeyID?.uuidString ?? "", right.model, right.deployment)
+        }
     }
 
     var row: Row
