@@ -10,7 +10,7 @@ and a .tsv beside it.
 
 Settings (environment): BENCH_SECONDS (10) per case, BENCH_SOAK_STREAMS (2000), BENCH_CASES
 (comma list, all by default), BENCH_TARGETS (direct,one-hop,switchyard), PROFILE=1 for a perf
-profile of the gateway and router under c64 load.
+profile of the gateway and router under load from BENCH_PROFILE_CONNECTIONS (64) connections.
 """
 import datetime
 import json
@@ -389,7 +389,8 @@ def measure(platform, target, case, url):
 
 
 def profile(platform):
-    """perf on the software clock (hardware counters are not available here) under c64 load."""
+    """perf on the software clock (hardware counters are not available here) under load from
+    BENCH_PROFILE_CONNECTIONS (64) connections."""
     if shutil.which("perf") is None:
         return "perf is not installed"
     data = RUN / "perf.data"
@@ -397,7 +398,8 @@ def profile(platform):
     recorder = subprocess.Popen(["perf", "record", "-F", "499", "-e", "cpu-clock", "-g", "-p", pids, "-o", str(data)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)
-    run_load(["wrk", "-t2", "-c64", f"-d{int(SECONDS)}s", "-s", str(ROOT / "bench" / "wrk" / "chat.lua"),
+    connections = int(os.environ.get("BENCH_PROFILE_CONNECTIONS", "64"))
+    run_load(["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{int(SECONDS)}s", "-s", str(ROOT / "bench" / "wrk" / "chat.lua"),
               f"http://127.0.0.1:{platform.gateway_port}"], env=dict(os.environ, BENCH_KEY=platform.key, BENCH_MODEL="bench-chat"))
     recorder.send_signal(signal.SIGINT)
     recorder.wait()
@@ -484,7 +486,8 @@ def write_results(rows, idle_rss, profile_text):
     for row in rows:
         text.append("| " + " | ".join(cell(row.get(c, "")) for c in COLUMNS) + " |")
     if profile_text:
-        text += ["", "## Profile (gateway and router under c64, perf on cpu-clock)", "", "```", profile_text, "```"]
+        connections = os.environ.get("BENCH_PROFILE_CONNECTIONS", "64")
+        text += ["", f"## Profile (gateway and router under c{connections}, perf on cpu-clock)", "", "```", profile_text, "```"]
     base.with_suffix(".md").write_text("\n".join(text) + "\n")
     return base.with_suffix(".md")
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -223,11 +224,12 @@ final class CoreConnection: Sendable {
                 defer { state.outgoing.clear() }
                 return state.outgoing
             }
-            let written = channel.eventLoop.flatSubmit {
-                channel.writeAndFlush(pending).flatMap { channel.close() }
-            }
+            // What was published goes out first, unless the server does not take it in time.
+            let written = channel.eventLoop.flatSubmit { channel.writeAndFlush(pending) }
+            let giveUp = channel.eventLoop.scheduleTask(in: TimeAmount(options.connectTimeout)) { channel.close(promise: nil) }
             try? await written.get()
-            try? await channel.closeFuture.get()
+            giveUp.cancel()
+            try? await channel.close()
         }
         for subscriber in subscribers { subscriber.onComplete() }
     }
@@ -352,6 +354,7 @@ final class CoreConnection: Sendable {
         }
         guard let drained else { return }
         logger.warning("disconnected from NATS; reconnecting", metadata: ["url": "\(options.url)", "connection": "core"])
+        Counter(label: "switchyard_bus_disconnects_total").increment()
         for subscriber in drained { subscriber.onComplete() }
         reconnect(attempt: 0)
     }
@@ -405,6 +408,16 @@ private final class CoreChannelHandler: ChannelInboundHandler {
             }
         case .info(let info):
             guard self.info == nil else { return }
+            guard info.tlsRequired != true else {
+                handshake.fail(CoreProtocolError(description: "the server requires TLS, which Switchyard's NATS connection does not speak; use a listener without TLS on a private network"))
+                context.close(promise: nil)
+                return
+            }
+            guard info.headers != false else {
+                handshake.fail(CoreProtocolError(description: "the server does not support message headers (nats-server 2.2 or later does)"))
+                context.close(promise: nil)
+                return
+            }
             self.info = info
             var buffer = context.channel.allocator.buffer(capacity: 256)
             buffer.writeString("CONNECT ")

@@ -17,10 +17,12 @@ enum ServerOperation {
 struct ServerInfo: Decodable {
     var maxPayload: Int?
     var headers: Bool?
+    var tlsRequired: Bool?
 
     enum CodingKeys: String, CodingKey {
         case maxPayload = "max_payload"
         case headers
+        case tlsRequired = "tls_required"
     }
 }
 
