@@ -103,7 +103,7 @@ final class CoreConnection: Sendable {
             throw .failed(operation: "publish \(message.subject)", status: "invalid header", detail: name)
         }
         let size = message.payload.count + CoreProtocolEncoder.headerBlockLength(message.headers)
-        try send { state throws(BusError) in
+        try send(isPublish: true) { state throws(BusError) in
             guard size <= state.maxPayload else {
                 throw .failed(operation: "publish \(message.subject)", status: "message too large",
                               detail: "\(size) bytes, the server takes at most \(state.maxPayload)")
@@ -113,14 +113,15 @@ final class CoreConnection: Sendable {
     }
 
     /// Appends to what goes out next and makes sure it is written this event-loop turn. While
-    /// reconnecting it stays in memory, up to the reconnect buffer.
-    private func send(_ write: (inout State) throws(BusError) -> Void) throws(BusError) {
+    /// reconnecting it stays in memory; a publish fails rather than grow it past the reconnect
+    /// buffer (subscription changes always pass: they are small, and a drain must complete).
+    private func send(isPublish: Bool = false, _ write: (inout State) throws(BusError) -> Void) throws(BusError) {
         let channelToFlush: Channel? = try state.withLock { (state: inout State) throws(BusError) -> Channel? in
             switch state.phase {
             case .closed:
                 throw .closed
             case .reconnecting:
-                guard state.outgoing.readableBytes < options.reconnectBufferBytes else {
+                guard !isPublish || state.outgoing.readableBytes < options.reconnectBufferBytes else {
                     throw .failed(operation: "publish", status: "reconnect buffer full", detail: "NATS has been unreachable too long")
                 }
                 try write(&state)

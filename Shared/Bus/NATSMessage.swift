@@ -1,7 +1,8 @@
 import CNats
 import Foundation
 
-/// A NATS message copied out of the C client, so its memory is Swift's and it can cross tasks.
+/// A NATS message: what the core connection reads and writes, and what a JetStream read through
+/// the C client is copied into, so its memory is Swift's and it can cross tasks.
 public struct NATSMessage: Sendable {
     public var subject: String
     public var replyTo: String?
@@ -34,24 +35,6 @@ public struct NATSMessage: Sendable {
                 headers[String(cString: key)] = String(cString: value)
             }
         }
-    }
-
-    /// A C message with this content, owned by the caller (publish it, then `natsMsg_Destroy`).
-    func makeCMessage() throws(BusError) -> OpaquePointer {
-        var message: OpaquePointer?
-        let status = payload.withUnsafeBytes { bytes in
-            natsMsg_Create(&message, subject, replyTo, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(bytes.count))
-        }
-        try check(status, "message create")
-        guard let message else { throw .failed(operation: "message create", status: "no message", detail: "") }
-        for (key, value) in headers {
-            let status = natsMsgHeader_Set(message, key, value)
-            if status != NATS_OK {
-                natsMsg_Destroy(message)
-                throw busError(status, "header \(key)")
-            }
-        }
-        return message
     }
 }
 
