@@ -35,13 +35,13 @@ enum ReadModelRepository {
 
     /// Adds calls to their hour's row.
     static func addCalls(_ usage: HourlyUsage, in tx: TenantTransaction) async throws {
-        let row = usage.row
+        let (row, totals) = (usage.row, usage.totals)
         try await tx.execute("""
             INSERT INTO analytics_usage_hourly AS row (tenant_id, hour, api_key_id, model, deployment, requests, failed, cancelled,
                                                        prompt_tokens, completion_tokens, cost_micros, latency_ms_sum, latency_buckets)
             VALUES (\(tx.tenantID), \(row.hour), \(row.apiKeyID ?? noKey), \(row.model), \(row.deployment),
-                    \(usage.requests), \(usage.failed), \(usage.cancelled), \(usage.promptTokens), \(usage.completionTokens),
-                    \(usage.costMicros), \(usage.latencyMsSum), \(usage.latency.counts))
+                    \(totals.requests), \(totals.failed), \(totals.cancelled), \(totals.promptTokens), \(totals.completionTokens),
+                    \(totals.costMicros), \(totals.latencyMsSum), \(totals.latency.counts))
             ON CONFLICT (tenant_id, hour, api_key_id, model, deployment) DO UPDATE SET
                 requests = row.requests + EXCLUDED.requests,
                 failed = row.failed + EXCLUDED.failed,
@@ -131,27 +131,4 @@ struct BudgetStanding: Sendable, Equatable {
     var policy: String?
     var period: String?
     var crossedPercent: Int?
-}
-
-/// Calls summed over some hours.
-struct HourTotals: Sendable, Equatable {
-    var requests: Int64
-    var failed: Int64
-    var cancelled: Int64
-    var promptTokens: Int64
-    var completionTokens: Int64
-    var costMicros: Int64
-    var latencyMsSum: Int64
-    var latency: LatencyHistogram
-
-    mutating func add(_ other: HourTotals) {
-        requests += other.requests
-        failed += other.failed
-        cancelled += other.cancelled
-        promptTokens += other.promptTokens
-        completionTokens += other.completionTokens
-        costMicros += other.costMicros
-        latencyMsSum += other.latencyMsSum
-        latency.add(other.latency)
-    }
 }
