@@ -296,12 +296,12 @@ final class CoreConnection: Sendable {
         let task = eventLoop.scheduleRepeatedTask(initialDelay: TimeAmount(options.pingInterval), delay: TimeAmount(options.pingInterval)) { [weak self] _ in
             self?.ping()
         }
-        let replaced: RepeatedTask? = state.withLock { state in
+        let closedMeanwhile: RepeatedTask? = state.withLock { state in
             if case .closed = state.phase { return task }
             state.keepAlive = task
             return nil
         }
-        replaced?.cancel()
+        closedMeanwhile?.cancel()
     }
 
     private func ping() {
@@ -317,7 +317,7 @@ final class CoreConnection: Sendable {
             logger.warning("NATS stopped answering pings; reconnecting", metadata: ["url": "\(options.url)"])
             stale.close(promise: nil)
         } else {
-            try? send { _ in }
+            try? send { _ in }  // nothing more to add: this flushes the PING
         }
     }
 
@@ -339,6 +339,11 @@ final class CoreConnection: Sendable {
 
     func receivedError(_ text: String) {
         logger.warning("NATS server error", metadata: ["error": "\(text)", "url": "\(options.url)"])
+    }
+
+    /// The connection is closed (and made again) after this.
+    func failed(_ error: any Error) {
+        logger.warning("NATS connection failed", metadata: ["error": "\(error)", "url": "\(options.url)"])
     }
 
     /// The channel closed. Unless the connection was closed on purpose, reconnect.
@@ -445,7 +450,11 @@ private final class CoreChannelHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if !isHandshakeDone { handshake.fail(error) }
+        if isHandshakeDone {
+            connection.failed(error)
+        } else {
+            handshake.fail(error)
+        }
         context.close(promise: nil)
     }
 }
