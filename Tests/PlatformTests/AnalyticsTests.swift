@@ -100,7 +100,8 @@ import Testing
                     #expect(budget?.1 == "2026-11" && budget?.2 == 80, "the highest crossing of the latest period")
 
                     let live = try await Self.rows(tenants[0], database) + Self.rows(tenants[1], database)
-                    let summary = try await ReadModelRebuild(bus: bus, database: database, logger: TestEnvironment.logger).run(tenants: Set(tenants))
+                    let summary = try await ReadModelRebuild(bus: bus, database: database, logger: TestEnvironment.logger, batchSize: 100)
+                        .run(tenants: Set(tenants))
                     #expect(summary.projected == projectable, "the rebuild projected every event again: \(summary)")
                     #expect(summary.skipped == 1, "the unreadable event is skipped: \(summary)")
                     let rebuilt = try await Self.rows(tenants[0], database) + Self.rows(tenants[1], database)

@@ -14,11 +14,15 @@ public struct ReadModelRebuild: Sendable {
     let bus: Bus
     let projection: Projection
     let logger: Logger
+    /// Events read before their projection is written: a tenant's share of them is projected in
+    /// one transaction (as the projection service writes its batches).
+    let batchSize: Int
 
-    public init(bus: Bus, database: Database, logger: Logger) {
+    public init(bus: Bus, database: Database, logger: Logger, batchSize: Int = 256) {
         self.bus = bus
         projection = Projection(database: database)
         self.logger = logger
+        self.batchSize = max(1, batchSize)
     }
 
     public struct Summary: Sendable, Equatable {
@@ -43,22 +47,41 @@ public struct ReadModelRebuild: Sendable {
         while true {
             let last = try await bus.streamState(StreamSpec.events.name).lastSequence
             guard next <= last else { return summary }
+            var batch: [(sequence: UInt64, event: Projection.Prepared)] = []
             for sequence in next...last {
                 // A message deleted or aged out of the stream leaves a gap.
                 guard let stored = try await bus.storedMessage(stream: StreamSpec.events.name, sequence: sequence),
                       tenants?.contains(where: { stored.message.subject.hasPrefix("evt.\(Subject.token($0)).") }) ?? true else { continue }
                 summary.replayed += 1
                 do {
-                    if try await projection.project(stored.message) == .projected { summary.projected += 1 }
+                    guard let prepared = try projection.prepare(stored.message) else { continue }
+                    batch.append((sequence, prepared))
                 } catch let error as UnprojectableEvent {
                     summary.skipped += 1
                     logger.warning("event skipped", metadata: ["sequence": "\(sequence)", "reason": "\(error)"])
-                } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23503" {
-                    summary.skipped += 1
-                    logger.warning("event of a tenant that does not exist skipped", metadata: ["sequence": "\(sequence)"])
+                }
+                if batch.count == batchSize {
+                    try await project(batch, into: &summary)
+                    batch = []
                 }
             }
+            try await project(batch, into: &summary)
             next = last + 1
+        }
+    }
+
+    private func project(_ batch: [(sequence: UInt64, event: Projection.Prepared)], into summary: inout Summary) async throws {
+        let byTenant = Dictionary(grouping: batch, by: \.event.tenantID)
+        for (tenant, events) in byTenant {
+            do {
+                let outcomes = try await projection.project(tenant: tenant, events.map(\.event))
+                summary.projected += outcomes.count { $0 == .projected }
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23503" {
+                summary.skipped += events.count
+                logger.warning("events of a tenant that does not exist skipped", metadata: [
+                    "tenant_id": "\(Subject.token(tenant))", "sequences": "\(events.map(\.sequence))",
+                ])
+            }
         }
     }
 }
