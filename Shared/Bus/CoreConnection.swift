@@ -11,8 +11,10 @@ import Synchronization
 /// callback there, so a reply resumes its waiting task without passing through another
 /// thread. Publishes from any thread are gathered and written once per event-loop turn.
 ///
-/// Once connected it reconnects for ever: publishes wait in memory meanwhile (up to
-/// `reconnectBufferBytes`), and subscriptions are made again on the new connection.
+/// Once connected it reconnects for ever: publishes wait in memory meanwhile, and subscriptions
+/// are made again on the new connection. Publishes also wait while the server reads slower than
+/// they come (the channel is not writable). Either way at most `pendingBytesLimit` wait: a
+/// publish beyond fails at once rather than grow memory without bound.
 final class CoreConnection: Sendable {
     struct Options: Sendable {
         /// One or more servers, comma-separated, tried in turn: `nats://[user:password@]host:port`
@@ -24,8 +26,9 @@ final class CoreConnection: Sendable {
         /// A `PING` this often; the connection is made again when `maxPingsOut` go unanswered.
         var pingInterval: Duration
         var maxPingsOut = 2
-        /// Publishes held while reconnecting; a publish beyond this fails instead of waiting.
-        var reconnectBufferBytes = 8 * 1024 * 1024
+        /// Bytes of publishes held while reconnecting or while the server is not reading; a
+        /// publish beyond this fails instead of waiting.
+        var pendingBytesLimit = 8 * 1024 * 1024
     }
 
     private struct Subscriber {
@@ -112,40 +115,42 @@ final class CoreConnection: Sendable {
         }
     }
 
-    /// Appends to what goes out next and makes sure it is written this event-loop turn. While
-    /// reconnecting it stays in memory; a publish fails rather than grow it past the reconnect
-    /// buffer (subscription changes always pass: they are small, and a drain must complete).
+    /// Appends to what goes out next and makes sure it is written this event-loop turn. A
+    /// publish fails rather than grow what waits past `pendingBytesLimit` (subscription changes
+    /// always pass: they are small, and a drain must complete).
     private func send(isPublish: Bool = false, _ write: (inout State) throws(BusError) -> Void) throws(BusError) {
         let channelToFlush: Channel? = try state.withLock { (state: inout State) throws(BusError) -> Channel? in
-            switch state.phase {
-            case .closed:
-                throw .closed
-            case .reconnecting:
-                guard !isPublish || state.outgoing.readableBytes < options.reconnectBufferBytes else {
-                    throw .failed(operation: "publish", status: "reconnect buffer full", detail: "NATS has been unreachable too long")
-                }
-                try write(&state)
-                return nil
-            case .connected(let channel):
-                try write(&state)
-                guard !state.isFlushScheduled else { return nil }
-                state.isFlushScheduled = true
-                return channel
+            if case .closed = state.phase { throw .closed }
+            guard !isPublish || state.outgoing.readableBytes < options.pendingBytesLimit else {
+                let reason = if case .connected = state.phase { "NATS is not reading what is sent" } else { "NATS has been unreachable too long" }
+                throw .failed(operation: "publish", status: "\(options.pendingBytesLimit / 1024 / 1024) MiB of publishes waiting", detail: reason)
             }
+            try write(&state)
+            guard case .connected(let channel) = state.phase, !state.isFlushScheduled else { return nil }
+            state.isFlushScheduled = true
+            return channel
         }
         if let channelToFlush {
             channelToFlush.eventLoop.execute { self.flush(channelToFlush) }
         }
     }
 
+    /// Hands what waits to the channel, unless the channel is not writable: then it waits here,
+    /// within the limit, until `writabilityChanged`.
     private func flush(_ channel: Channel) {
         let data: ByteBuffer? = state.withLock { state in
             state.isFlushScheduled = false
-            guard case .connected(let current) = state.phase, current === channel, state.outgoing.readableBytes > 0 else { return nil }
+            guard case .connected(let current) = state.phase, current === channel, channel.isWritable,
+                  state.outgoing.readableBytes > 0 else { return nil }
             defer { state.outgoing = channel.allocator.buffer(capacity: 512) }
             return state.outgoing
         }
         if let data { channel.writeAndFlush(data, promise: nil) }
+    }
+
+    /// The channel took what it had: send what waited meanwhile.
+    func writabilityChanged(_ channel: Channel) {
+        if channel.isWritable { flush(channel) }
     }
 
     // MARK: Subscriptions
@@ -439,6 +444,11 @@ private final class CoreChannelHandler: ChannelInboundHandler {
                 handshake.fail(CoreProtocolError(description: "the server refused the connection: \(text)"))
             }
         }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        connection.writabilityChanged(context.channel)
+        context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

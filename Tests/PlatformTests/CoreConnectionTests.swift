@@ -125,6 +125,45 @@ import Testing
         process.kill()
     }
 
+    @Test func publishesToAServerThatStopsReadingFailOnceTheLimitWaitsAndTheBusRecovers() async throws {
+        let (server, process) = try await PrivateNATSServer.started()
+        defer {
+            kill(process.process.processIdentifier, SIGCONT)
+            process.kill()
+            try? FileManager.default.removeItem(at: server.directory)
+        }
+        let bus = try await Bus.connect(.init(url: server.url, name: "tests"), logger: TestEnvironment.logger)
+        let subject = "svc.test.\(uniqueName("after-flood"))"
+        let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .unary { $0.payload })
+        try await withRunning([responder]) {
+            _ = try await eventuallyAnswered { try await bus.request(subject, payload: Data(), timeout: .seconds(2)) }
+            kill(process.process.processIdentifier, SIGSTOP)
+            // The kernel's socket buffers take some megabytes; then the channel stops being
+            // writable and publishes wait in the connection, up to its limit.
+            let message = NATSMessage(subject: "test.flood", payload: Data(count: 512 * 1024))
+            var sent = 0
+            var refusal: (any Error)?
+            while sent < 256 {
+                do {
+                    try bus.publish(message)
+                    sent += 1
+                    await Task.yield()  // lets the connection hand what waits to the channel
+                } catch {
+                    refusal = error
+                    break
+                }
+            }
+            #expect(refusal.map { "\($0)".contains("publishes waiting") } == true,
+                    "\(sent / 2) MiB published to a stopped server without a refusal")
+            kill(process.process.processIdentifier, SIGCONT)
+            // What waited drains once the server reads again; publishing works again then.
+            #expect(try await eventually(timeout: .seconds(20)) { (try? bus.publish(NATSMessage(subject: "test.probe"))) != nil })
+            let reply = try await bus.request(subject, payload: Data("after".utf8), timeout: .seconds(10))
+            #expect(reply.payload == Data("after".utf8))
+        }
+        await bus.close()
+    }
+
     @Test func aServerThatStopsAnsweringIsLeftAfterTwoUnansweredPings() async throws {
         let (server, process) = try await PrivateNATSServer.started()
         defer {
