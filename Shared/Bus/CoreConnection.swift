@@ -50,7 +50,8 @@ final class CoreConnection: Sendable {
         var phase: Phase = .reconnecting
         var subscribers: [UInt64: Subscriber] = [:]
         var nextSID: UInt64 = 1
-        /// Written by any thread, handed to the channel once per event-loop turn.
+        /// Written by any thread, handed to the channel once per event-loop turn while it is
+        /// writable.
         var outgoing = ByteBuffer()
         var isFlushScheduled = false
         /// What each `PING` sent is waiting for, in order: a draining subscription's id, or nil.

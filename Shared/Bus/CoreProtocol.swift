@@ -55,7 +55,7 @@ struct CoreProtocolDecoder: ByteToMessageDecoder {
             return nil
         }
         let lineLength = lineEnd - buffer.readerIndex + 1
-        var fields = ControlLine(buffer.readableBytesView.prefix(lineLength))
+        let fields = ControlLine(buffer.readableBytesView.prefix(lineLength))
         switch fields.verb {
         case "MSG", "HMSG":
             let isHeaded = fields.verb == "HMSG"

@@ -126,82 +126,72 @@ import Testing
     }
 
     @Test func publishesToAServerThatStopsReadingFailOnceTheLimitWaitsAndTheBusRecovers() async throws {
-        let (server, process) = try await PrivateNATSServer.started()
-        defer {
-            kill(process.process.processIdentifier, SIGCONT)
-            process.kill()
-            try? FileManager.default.removeItem(at: server.directory)
-        }
-        let bus = try await Bus.connect(.init(url: server.url, name: "tests"), logger: TestEnvironment.logger)
-        let subject = "svc.test.\(uniqueName("after-flood"))"
-        let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .unary { $0.payload })
-        try await withRunning([responder]) {
-            _ = try await eventuallyAnswered { try await bus.request(subject, payload: Data(), timeout: .seconds(2)) }
-            kill(process.process.processIdentifier, SIGSTOP)
-            // The kernel's socket buffers take some megabytes; then the channel stops being
-            // writable and publishes wait in the connection, up to its limit.
-            let message = NATSMessage(subject: "test.flood", payload: Data(count: 512 * 1024))
-            var sent = 0
-            var refusal: (any Error)?
-            while sent < 256 {
-                do {
-                    try bus.publish(message)
-                    sent += 1
-                    await Task.yield()  // lets the connection hand what waits to the channel
-                } catch {
-                    refusal = error
-                    break
+        try await PrivateNATSServer.running { server, process in
+            let bus = try await Bus.connect(.init(url: server.url, name: "tests"), logger: TestEnvironment.logger)
+            let subject = "svc.test.\(uniqueName("after-flood"))"
+            let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .unary { $0.payload })
+            try await withRunning([responder]) {
+                _ = try await eventuallyAnswered { try await bus.request(subject, payload: Data(), timeout: .seconds(2)) }
+                process.pause()
+                // The kernel's socket buffers take some megabytes; then the channel stops being
+                // writable and publishes wait in the connection, up to its limit.
+                let message = NATSMessage(subject: "test.flood", payload: Data(count: 512 * 1024))
+                var sent = 0
+                var refusal: (any Error)?
+                while sent < 256 {
+                    do {
+                        try bus.publish(message)
+                        sent += 1
+                        await Task.yield()  // lets the connection hand what waits to the channel
+                    } catch {
+                        refusal = error
+                        break
+                    }
                 }
+                #expect(refusal.map { "\($0)".contains("publishes waiting") } == true,
+                        "\(sent / 2) MiB published to a stopped server without a refusal")
+                process.resume()
+                // What waited drains once the server reads again; publishing works again then.
+                #expect(try await eventually(timeout: .seconds(20)) { (try? bus.publish(NATSMessage(subject: "test.probe"))) != nil })
+                let reply = try await bus.request(subject, payload: Data("after".utf8), timeout: .seconds(10))
+                #expect(reply.payload == Data("after".utf8))
             }
-            #expect(refusal.map { "\($0)".contains("publishes waiting") } == true,
-                    "\(sent / 2) MiB published to a stopped server without a refusal")
-            kill(process.process.processIdentifier, SIGCONT)
-            // What waited drains once the server reads again; publishing works again then.
-            #expect(try await eventually(timeout: .seconds(20)) { (try? bus.publish(NATSMessage(subject: "test.probe"))) != nil })
-            let reply = try await bus.request(subject, payload: Data("after".utf8), timeout: .seconds(10))
-            #expect(reply.payload == Data("after".utf8))
+            await bus.close()
         }
-        await bus.close()
     }
 
     @Test func aServerThatStopsAnsweringIsLeftAfterTwoUnansweredPings() async throws {
-        let (server, process) = try await PrivateNATSServer.started()
-        defer {
-            process.kill()
-            try? FileManager.default.removeItem(at: server.directory)
+        try await PrivateNATSServer.running { server, process in
+            var options = Bus.Options(url: server.url, name: "tests")
+            options.pingInterval = .milliseconds(200)
+            let bus = try await Bus.connect(options, logger: TestEnvironment.logger)
+            process.pause()
+            let left = try await eventually(timeout: .seconds(10)) { !bus.isConnected }
+            process.resume()
+            #expect(left, "the client still counted a hung server as connected")
+            #expect(try await eventually(timeout: .seconds(20)) { bus.isConnected }, "the bus did not reconnect")
+            await bus.close()
         }
-        var options = Bus.Options(url: server.url, name: "tests")
-        options.pingInterval = .milliseconds(200)
-        let bus = try await Bus.connect(options, logger: TestEnvironment.logger)
-        kill(process.process.processIdentifier, SIGSTOP)
-        let left = try await eventually(timeout: .seconds(10)) { !bus.isConnected }
-        kill(process.process.processIdentifier, SIGCONT)
-        #expect(left, "the client still counted a hung server as connected")
-        #expect(try await eventually(timeout: .seconds(20)) { bus.isConnected }, "the bus did not reconnect")
-        await bus.close()
     }
 
     @Test func credentialsInTheURLAreSentAndARefusalIsNamed() async throws {
-        let (server, process) = try await PrivateNATSServer.started(arguments: ["--user", "switchyard", "--pass", "s3cret"])
-        defer {
-            process.kill()
-            try? FileManager.default.removeItem(at: server.directory)
+        try await PrivateNATSServer.running(arguments: ["--user", "switchyard", "--pass", "s3cret"]) { server, _ in
+            await #expect {
+                _ = try await Bus.connect(.init(url: server.url, name: "tests"), logger: TestEnvironment.logger)
+            } throws: { error in
+                guard case BusError.unreachable(_, let reason) = error else { return false }
+                return reason.localizedCaseInsensitiveContains("authorization")
+            }
+            let url = server.url.replacingOccurrences(of: "nats://", with: "nats://switchyard:s3cret@")
+            let bus = try await Bus.connect(.init(url: url, name: "tests"), logger: TestEnvironment.logger)
+            let subject = "svc.test.\(uniqueName("authorized"))"
+            let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .unary { $0.payload })
+            try await withRunning([responder]) {
+                let reply = try await eventuallyAnswered { try await bus.request(subject, payload: Data("ok".utf8), timeout: .seconds(2)) }
+                #expect(reply.payload == Data("ok".utf8))
+            }
+            await bus.close()
         }
-        await #expect {
-            _ = try await Bus.connect(.init(url: server.url, name: "tests"), logger: TestEnvironment.logger)
-        } throws: { error in
-            guard case BusError.unreachable(_, let reason) = error else { return false }
-            return reason.localizedCaseInsensitiveContains("authorization")
-        }
-        let url = server.url.replacingOccurrences(of: "nats://", with: "nats://switchyard:s3cret@")
-        let bus = try await Bus.connect(.init(url: url, name: "tests"), logger: TestEnvironment.logger)
-        let subject = "svc.test.\(uniqueName("authorized"))"
-        let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .unary { $0.payload })
-        try await withRunning([responder]) {
-            let reply = try await eventuallyAnswered { try await bus.request(subject, payload: Data("ok".utf8), timeout: .seconds(2)) }
-            #expect(reply.payload == Data("ok".utf8))
-        }
-        await bus.close()
     }
 }
 

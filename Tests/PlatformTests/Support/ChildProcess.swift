@@ -39,6 +39,15 @@ final class ChildProcess: @unchecked Sendable {
         }
     }
 
+    /// Stops it where it is (SIGSTOP), as a hung server would be, until `resume()`.
+    func pause() {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGSTOP) }
+    }
+
+    func resume() {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGCONT) }
+    }
+
     /// Sends SIGTERM and returns the exit status once it has exited.
     func terminate() async -> Int32 {
         if process.isRunning { Foundation.kill(process.processIdentifier, SIGTERM) }
@@ -141,5 +150,17 @@ struct PrivateNATSServer {
             process.kill()
         }
         throw CLI.Failed(arguments: ["nats-server"], status: -1, output: "no private NATS server would start")
+    }
+
+    /// Runs `body` with a server of its own, then stops it (resumed first, should the test have
+    /// paused it) and removes its files.
+    static func running<T>(arguments: [String] = [], _ body: (PrivateNATSServer, ChildProcess) async throws -> T) async throws -> T {
+        let (server, process) = try await started(arguments: arguments)
+        defer {
+            process.resume()
+            process.kill()
+            try? FileManager.default.removeItem(at: server.directory)
+        }
+        return try await body(server, process)
     }
 }
