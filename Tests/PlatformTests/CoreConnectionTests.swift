@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import NIOCore
+import NIOPosix
 @testable import SwitchyardBus
 import Testing
 
@@ -174,6 +175,27 @@ import Testing
         }
     }
 
+    @Test(arguments: [
+        (#"{"server_id":"tls","tls_required":true,"headers":true}"#, "requires TLS"),
+        (#"{"server_id":"old","headers":false}"#, "does not support message headers"),
+    ])
+    func aServerTheConnectionCannotUseIsRefusedSayingWhy(info: String, reason: String) async throws {
+        // A listener that greets like a NATS server and then says nothing more.
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Greeter(line: "INFO \(info)\r\n")) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let url = "nats://127.0.0.1:\(server.localAddress!.port!)"
+        await #expect {
+            _ = try await Bus.connect(.init(url: url, name: "tests"), logger: TestEnvironment.logger)
+        } throws: { error in
+            guard case BusError.unreachable(let reported, let said) = error else { return false }
+            return reported == url && said.contains(reason)
+        }
+        try await server.close()
+    }
+
     @Test func credentialsInTheURLAreSentAndARefusalIsNamed() async throws {
         try await PrivateNATSServer.running(arguments: ["--user", "switchyard", "--pass", "s3cret"]) { server, _ in
             await #expect {
@@ -192,6 +214,18 @@ import Testing
             }
             await bus.close()
         }
+    }
+}
+
+/// Writes one line when a client connects, then reads and ignores what the client sends.
+private final class Greeter: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let line: String
+
+    init(line: String) { self.line = line }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(NIOAny(ByteBuffer(string: line)), promise: nil)
     }
 }
 
