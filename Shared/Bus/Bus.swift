@@ -182,7 +182,7 @@ public final class Bus: @unchecked Sendable {
     }
 }
 
-/// Logs connection loss and recovery from the client's own threads.
+/// Logs the C client's (JetStream) connection loss and recovery from the client's own threads.
 ///
 /// The client calls back with a context pointer, possibly after the connection was closed and
 /// the `Bus` released. So the pointer is not the box: it is a number looked up in a registry,
@@ -220,9 +220,9 @@ final class ConnectionEventsBox: Sendable {
 
     func disconnected() {
         guard !isClosing.load(ordering: .relaxed) else { return }
-        logger.warning("disconnected from NATS; reconnecting", metadata: ["url": "\(url)"])
+        logger.warning("disconnected from NATS; reconnecting", metadata: ["url": "\(url)", "connection": "jetstream"])
     }
-    func reconnected() { logger.info("reconnected to NATS", metadata: ["url": "\(url)"]) }
+    func reconnected() { logger.info("reconnected to NATS", metadata: ["url": "\(url)", "connection": "jetstream"]) }
 }
 
 extension Duration {
