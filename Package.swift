@@ -148,7 +148,9 @@ let package = Package(
         ),
 
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests"),
-        .testTarget(name: "RouterTests", dependencies: ["RouterService", "Contracts"], path: "Tests/RouterTests"),
+        .testTarget(
+            name: "RouterTests", dependencies: ["RouterService", "Contracts", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/RouterTests"),
         .testTarget(name: "AnalyticsTests", dependencies: ["AnalyticsService"], path: "Tests/AnalyticsTests"),
         .testTarget(name: "BillingTests", dependencies: ["BillingService"], path: "Tests/BillingTests"),
         .testTarget(

@@ -62,9 +62,9 @@ struct AnthropicProvider: ModelProvider {
         // Anthropic numbers content blocks; OpenAI numbers tool calls.
         var toolCallOfBlock: [Int: Int] = [:]
         let bodyEnded = try await HTTPProviderCall.forEachBuffer(of: body) { buffer in
-            for data in lines.append(buffer) {
-                guard let event = try? JSONCoding.decode(AnthropicStreamEvent.self, from: Data(data.utf8)) else {
-                    throw ProviderError(kind: .invalidResponse, message: "an unreadable event: \(data.prefix(200))")
+            for data in try lines.append(buffer) {
+                guard let event = try? JSONCoding.decode(AnthropicStreamEvent.self, from: data) else {
+                    throw ProviderError(kind: .invalidResponse, message: "an unreadable event: \(data.excerpt)")
                 }
                 switch event.type {
                 case "message_start":

@@ -68,20 +68,46 @@ enum HTTPProviderCall {
     }
 }
 
-/// Splits a server-sent event stream into the `data:` payloads of its events.
+/// Splits a server-sent event stream into the `data:` payloads of its events. Works on the bytes:
+/// the separators are ASCII, so the UTF-8 text between them is handed on undecoded.
 struct ServerSentEventLines {
-    private var pending = ""
+    /// The longest line an upstream may send: an event without an end is refused rather than
+    /// held in memory for ever.
+    static let lineLimit = 1 << 20
 
-    mutating func append(_ buffer: ByteBuffer) -> [String] {
-        pending += String(buffer: buffer)
-        var payloads: [String] = []
-        while let newline = pending.firstIndex(where: { $0 == "\n" || $0 == "\r\n" }) {
-            let line = pending[..<newline].trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
-            pending = String(pending[pending.index(after: newline)...])
-            if line.hasPrefix("data:") {
-                payloads.append(line.dropFirst(5).trimmingCharacters(in: .whitespaces))
-            }
+    private var pending = ByteBuffer()
+
+    mutating func append(_ buffer: ByteBuffer) throws(ProviderError) -> [Data] {
+        if pending.readableBytes == 0 {
+            pending = buffer
+        } else {
+            var buffer = buffer
+            pending.writeBuffer(&buffer)
         }
+        var payloads: [Data] = []
+        while let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+            var line = pending.readSlice(length: newline - pending.readerIndex)!
+            pending.moveReaderIndex(forwardBy: 1)
+            if line.readableBytesView.last == UInt8(ascii: "\r") { line.moveWriterIndex(to: line.writerIndex - 1) }
+            guard line.readableBytesView.starts(with: Self.dataField) else { continue }
+            line.moveReaderIndex(forwardBy: Self.dataField.count)
+            let payload = line.readableBytesView.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+            payloads.append(Data(payload))
+        }
+        guard pending.readableBytes <= Self.lineLimit else {
+            throw ProviderError(kind: .invalidResponse, message: "an event longer than \(Self.lineLimit) bytes")
+        }
+        pending.discardReadBytes()
         return payloads
     }
+
+    private static let dataField = Array("data:".utf8)
+}
+
+extension Data {
+    /// The `[DONE]` payload that ends an OpenAI stream.
+    var isDoneMarker: Bool { elementsEqual("[DONE]".utf8) }
+
+    /// The start of a payload, for an error message.
+    var excerpt: String { String(decoding: prefix(200), as: UTF8.self) }
 }

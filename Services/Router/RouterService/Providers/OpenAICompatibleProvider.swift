@@ -58,13 +58,13 @@ struct OpenAICompatibleProvider: ModelProvider {
         var finishReason: String?
         var usage: TokenUsage?
         let bodyEnded = try await HTTPProviderCall.forEachBuffer(of: body) { buffer in
-            for data in lines.append(buffer) {
-                if data == "[DONE]" {
+            for data in try lines.append(buffer) {
+                if data.isDoneMarker {
                     continuation.yield(.finished(reason: finishReason, usage: usage))
                     return false
                 }
-                guard let chunk = try? JSONCoding.decode(ChatCompletionChunk.self, from: Data(data.utf8)) else {
-                    throw ProviderError(kind: .invalidResponse, message: "an unreadable event: \(data.prefix(200))")
+                guard let chunk = try? JSONCoding.decode(ChatCompletionChunk.self, from: data) else {
+                    throw ProviderError(kind: .invalidResponse, message: "an unreadable event: \(data.excerpt)")
                 }
                 if let choice = chunk.choices.first {
                     if let content = choice.delta.content, !content.isEmpty { continuation.yield(.content(content)) }
