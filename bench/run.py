@@ -10,7 +10,8 @@ and a .tsv beside it.
 
 Settings (environment): BENCH_SECONDS (10) per case, BENCH_SOAK_STREAMS (2000), BENCH_CASES
 (comma list, all by default), BENCH_TARGETS (direct,one-hop,switchyard), PROFILE=1 for a perf
-profile of the gateway and router under load from BENCH_PROFILE_CONNECTIONS (64) connections.
+profile of BENCH_PROFILE_SERVICES (gateway,router; any of gateway, router, nats, redis, billing,
+analytics, postgres) under the load of the case BENCH_PROFILE_CASE (c64; any of c1, c16, c64, s64).
 """
 import datetime
 import json
@@ -33,6 +34,7 @@ SOAK_STREAMS = int(os.environ.get("BENCH_SOAK_STREAMS", "2000"))
 CASES = [c for c in os.environ.get("BENCH_CASES", "c1,c16,c64,s64,soak").split(",") if c]
 TARGETS = [t for t in os.environ.get("BENCH_TARGETS", "direct,one-hop,switchyard").split(",") if t]
 PROFILE = os.environ.get("PROFILE", "0") == "1"
+PROFILE_CASE = os.environ.get("BENCH_PROFILE_CASE", "c64")
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -339,6 +341,20 @@ PATHS = {"direct": [], "one-hop": ["nginx"], "switchyard": ["gateway", "router",
 OFF_PATH = {"switchyard": ["billing", "analytics", "postgres"]}
 
 
+def drive_load(case, url, key):
+    """Runs one case's load against `url`: wrk for cN (N connections), the stream client for s64
+    and soak. Returns the load generator's output and the CPU seconds it used."""
+    if case.startswith("c"):
+        connections = int(case[1:])
+        return run_load(["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{int(SECONDS)}s", "--latency",
+                         "-s", str(ROOT / "bench" / "wrk" / "chat.lua"), url],
+                        env=dict(os.environ, BENCH_KEY=key, BENCH_MODEL="bench-chat"))
+    client = [sys.executable, str(ROOT / "bench" / "stream_client.py")]
+    if case == "s64":
+        return run_load(client + ["burst", url + "/v1", key, "bench-chat", "64", str(SECONDS)])
+    return run_load(client + ["soak", url + "/v1", key, "bench-soak", str(SOAK_STREAMS), "500"])
+
+
 def measure(platform, target, case, url):
     groups = platform.groups()
     watched = [groups[name] for name in ["upstream", *PATHS[target], *OFF_PATH.get(target, [])]]
@@ -347,23 +363,14 @@ def measure(platform, target, case, url):
     busy_before, started = machine_busy_seconds(), time.time()
     sampler.start()
     key = platform.key if target == "switchyard" else "none"
-    if case in ("c1", "c16", "c64"):
-        connections = int(case[1:])
-        output, load_cpu = run_load(["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{int(SECONDS)}s", "--latency",
-                                     "-s", str(ROOT / "bench" / "wrk" / "chat.lua"), url],
-                                    env=dict(os.environ, BENCH_KEY=key, BENCH_MODEL="bench-chat"))
-        result = bench_line(output)
+    output, load_cpu = drive_load(case, url, key)
+    result = bench_line(output)
+    if case.startswith("c"):
         requests = result["requests"]
         seconds = result["duration_us"] / 1e6
         row = {"requests_per_s": requests / seconds, "p50_ms": result["p50_us"] / 1000, "p90_ms": result["p90_us"] / 1000,
                "p99_ms": result["p99_us"] / 1000, "errors": result["non2xx"] + result["socket_errors"]}
     else:
-        client = [sys.executable, str(ROOT / "bench" / "stream_client.py")]
-        if case == "s64":
-            output, load_cpu = run_load(client + ["burst", url + "/v1", key, "bench-chat", "64", str(SECONDS)])
-        else:
-            output, load_cpu = run_load(client + ["soak", url + "/v1", key, "bench-soak", str(SOAK_STREAMS), "500"])
-        result = bench_line(output)
         requests = result["completed"]
         seconds = result["seconds"]
         row = {"requests_per_s": result["streams_per_s"], "p50_ms": result["ttft_p50_ms"], "p90_ms": result["ttft_p90_ms"],
@@ -389,18 +396,18 @@ def measure(platform, target, case, url):
 
 
 def profile(platform):
-    """perf on the software clock (hardware counters are not available here) under load from
-    BENCH_PROFILE_CONNECTIONS (64) connections."""
+    """perf on the software clock (hardware counters are not available here) of
+    BENCH_PROFILE_SERVICES (gateway,router) under the load of BENCH_PROFILE_CASE (c64)."""
     if shutil.which("perf") is None:
         return "perf is not installed"
     data = RUN / "perf.data"
-    pids = ",".join(str(platform.processes[name].pid) for name in ("gateway", "router"))
+    services = os.environ.get("BENCH_PROFILE_SERVICES", "gateway,router").split(",")
+    groups = platform.groups()
+    pids = ",".join(str(pid) for name in services for pid in groups[name].pids())
     recorder = subprocess.Popen(["perf", "record", "-F", "499", "-e", "cpu-clock", "-g", "-p", pids, "-o", str(data)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)
-    connections = int(os.environ.get("BENCH_PROFILE_CONNECTIONS", "64"))
-    run_load(["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{int(SECONDS)}s", "-s", str(ROOT / "bench" / "wrk" / "chat.lua"),
-              f"http://127.0.0.1:{platform.gateway_port}"], env=dict(os.environ, BENCH_KEY=platform.key, BENCH_MODEL="bench-chat"))
+    drive_load(PROFILE_CASE, f"http://127.0.0.1:{platform.gateway_port}", platform.key)
     recorder.send_signal(signal.SIGINT)
     recorder.wait()
     def top(*options, count):
@@ -486,8 +493,8 @@ def write_results(rows, idle_rss, profile_text):
     for row in rows:
         text.append("| " + " | ".join(cell(row.get(c, "")) for c in COLUMNS) + " |")
     if profile_text:
-        connections = os.environ.get("BENCH_PROFILE_CONNECTIONS", "64")
-        text += ["", f"## Profile (gateway and router under c{connections}, perf on cpu-clock)", "", "```", profile_text, "```"]
+        services = os.environ.get("BENCH_PROFILE_SERVICES", "gateway,router").replace(",", ", ")
+        text += ["", f"## Profile ({services} under {PROFILE_CASE}, perf on cpu-clock)", "", "```", profile_text, "```"]
     base.with_suffix(".md").write_text("\n".join(text) + "\n")
     return base.with_suffix(".md")
 
