@@ -83,8 +83,9 @@ struct RouterResponders {
 
     func stream(_ request: BusRequest, _ writer: ReplyStreamWriter) async throws {
         let call = try request.decode(RouterChatCall.self)
+        var chunks = StreamChunkEncoder()
         _ = try await chat.stream(call, deadline: request.deadline) { chunk, headers in
-            try await writer.send(try JSONCoding.encode(chunk), headers: headers)
+            try await writer.send(try chunks.encode(chunk), headers: headers)
         }
     }
 }

@@ -63,12 +63,12 @@ struct OpenAICompatibleProvider: ModelProvider {
                     continuation.yield(.finished(reason: finishReason, usage: usage))
                     return false
                 }
-                guard let chunk = try? JSONCoding.decode(ChatCompletionChunk.self, from: data) else {
+                guard let chunk = try? JSONCoding.decode(UpstreamChunk.self, from: data) else {
                     throw ProviderError(kind: .invalidResponse, message: "an unreadable event: \(data.excerpt)")
                 }
-                if let choice = chunk.choices.first {
-                    if let content = choice.delta.content, !content.isEmpty { continuation.yield(.content(content)) }
-                    if let calls = choice.delta.toolCalls, !calls.isEmpty { continuation.yield(.toolCalls(calls)) }
+                if let choice = chunk.choices?.first {
+                    if let content = choice.delta?.content, !content.isEmpty { continuation.yield(.content(content)) }
+                    if let calls = choice.delta?.toolCalls, !calls.isEmpty { continuation.yield(.toolCalls(calls)) }
                     finishReason = choice.finishReason ?? finishReason
                 }
                 usage = chunk.usage ?? usage
@@ -104,6 +104,33 @@ extension OpenAICompatibleProvider: EmbeddingProvider {
         let promptTokens = answer.usage?.promptTokens ?? inputs.map(LocalTokenizer.count).reduce(0, +)
         return EmbeddingsResponse(data: data, model: request.model, usage: .init(promptTokens: promptTokens))
     }
+}
+
+/// What the router reads of a streamed chunk: only what it uses, which is also less to decode
+/// for every event, and a server that leaves out `id`, `created` or `model` is still understood.
+private struct UpstreamChunk: Decodable {
+    struct Choice: Decodable {
+        var delta: Delta?
+        var finishReason: String?
+
+        enum CodingKeys: String, CodingKey {
+            case delta
+            case finishReason = "finish_reason"
+        }
+    }
+
+    struct Delta: Decodable {
+        var content: String?
+        var toolCalls: [JSONValue]?
+
+        enum CodingKeys: String, CodingKey {
+            case content
+            case toolCalls = "tool_calls"
+        }
+    }
+
+    var choices: [Choice]?
+    var usage: TokenUsage?
 }
 
 /// What OpenAI-compatible servers answer to `/embeddings`: only what is used, so a server that
