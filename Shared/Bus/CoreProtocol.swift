@@ -107,29 +107,35 @@ struct CoreProtocolDecoder: ByteToMessageDecoder {
     /// the `Status` (and `Description`) header, as the C client reports it.
     static func parseHeaders(_ block: ByteBuffer) -> [String: String] {
         var headers: [String: String] = [:]
-        let text = String(buffer: block)
-        var lines = text.split(separator: "\r\n", omittingEmptySubsequences: true).makeIterator()
-        guard let statusLine = lines.next(), statusLine.hasPrefix("NATS/1.0") else { return headers }
-        let status = statusLine.dropFirst("NATS/1.0".count).drop(while: { $0 == " " })
+        let space = UInt8(ascii: " ")
+        var lines = block.readableBytesView.split(separator: UInt8(ascii: "\n")).lazy
+            .map { $0.last == UInt8(ascii: "\r") ? $0.dropLast() : $0 }
+            .filter { !$0.isEmpty }.makeIterator()
+        guard let statusLine = lines.next(), statusLine.starts(with: Self.headerVersion) else { return headers }
+        let status = statusLine.dropFirst(Self.headerVersion.count).drop { $0 == space }
         if !status.isEmpty {
-            let parts = status.split(separator: " ", maxSplits: 1)
-            headers["Status"] = String(parts[0])
-            if parts.count > 1 { headers["Description"] = String(parts[1]) }
+            let parts = status.split(separator: space, maxSplits: 1)
+            headers["Status"] = String(decoding: parts[0], as: UTF8.self)
+            if parts.count > 1 { headers["Description"] = String(decoding: parts[1], as: UTF8.self) }
         }
         while let line = lines.next() {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let name = String(line[..<colon])
-            let value = line[line.index(after: colon)...].drop(while: { $0 == " " })
-            if headers[name] == nil { headers[name] = String(value) }  // the first value, as the C client's lookup returns
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
+            let name = String(decoding: line[..<colon], as: UTF8.self)
+            let value = line[line.index(after: colon)...].drop { $0 == space }
+            if headers[name] == nil { headers[name] = String(decoding: value, as: UTF8.self) }  // the first value, as the C client's lookup returns
         }
         return headers
     }
+
+    private static let headerVersion = Array("NATS/1.0".utf8)
 }
 
 /// The space-separated fields of one control line, without its CRLF.
 private struct ControlLine {
     private let bytes: [UInt8]
     private var ranges: [Range<Int>] = []
+    /// The first field in capitals: `MSG`, `PING`, …
+    private(set) var verb = ""
 
     init(_ line: ByteBufferView) {
         var bytes = Array(line)
@@ -146,11 +152,10 @@ private struct ControlLine {
             }
         }
         if let start { ranges.append(start..<bytes.count) }
+        if !ranges.isEmpty { verb = string(at: 0).uppercased() }
     }
 
     var count: Int { ranges.count }
-
-    var verb: String { ranges.isEmpty ? "" : string(at: 0).uppercased() }
 
     func string(at index: Int) -> String {
         String(decoding: bytes[ranges[index]], as: UTF8.self)
