@@ -3,6 +3,7 @@ import Contracts
 import Foundation
 import Logging
 import Metrics
+import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
@@ -69,7 +70,7 @@ public enum HandlerOutcome: Sendable, Equatable {
 /// A pull consumer on a stream that hands each message to `handler` and acknowledges,
 /// redelivers or dead-letters it by the handler's answer.
 ///
-/// Fetches wait on a thread of the consumer's own. On graceful shutdown it stops fetching,
+/// Fetches go over the core connection. On graceful shutdown it stops fetching,
 /// lets the handlers in hand finish and answers them, then returns.
 public final class DurableConsumer: Service, Sendable {
     public typealias Handler = @Sendable (Delivery) async -> HandlerOutcome
@@ -92,9 +93,7 @@ public final class DurableConsumer: Service, Sendable {
 
     public func run() async throws {
         try await ensureConsumer()
-        let fetchThread = NIOThreadPool(numberOfThreads: 1)
-        fetchThread.start()
-        let pullSubscription = try await bind()
+        let pullSubscription = try PullSubscription(bus: bus, spec: spec, logger: logger)
         let advisories = try watchMaxDeliveries()
         logger.info("consuming", metadata: ["stream": "\(spec.stream)", "filter": "\(spec.filterSubject)"])
         let stopping = StopSignal()
@@ -108,7 +107,7 @@ public final class DurableConsumer: Service, Sendable {
                     guard free > 0 else { break }
                     do {
                         let batch = min(free, self.spec.batchSize)
-                        let deliveries = try await fetchThread.runIfActive { try pullSubscription.fetch(batch) }
+                        let deliveries = try await pullSubscription.fetch(batch)
                         for delivery in deliveries {
                             slots.take()
                             group.addTask {
@@ -117,7 +116,7 @@ public final class DurableConsumer: Service, Sendable {
                             }
                         }
                         if deliveries.count < batch && self.spec.linger > .zero {
-                            try? await Task.sleep(for: self.spec.linger)
+                            await pause(for: self.spec.linger)
                         }
                     } catch {
                         guard !stopping.isRaised && !Task.isCancelled else { break }
@@ -131,7 +130,7 @@ public final class DurableConsumer: Service, Sendable {
             slots.close()
         }
         advisories.drain()
-        try? await fetchThread.shutdownGracefully()
+        pullSubscription.close()
         logger.info("consumer stopped")
     }
 
@@ -191,27 +190,6 @@ public final class DurableConsumer: Service, Sendable {
                     }
                 }
             }
-        }
-    }
-
-    private func bind() async throws -> PullSubscription {
-        let spec = self.spec
-        let bus = self.bus
-        let logger = self.logger
-        return try await bus.blocking {
-            var options = jsSubOptions()
-            jsSubOptions_Init(&options)
-            var handle: OpaquePointer?
-            var code = jsErrCode(rawValue: 0)
-            let status = spec.stream.withCString { stream in
-                spec.name.withCString { name in
-                    options.Stream = stream
-                    options.Consumer = name
-                    return js_PullSubscribe(&handle, bus.jetStream, spec.filterSubject, name, nil, &options, &code)
-                }
-            }
-            try check(status, "bind to consumer \(spec.name)", jsCode: code)
-            return PullSubscription(handle: handle!, spec: spec, logger: logger)
         }
     }
 
@@ -363,44 +341,139 @@ private struct MaxDeliveriesAdvisory: Decodable {
     }
 }
 
-/// A bound pull subscription. `fetch` blocks: call it on the consumer's own thread.
-final class PullSubscription: @unchecked Sendable {
-    let handle: OpaquePointer
+/// A pull consumer's fetches, over the core connection. A fetch asks the server for up to a
+/// batch (`$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`), delivered to an inbox of this
+/// subscription's own. With `no_wait` and `expires` the server sends what it has at once, or the
+/// first message to arrive within `expires`, and then ends the request with a status (408
+/// Request Timeout, 404 No Messages) unless the batch was filled.
+final class PullSubscription: Sendable {
+    private struct Fetch {
+        var replySubject: String
+        var batch: Int
+        var continuation: CheckedContinuation<[NATSMessage], any Error>
+        var timer: Scheduled<Void>?
+    }
+
+    private struct State {
+        /// Messages delivered and not yet handed out: the current fetch's, or late ones of an
+        /// earlier fetch that was given up.
+        var delivered: [NATSMessage] = []
+        var fetch: Fetch?
+    }
+
+    let bus: Bus
     let spec: ConsumerSpec
     let logger: Logger
+    private let inbox = ReplyInbox.makePrefix()
+    private let requestSubject: String
+    private let state = Mutex(State())
+    private let fetches = Atomic<UInt64>(0)
+    private let subscription: Mutex<Subscription?> = Mutex(nil)
 
-    init(handle: OpaquePointer, spec: ConsumerSpec, logger: Logger) {
-        self.handle = handle
+    init(bus: Bus, spec: ConsumerSpec, logger: Logger) throws(BusError) {
+        self.bus = bus
         self.spec = spec
         self.logger = logger
-    }
-
-    func fetch(_ batch: Int) throws -> [Delivery] {
-        var list = natsMsgList()
-        var code = jsErrCode(rawValue: 0)
-        let status = natsSubscription_Fetch(&list, handle, Int32(batch), spec.fetchWait.milliseconds, &code)
-        if status == NATS_TIMEOUT { return [] }  // nothing to do
-        try check(status, "fetch from \(spec.name)", jsCode: code)
-        defer { natsMsgList_Destroy(&list) }
-        return (0..<Int(list.Count)).compactMap { index in
-            guard let cMessage = list.Msgs[index] else { return nil }
-            var metadata: UnsafeMutablePointer<jsMsgMetaData>?
-            guard natsMsg_GetMetaData(&metadata, cMessage) == NATS_OK, let metadata else { return nil }
-            defer { jsMsgMetaData_Destroy(metadata) }
-            let message = NATSMessage(copying: cMessage)
-            var logger = self.logger
-            logger[metadataKey: "sequence"] = "\(metadata.pointee.Sequence.Stream)"
-            if let correlationID = message.headers[BusHeader.correlationID] {
-                logger[metadataKey: "correlation_id"] = "\(correlationID)"
-            }
-            return Delivery(
-                message: message, consumer: spec.name, stream: spec.stream,
-                streamSequence: metadata.pointee.Sequence.Stream, attempt: Int(metadata.pointee.NumDelivered), logger: logger)
+        requestSubject = "$JS.API.CONSUMER.MSG.NEXT.\(spec.stream).\(spec.name)"
+        let subscription = try Subscription(bus: bus, subject: inbox + ".*") { [weak self] message in
+            self?.received(message)
         }
+        self.subscription.withLock { $0 = subscription }
     }
 
-    deinit {
-        // Destroy, not unsubscribe: unsubscribing would delete the durable consumer.
-        natsSubscription_Destroy(handle)
+    /// Up to `batch` deliveries: what the consumer has now, or the first to come within
+    /// `spec.fetchWait`; none when nothing came.
+    func fetch(_ batch: Int) async throws -> [Delivery] {
+        let replySubject = "\(inbox).\(fetches.wrappingAdd(1, ordering: .relaxed).newValue)"
+        let request = #"{"batch":\#(batch),"expires":\#(spec.fetchWait.nanoseconds),"no_wait":true}"#
+        let messages = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[NATSMessage], any Error>) in
+            let late: [NATSMessage]? = state.withLock { state in
+                guard state.delivered.isEmpty else {
+                    defer { state.delivered = [] }
+                    return state.delivered
+                }
+                state.fetch = Fetch(replySubject: replySubject, batch: batch, continuation: continuation)
+                return nil
+            }
+            if let late { return continuation.resume(returning: late) }
+            do {
+                try bus.publish(NATSMessage(subject: requestSubject, replyTo: replySubject, payload: Data(request.utf8)))
+            } catch {
+                return end(replySubject, with: .failure(error))
+            }
+            // The server ends the request by `expires`; this ends it when the server's word does
+            // not come (a lost connection). What it delivers later goes to the next fetch.
+            let timer = eventLoopForTimers().scheduleTask(in: TimeAmount(spec.fetchWait + .seconds(2))) { [weak self] in
+                guard let self else { return }
+                self.end(replySubject, with: nil)
+            }
+            state.withLock { state in
+                if state.fetch?.replySubject == replySubject { state.fetch?.timer = timer } else { timer.cancel() }
+            }
+        }
+        return messages.compactMap(delivery)
+    }
+
+    /// No more messages after those the server has sent already.
+    func close() {
+        subscription.withLock { $0?.drain() }
+        end(nil, with: .success([]))
+    }
+
+    /// On the connection's event loop: a delivery, or the status that ends a fetch.
+    private func received(_ message: NATSMessage) {
+        guard let status = message.headers["Status"] else {
+            let filled = state.withLock { state in
+                state.delivered.append(message)
+                return state.fetch.map { state.delivered.count >= $0.batch } ?? false
+            }
+            if filled { end(nil, with: nil) }
+            return
+        }
+        let outcome: Result<[NATSMessage], any Error>? = switch status {
+        case "404", "408": nil  // no (more) messages: the fetch ends with what came
+        case "503": .failure(BusError.noResponders(subject: requestSubject))
+        default: .failure(BusError.failed(operation: "fetch from \(spec.name)", status: status, detail: message.headers["Description"] ?? ""))
+        }
+        end(message.subject, with: outcome)
+    }
+
+    /// Ends the current fetch (only if it is the one asked on `replySubject`, when one is named)
+    /// with `outcome`, or by default with the messages delivered.
+    private func end(_ replySubject: String?, with outcome: Result<[NATSMessage], any Error>?) {
+        let ended: (Fetch, Result<[NATSMessage], any Error>)? = state.withLock { state in
+            guard let fetch = state.fetch, replySubject == nil || replySubject == fetch.replySubject else { return nil }
+            state.fetch = nil
+            if let outcome { return (fetch, outcome) }
+            defer { state.delivered = [] }
+            return (fetch, .success(state.delivered))
+        }
+        guard let (fetch, outcome) = ended else { return }
+        fetch.timer?.cancel()
+        fetch.continuation.resume(with: outcome)
+    }
+
+    private func delivery(_ message: NATSMessage) -> Delivery? {
+        guard let replyTo = message.replyTo, let (sequence, delivered) = Self.metadata(ofAckSubject: replyTo) else {
+            logger.warning("a delivery without JetStream metadata", metadata: ["subject": "\(message.subject)"])
+            return nil
+        }
+        var logger = self.logger
+        logger[metadataKey: "sequence"] = "\(sequence)"
+        if let correlationID = message.headers[BusHeader.correlationID] {
+            logger[metadataKey: "correlation_id"] = "\(correlationID)"
+        }
+        return Delivery(message: message, consumer: spec.name, stream: spec.stream, streamSequence: sequence, attempt: delivered, logger: logger)
+    }
+
+    /// The stream sequence and delivery count in a JetStream acknowledgement subject:
+    /// `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>`,
+    /// or from newer servers with `<domain>.<account hash>.` after `$JS.ACK.` and a token at the end.
+    static func metadata(ofAckSubject subject: String) -> (streamSequence: UInt64, delivered: Int)? {
+        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
+        guard tokens.count == 9 || tokens.count >= 11, tokens[0] == "$JS", tokens[1] == "ACK" else { return nil }
+        let delivered = tokens.count == 9 ? 4 : 6
+        guard let count = Int(tokens[delivered]), let sequence = UInt64(tokens[delivered + 1]) else { return nil }
+        return (sequence, count)
     }
 }

@@ -182,7 +182,7 @@ final class ReplyInbox: Sendable {
     }
 
     /// `_INBOX.` and 22 random letters and digits (131 bits): unique among the connections.
-    private static func makePrefix() -> String {
+    static func makePrefix() -> String {
         let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
         var generator = SystemRandomNumberGenerator()
         let token = (0..<22).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] }

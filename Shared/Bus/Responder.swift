@@ -333,32 +333,3 @@ final class StreamFlow: Sendable {
         cancellation.finish()
     }
 }
-
-struct DeadlinePassed: Error {}
-
-/// Runs `body`, cancelling it when `seconds` have passed (then throwing `DeadlinePassed`). The
-/// deadline is a timer on an event loop, not a sleeping task: one per request adds up.
-func withDeadline<T: Sendable>(seconds: TimeInterval, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    guard seconds.isFinite else { return try await body() }
-    let passed = Atomic(false)
-    let work = Task { try await body() }
-    let timer = eventLoopForTimers().scheduleTask(in: .milliseconds(Int64(max(0, seconds) * 1000))) {
-        passed.store(true, ordering: .relaxed)
-        work.cancel()
-    }
-    defer { timer.cancel() }
-    return try await withTaskCancellationHandler {
-        do {
-            return try await work.value
-        } catch where passed.load(ordering: .relaxed) {
-            throw DeadlinePassed()
-        }
-    } onCancel: {
-        work.cancel()
-    }
-}
-
-/// The event loop a timer goes on: the caller's, when it runs on one.
-func eventLoopForTimers() -> any EventLoop {
-    MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
-}

@@ -413,6 +413,36 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
         process.kill()
     }
 
+    /// Fetches go over the core connection: one asked before the restart ends by itself, and
+    /// the consumer's inbox is subscribed again with the rest of the connection.
+    @Test func aConsumerGoesOnConsumingAfterTheServerRestarts() async throws {
+        var (server, process) = try await PrivateNATSServer.started()
+        defer { try? FileManager.default.removeItem(at: server.directory) }
+        let bus = try await Bus.connect(.init(url: server.url, name: "tests"), logger: TestEnvironment.logger)
+        try await bus.ensureStreams()
+        let tenant = UUID.timeOrdered()
+        let log = DeliveryLog()
+        let consumer = DurableConsumer(
+            bus: bus, spec: ConsumerSpec(name: "restarted", filterSubject: Subject.events(ofTenant: tenant)), logger: TestEnvironment.logger
+        ) { delivery in
+            log.record(delivery)
+            return .done
+        }
+        try await withRunning([consumer]) {
+            try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 1)))
+            #expect(await log.next(1).count == 1)
+            process.kill()
+            #expect(try await eventually(timeout: .seconds(10)) { !bus.isConnected })
+            process = try server.start()
+            #expect(try await eventually(timeout: .seconds(20)) { bus.isConnected }, "the bus did not reconnect")
+            try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 2)))
+            let after = await log.next(1, timeout: .seconds(15))
+            #expect(try after.map { try $0.decode(Pinged.self).payload.number } == [2])
+        }
+        await bus.close()
+        process.kill()
+    }
+
     @Test func aRespondersGracefulShutdownAnswersTheRequestsInHand() async throws {
         try await withBus { bus in
             let subject = "svc.test.\(uniqueName("draining"))"

@@ -76,6 +76,15 @@ import Testing
         #expect(throws: BusError.self) { try ServerAddress.parse("http://a:1") }
         #expect(throws: BusError.self) { try ServerAddress.parse("") }
     }
+
+    /// The subject a pulled message is acknowledged on says which stream message it is and how
+    /// often it was delivered; servers with a JetStream domain add two tokens and a last one.
+    @Test func aDeliverysAckSubjectGivesItsSequenceAndAttempt() {
+        #expect(PullSubscription.metadata(ofAckSubject: "$JS.ACK.EVENTS.billing.3.1042.17.1796096243528861822.5")! == (1042, 3))
+        #expect(PullSubscription.metadata(ofAckSubject: "$JS.ACK.hub.ACCHASH.EVENTS.billing.1.7.7.1796096243528861822.0.x1y2")! == (7, 1))
+        #expect(PullSubscription.metadata(ofAckSubject: "$JS.ACK.EVENTS.billing.x.7.7.1.0") == nil)
+        #expect(PullSubscription.metadata(ofAckSubject: "_INBOX.abc.1") == nil)
+    }
 }
 
 @Suite struct CoreConnectionTests {
