@@ -48,14 +48,19 @@ public struct Projection: Sendable {
     }
 
     /// Reads and checks an event before any transaction opens: nil for a kind of event the read
-    /// models do not use; `UnprojectableEvent` for one they can never take.
+    /// models do not use; `UnprojectableEvent` for one they can never take. The bus names an
+    /// event's type in a header, so the envelope is read once, as that type; without the header
+    /// its type is read first.
     public func prepare(_ message: NATSMessage) throws -> Prepared? {
-        let header: EnvelopeHeader
-        do { header = try JSONCoding.decode(EnvelopeHeader.self, from: message.payload) } catch {
-            throw UnprojectableEvent(description: "unreadable event on \(message.subject): \(error)")
+        let type: EventType
+        if let named = message.headers[BusHeader.eventType].flatMap(EventType.init) {
+            type = named
+        } else {
+            do { type = try JSONCoding.decode(EnvelopeHeader.self, from: message.payload).type } catch {
+                throw UnprojectableEvent(description: "unreadable event on \(message.subject): \(error)")
+            }
         }
-        guard let effect = try Self.effect(of: message, header) else { return nil }
-        return Prepared(eventID: header.id, tenantID: header.tenantID, effect: effect)
+        return try Self.prepared(message, as: type)
     }
 
     /// Projects a tenant's prepared events in one transaction, each once; answers each one's
@@ -98,26 +103,31 @@ public struct Projection: Sendable {
 
     /// What the event does to the read models, decoded and checked before any transaction
     /// opens; nil for a kind of event they do not use.
-    private static func effect(of message: NATSMessage, _ header: EnvelopeHeader) throws -> Effect? {
-        func decode<Payload: EventPayload>(_ type: Payload.Type) throws -> Envelope<Payload> {
-            do { return try JSONCoding.decode(Envelope<Payload>.self, from: message.payload) } catch {
-                throw UnprojectableEvent(description: "unreadable \(header.type) event \(header.id): \(error)")
+    private static func prepared(_ message: NATSMessage, as type: EventType) throws -> Prepared? {
+        func decode<Payload: EventPayload>(_ payload: Payload.Type) throws -> Envelope<Payload> {
+            let event: Envelope<Payload>
+            do { event = try JSONCoding.decode(Envelope<Payload>.self, from: message.payload) } catch {
+                throw UnprojectableEvent(description: "unreadable \(type) event on \(message.subject): \(error)")
             }
+            guard event.type == type else {
+                throw UnprojectableEvent(description: "event \(event.id) is a \(event.type) event sent as \(type)")
+            }
+            return event
         }
-        switch header.type {
+        switch type {
         case UsageRecorded.eventType:
             let event = try decode(UsageRecorded.self)
             let usage = event.payload
             guard usage.costMicros >= 0, usage.promptTokens >= 0, usage.completionTokens >= 0 else {
                 throw UnprojectableEvent(description: "negative amounts in usage event \(event.id)")
             }
-            return .call(HourlyUsage(usage, at: event.occurredAt))
+            return Prepared(eventID: event.id, tenantID: event.tenantID, effect: .call(HourlyUsage(usage, at: event.occurredAt)))
         case BudgetChanged.eventType:
             let event = try decode(BudgetChanged.self)
-            return .budgetChanged(event.payload, eventID: event.id, at: event.occurredAt)
+            return Prepared(eventID: event.id, tenantID: event.tenantID, effect: .budgetChanged(event.payload, eventID: event.id, at: event.occurredAt))
         case BudgetThresholdCrossed.eventType:
             let event = try decode(BudgetThresholdCrossed.self)
-            return .thresholdCrossed(event.payload)
+            return Prepared(eventID: event.id, tenantID: event.tenantID, effect: .thresholdCrossed(event.payload))
         default:
             return nil
         }
