@@ -37,18 +37,39 @@ public enum JSONCoding {
     }
 
     /// `2025-01-02T03:04:05.678Z`. Milliseconds are counted as an integer, so a date made by
-    /// `Date.roundedToMilliseconds` prints and parses back to the same `Date`.
+    /// `Date.roundedToMilliseconds` prints and parses back to the same `Date`. Written by hand
+    /// (every event carries a date): the calendar arithmetic is the proleptic Gregorian one of
+    /// `Date.ISO8601FormatStyle`, which writes the years it cannot.
     public static func format(_ date: Date) -> String {
-        let milliseconds = date.millisecondsSince1970
-        let (seconds, fraction) = milliseconds.quotientAndRemainder(dividingBy: 1000)
-        let (wholeSeconds, positiveFraction) = fraction < 0 ? (seconds - 1, fraction + 1000) : (seconds, fraction)
-        let base = Date(timeIntervalSince1970: Double(wholeSeconds)).formatted(wholeSecondsStyle)
-        return base.dropLast() + "." + String(positiveFraction + 1000).dropFirst() + "Z"
+        let (seconds, milliseconds) = date.millisecondsSince1970.floorDivided(by: 1000)
+        let (days, secondOfDay) = seconds.floorDivided(by: 86_400)
+        let (year, month, day) = Civil.date(fromDays: days)
+        guard (0...9999).contains(year) else {
+            let base = Date(timeIntervalSince1970: Double(seconds)).formatted(wholeSecondsStyle)
+            return base.dropLast() + "." + String(milliseconds + 1000).dropFirst() + "Z"
+        }
+        var text = [UInt8]()
+        text.reserveCapacity(24)
+        func digits(_ value: Int64, _ count: Int) {
+            var divisor: Int64 = 1
+            for _ in 1..<count { divisor *= 10 }
+            while divisor > 0 {
+                text.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                divisor /= 10
+            }
+        }
+        digits(year, 4); text.append(UInt8(ascii: "-")); digits(month, 2); text.append(UInt8(ascii: "-")); digits(day, 2)
+        text.append(UInt8(ascii: "T"))
+        digits(secondOfDay / 3600, 2); text.append(UInt8(ascii: ":")); digits(secondOfDay / 60 % 60, 2); text.append(UInt8(ascii: ":"))
+        digits(secondOfDay % 60, 2); text.append(UInt8(ascii: ".")); digits(milliseconds, 3); text.append(UInt8(ascii: "Z"))
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// Accepts ISO-8601 with or without a fraction of a second (digits past milliseconds are
-    /// dropped).
+    /// dropped). The usual form, `YYYY-MM-DDTHH:MM:SS[.fff…]Z` with a valid date and time, is
+    /// read by hand; any other (an offset instead of `Z`, say) goes to `Date.ISO8601FormatStyle`.
     public static func parse(_ text: String) -> Date? {
+        if let milliseconds = parseUTC(Array(text.utf8)) { return Date(millisecondsSince1970: milliseconds) }
         var whole = text
         var milliseconds: Int64 = 0
         if let dot = text.firstIndex(of: ".") {
@@ -61,7 +82,73 @@ public enum JSONCoding {
         return Date(millisecondsSince1970: Int64(date.timeIntervalSince1970.rounded()) * 1000 + milliseconds)
     }
 
+    /// Unix milliseconds of `YYYY-MM-DDTHH:MM:SS[.fff…]Z`; nil for anything else.
+    private static func parseUTC(_ bytes: [UInt8]) -> Int64? {
+        guard bytes.count >= 20, bytes.last == UInt8(ascii: "Z") else { return nil }
+        let isDigit = { (byte: UInt8) in (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
+        func number(_ range: Range<Int>) -> Int64? {
+            guard bytes[range].allSatisfy(isDigit) else { return nil }
+            return bytes[range].reduce(0) { $0 * 10 + Int64($1 - UInt8(ascii: "0")) }
+        }
+        let separators: [(Int, Character)] = [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":")]
+        guard separators.allSatisfy({ bytes[$0.0] == $0.1.asciiValue }),
+              let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
+              (1...12).contains(month), day >= 1, day <= Civil.days(inMonth: month, of: year),
+              hour < 24, minute < 60, second < 60 else { return nil }
+        var milliseconds: Int64 = 0
+        if bytes.count > 20 {
+            // A dot and at least one digit before the `Z`; digits past milliseconds are dropped.
+            let fraction = bytes[20..<(bytes.count - 1)]
+            guard bytes[19] == UInt8(ascii: "."), !fraction.isEmpty, fraction.allSatisfy(isDigit) else { return nil }
+            for (place, byte) in zip([100, 10, 1] as [Int64], fraction) { milliseconds += place * Int64(byte - UInt8(ascii: "0")) }
+        }
+        let seconds = Civil.days(fromYear: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second
+        return seconds * 1000 + milliseconds
+    }
+
     private static let wholeSecondsStyle = Date.ISO8601FormatStyle()
+}
+
+/// Days and dates of the proleptic Gregorian calendar, in UTC (Howard Hinnant's algorithms).
+enum Civil {
+    static func date(fromDays days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let shiftedMonth = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
+        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    static func days(fromYear year: Int64, month: Int64, day: Int64) -> Int64 {
+        let year = month <= 2 ? year - 1 : year
+        let era = (year >= 0 ? year : year - 399) / 400
+        let yearOfEra = year - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
+    static func days(inMonth month: Int64, of year: Int64) -> Int64 {
+        switch month {
+        case 2: year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+}
+
+extension Int64 {
+    /// Quotient rounded down and a remainder that is never negative: what a date before 1970
+    /// needs.
+    func floorDivided(by divisor: Int64) -> (quotient: Int64, remainder: Int64) {
+        let (quotient, remainder) = quotientAndRemainder(dividingBy: divisor)
+        return remainder < 0 ? (quotient - 1, remainder + divisor) : (quotient, remainder)
+    }
 }
 
 extension Date {
