@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import Logging
 
@@ -29,15 +30,13 @@ public struct JSONLogHandler: LogHandler {
         var fields = metadata
         if let provided = metadataProvider?.get() { fields.merge(provided) { _, new in new } }
         if let extra = event.metadata { fields.merge(extra) { _, new in new } }
-        var line = "{\"ts\":\"\(Date().formatted(Self.timestamp))\",\"level\":\"\(event.level.rawValue)\",\(fixedFields)"
+        var line = "{\"ts\":\"\(JSONCoding.format(Date()))\",\"level\":\"\(event.level.rawValue)\",\(fixedFields)"
         line += ",\"logger\":\(Self.quoted(label)),\"msg\":\(Self.quoted(event.message.description))"
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
             line += ",\(Self.quoted(key)):\(Self.json(value))"
         }
         return line + "}\n"
     }
-
-    private static let timestamp = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
     private static func json(_ value: Logger.MetadataValue) -> String {
         switch value {
