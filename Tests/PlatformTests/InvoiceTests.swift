@@ -71,8 +71,26 @@ import Testing
                                                 json: #"{"status":"void"}"#).decode(Invoice.self)
                     #expect(voided.status == .void && voided.voidedAt != nil)
 
+                    // A voided month is invoiced again, over the entries the voided invoice took:
+                    // February usage recorded after February's closing goes on March's instead.
+                    try await Self.record(tenant, model: "chat-b", cost: 70, occurred: Self.day("2025-02-20"),
+                                          recorded: february.closedAt.addingTimeInterval(0.5), in: database)
+                    try await Task.sleep(for: .seconds(1))
+                    let reclosed = try await send(.POST, close, key: Self.adminToken, json: #"{"period":"2025-02"}"#)
+                    #expect(reclosed.status == 201, "\(reclosed.text)")
+                    let replacement = try reclosed.decode(Invoice.self)
+                    #expect(replacement.status == .draft && replacement.id != february.id && replacement.number != february.number)
+                    #expect(replacement.lines == february.lines && replacement.totalMicros == february.totalMicros)
+                    #expect(replacement.closedAt == february.closedAt)
+                    #expect(try await send(.POST, close, key: Self.adminToken, json: #"{"period":"2025-02"}"#).decode(Invoice.self) == replacement)
+                    let march = try await send(.POST, close, key: Self.adminToken, json: #"{"period":"2025-03"}"#).decode(Invoice.self)
+                    #expect(march.lines == [
+                        Invoice.Line(kind: .adjustment, period: "2025-02", model: "chat-b", requests: 1, promptTokens: 10, completionTokens: 20, amountMicros: 70),
+                    ])
+
                     let listed = try await send(.GET, gateway.url + "/v1/invoices", key: billingKey).decode(ListOf<Invoice>.self)
-                    #expect(listed.data.map(\.period) == ["2025-01", "2025-02"])
+                    #expect(listed.data.map(\.period) == ["2025-01", "2025-02", "2025-02", "2025-03"])
+                    #expect(listed.data.map(\.status) == [.paid, .void, .draft, .draft])
                     #expect(try await send(.GET, gateway.url + "/v1/invoices", key: developer.secret).status == 403)
                     #expect(try await send(.GET, gateway.url + "/v1/invoices/\(first.id)", key: stranger).status == 404)
 

@@ -9,8 +9,9 @@ enum InvoiceRepository {
         try await invoices(id: id, in: tx).first
     }
 
-    static func find(period: String, in tx: TenantTransaction) async throws -> Invoice? {
-        try await invoices(period: period, in: tx).first
+    /// A month's invoices, the voided ones first.
+    static func all(period: String, in tx: TenantTransaction) async throws -> [Invoice] {
+        try await invoices(period: period, in: tx)
     }
 
     static func list(in tx: TenantTransaction) async throws -> [Invoice] {
@@ -79,12 +80,14 @@ enum InvoiceRepository {
             """)
     }
 
-    /// The invoices, with their lines, of one id or month, or all, by month.
+    /// The invoices, with their lines, of one id or month, or all, by month (a voided invoice
+    /// before its replacement).
     private static func invoices(id: UUID? = nil, period: String? = nil, in tx: TenantTransaction) async throws -> [Invoice] {
         let rows = try await tx.query("""
             SELECT id, tenant_id, number, period, status, closed_at, subtotal_micros, discount_basis_points, discount_micros, total_micros,
                    issued_at, paid_at, voided_at, payment_reference
-            FROM invoices WHERE (\(id)::uuid IS NULL OR id = \(id)) AND (\(period)::text IS NULL OR period = \(period)) ORDER BY period
+            FROM invoices WHERE (\(id)::uuid IS NULL OR id = \(id)) AND (\(period)::text IS NULL OR period = \(period))
+            ORDER BY period, status <> 'void', number
             """)
         var found: [Invoice] = []
         for try await row in rows.decode((UUID, UUID, String, String, String, Date, Int64, Int32, Int64, Int64, Date?, Date?, Date?, String?).self) {

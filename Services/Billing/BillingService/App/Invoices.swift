@@ -27,7 +27,9 @@ struct Invoices: Sendable {
     /// Makes the month's invoice from the ledger: a usage line per model for the month's entries,
     /// an adjustment line per earlier month and model for entries recorded after the previous
     /// closing, less the tenant's discount in force when the month began. A month closed before
-    /// answers its invoice, unchanged.
+    /// answers its invoice, unchanged. A month whose invoice was voided gets a new one over the
+    /// same entries: it keeps the voided invoice's closing time, so what later invoices took as
+    /// adjustments is not billed twice.
     func close(_ call: InvoiceCloseCall, now: Date = Date()) async throws -> InvoiceClosed {
         guard let (start, end) = Self.month(call.period) else {
             throw ServiceFault(code: "invalid_value", message: "period must be a month, like 2026-11.", param: "period")
@@ -37,8 +39,9 @@ struct Invoices: Sendable {
         }
         do {
             return try await database.withTenant(call.tenantID) { tx in
-                if let existing = try await InvoiceRepository.find(period: call.period, in: tx) { return InvoiceClosed(invoice: existing, created: false) }
-                let watermark = now.addingTimeInterval(-Self.settlingTime)
+                let earlier = try await InvoiceRepository.all(period: call.period, in: tx)
+                if let standing = earlier.first(where: { $0.status != .void }) { return InvoiceClosed(invoice: standing, created: false) }
+                let watermark = earlier.first?.closedAt ?? now.addingTimeInterval(-Self.settlingTime)
                 let previous = try await InvoiceRepository.lastClose(before: call.period, in: tx)
                 let usage = try await InvoiceRepository.lines(kind: .usage, occurredFrom: start, to: end, recordedAfter: nil, recordedBy: watermark, in: tx)
                 let late = try await InvoiceRepository.lines(kind: .adjustment, occurredFrom: nil, to: start, recordedAfter: previous, recordedBy: watermark, in: tx)
@@ -49,7 +52,9 @@ struct Invoices: Sendable {
             }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
             // Closed at the same moment elsewhere: that invoice is the month's.
-            let existing = try await database.withTenant(call.tenantID) { try await InvoiceRepository.find(period: call.period, in: $0) }
+            let existing = try await database.withTenant(call.tenantID) {
+                try await InvoiceRepository.all(period: call.period, in: $0).first { $0.status != .void }
+            }
             guard let existing else { throw error }
             return InvoiceClosed(invoice: existing, created: false)
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23503" {
