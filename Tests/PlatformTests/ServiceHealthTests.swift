@@ -50,9 +50,13 @@ import Testing
             services.append((service, port, process))
         }
 
+        // What a service wrote, for the message of an expectation it failed.
+        let log = { (service: ServiceName) in
+            (try? String(contentsOf: directory.appendingPathComponent("\(service.rawValue).log"), encoding: .utf8)).map { String($0.suffix(2000)) } ?? ""
+        }
         for (service, port, _) in services {
             let ready = try await eventually(timeout: .seconds(30)) { await Self.readiness(port: port)?.status == 200 }
-            #expect(ready, "\(service) never became ready")
+            #expect(ready, "\(service) never became ready: \(log(service))")
         }
 
         _ = try runScript("scripts/infra.sh", ["postgres-stop", directory.path])
@@ -62,7 +66,7 @@ import Testing
                 last = await Self.readiness(port: port)
                 return last?.status == 503
             }
-            #expect(down, "\(service) stayed ready without PostgreSQL")
+            #expect(down, "\(service) stayed ready without PostgreSQL: \(log(service))")
             #expect(last?.report?.failed == ["postgresql"], "\(service) named \(String(describing: last?.report?.failed))")
             #expect(last?.report?.status == "unavailable")
         }
@@ -75,7 +79,7 @@ import Testing
         _ = try runScript("scripts/infra.sh", ["postgres-start", directory.path, String(pgPort)])
         for (service, port, _) in services {
             let back = try await eventually(timeout: .seconds(30)) { await Self.readiness(port: port)?.status == 200 }
-            #expect(back, "\(service) did not recover when PostgreSQL came back")
+            #expect(back, "\(service) did not recover when PostgreSQL came back: \(log(service))")
         }
 
         for (service, _, process) in services {

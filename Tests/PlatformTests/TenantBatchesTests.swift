@@ -1,6 +1,6 @@
 import Foundation
 import Synchronization
-import SwitchyardDatabase
+import SwitchyardBus
 import Testing
 
 /// Group commit as the consumers use it, with a write that records what it was given.

@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import Logging
+import SwitchyardBus
 import SwitchyardDatabase
 
 /// Why a usage event can never be recorded: it goes to the dead-letter queue.

@@ -59,7 +59,7 @@ public final class TenantBatches<Item: Sendable, Answer: Sendable>: Sendable {
     private func writeWhileWaiting() async {
         while true {
             if gathering > .zero && state.withLock({ $0.waiting.count }) < batchSize {
-                try? await Task.sleep(for: gathering)
+                await pause(for: gathering)
             }
             guard let batch = nextBatch() else { return }
             do {
