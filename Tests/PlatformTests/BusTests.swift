@@ -395,6 +395,14 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
 }
 
 @Suite struct BusResilienceTests {
+    /// Kills the server and starts it again, each time waiting until `bus` has noticed.
+    static func restart(_ server: PrivateNATSServer, _ process: inout ChildProcess, under bus: Bus) async throws {
+        process.kill()
+        #expect(try await eventually(timeout: .seconds(10)) { !bus.isConnected })
+        process = try server.start()
+        #expect(try await eventually(timeout: .seconds(20)) { bus.isConnected }, "the bus did not reconnect")
+    }
+
     @Test func theBusReconnectsWhenTheServerComesBack() async throws {
         var (server, process) = try await PrivateNATSServer.started()
         defer { try? FileManager.default.removeItem(at: server.directory) }
@@ -403,10 +411,7 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
         let tenant = UUID.timeOrdered()
         try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 1)))
 
-        process.kill()
-        #expect(try await eventually(timeout: .seconds(10)) { !bus.isConnected })
-        process = try server.start()
-        #expect(try await eventually(timeout: .seconds(20)) { bus.isConnected }, "the bus did not reconnect")
+        try await Self.restart(server, &process, under: bus)
         let ack = try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 2)))
         #expect(ack.sequence == 2, "the stream kept its first message across the restart")
         await bus.close()
@@ -431,10 +436,7 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
         try await withRunning([consumer]) {
             try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 1)))
             #expect(await log.next(1).count == 1)
-            process.kill()
-            #expect(try await eventually(timeout: .seconds(10)) { !bus.isConnected })
-            process = try server.start()
-            #expect(try await eventually(timeout: .seconds(20)) { bus.isConnected }, "the bus did not reconnect")
+            try await Self.restart(server, &process, under: bus)
             try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 2)))
             let after = await log.next(1, timeout: .seconds(15))
             #expect(try after.map { try $0.decode(Pinged.self).payload.number } == [2])
