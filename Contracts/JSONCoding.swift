@@ -48,20 +48,22 @@ public enum JSONCoding {
             let base = Date(timeIntervalSince1970: Double(seconds)).formatted(wholeSecondsStyle)
             return base.dropLast() + "." + String(milliseconds + 1000).dropFirst() + "Z"
         }
+        let fields: [(value: Int64, width: Int, then: UInt8)] = [
+            (year, 4, UInt8(ascii: "-")), (month, 2, UInt8(ascii: "-")), (day, 2, UInt8(ascii: "T")),
+            (secondOfDay / 3600, 2, UInt8(ascii: ":")), (secondOfDay / 60 % 60, 2, UInt8(ascii: ":")), (secondOfDay % 60, 2, UInt8(ascii: ".")),
+            (milliseconds, 3, UInt8(ascii: "Z")),
+        ]
         var text = [UInt8]()
         text.reserveCapacity(24)
-        func digits(_ value: Int64, _ count: Int) {
+        for field in fields {
             var divisor: Int64 = 1
-            for _ in 1..<count { divisor *= 10 }
+            for _ in 1..<field.width { divisor *= 10 }
             while divisor > 0 {
-                text.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                text.append(UInt8(ascii: "0") + UInt8(field.value / divisor % 10))
                 divisor /= 10
             }
+            text.append(field.then)
         }
-        digits(year, 4); text.append(UInt8(ascii: "-")); digits(month, 2); text.append(UInt8(ascii: "-")); digits(day, 2)
-        text.append(UInt8(ascii: "T"))
-        digits(secondOfDay / 3600, 2); text.append(UInt8(ascii: ":")); digits(secondOfDay / 60 % 60, 2); text.append(UInt8(ascii: ":"))
-        digits(secondOfDay % 60, 2); text.append(UInt8(ascii: ".")); digits(milliseconds, 3); text.append(UInt8(ascii: "Z"))
         return String(decoding: text, as: UTF8.self)
     }
 
