@@ -90,6 +90,28 @@ import Testing
         }
     }
 
+    /// After the first token nothing is retried: the caller gets the text so far, then the
+    /// provider's own words for what went wrong.
+    @Test func anAnthropicStreamThatReportsAnErrorEndsWithItsWords() async throws {
+        let fake = FakeAnthropicUpstream(.init(tokens: ["Hel", "lo"], inputTokens: 3, outputTokens: 2, stopReason: "end_turn", errorAfterText: "overloaded_error"))
+        let (url, server) = try await fake.start()
+        defer { server.cancel() }
+        let tenant = UUID.timeOrdered()
+        try await withRouter(catalog: Self.catalog(.anthropic, url: url), tenant: tenant, environment: ["CONFORMANCE_KEY": "k"]) { bus, usage in
+            let call = routerCall(tenant, model: "conformance")
+            var text = ""
+            let failure = await #expect(throws: BusError.self) {
+                for try await message in try bus.requestStream(Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(call), timeout: .seconds(10)) {
+                    text += try JSONCoding.decode(ChatCompletionChunk.self, from: message.payload).choices.first?.delta.content ?? ""
+                }
+            }
+            #expect(text == "Hello")
+            #expect(failure.map { "\($0)" }?.contains(#""type":"overloaded_error""#) == true, "\(String(describing: failure))")
+            let event = try #require(await usage.next(1).first).decode(UsageRecorded.self).payload
+            #expect(event.status == .failed)
+        }
+    }
+
     @Test func anthropicRequestsCarryTheSystemPromptKeyVersionAndAMaxTokens() async throws {
         let fake = FakeAnthropicUpstream(.init(tokens: ["ok"], inputTokens: 1, outputTokens: 1, stopReason: "end_turn"))
         let (url, server) = try await fake.start()

@@ -13,6 +13,8 @@ final class FakeAnthropicUpstream: Sendable {
         var stopReason: String
         /// A `tool_use` block after the text: its id, name and input as JSON text.
         var toolUse: ToolUse? = nil
+        /// A stream's `error` event of this type right after the text, instead of its end.
+        var errorAfterText: String? = nil
     }
 
     struct ToolUse: Sendable {
@@ -75,6 +77,10 @@ final class FakeAnthropicUpstream: Sendable {
         for token in answer.tokens {
             events.append(("content_block_delta", #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"\#(token)"}}"#))
         }
+        if let error = answer.errorAfterText {
+            events.append(("error", #"{"type":"error","error":{"type":"\#(error)","message":"Overloaded"}}"#))
+            return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: .init(byteBuffer: ByteBuffer(string: Self.text(of: events))))
+        }
         events.append(("content_block_stop", #"{"type":"content_block_stop","index":0}"#))
         if let tool = answer.toolUse {
             let half = tool.input.index(tool.input.startIndex, offsetBy: tool.input.count / 2)
@@ -91,7 +97,10 @@ final class FakeAnthropicUpstream: Sendable {
             ("message_delta", #"{"type":"message_delta","delta":{"stop_reason":"\#(answer.stopReason)","stop_sequence":null},"usage":{"output_tokens":\#(answer.outputTokens)}}"#),
             ("message_stop", #"{"type":"message_stop"}"#),
         ]
-        let text = events.map { "event: \($0.0)\ndata: \($0.1)\n\n" }.joined()
-        return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: .init(byteBuffer: ByteBuffer(string: Self.text(of: events))))
+    }
+
+    private static func text(of events: [(String, String)]) -> String {
+        events.map { "event: \($0.0)\ndata: \($0.1)\n\n" }.joined()
     }
 }

@@ -90,7 +90,7 @@ struct AnthropicProvider: ModelProvider {
                         usage: outputTokens.map { TokenUsage(promptTokens: inputTokens, completionTokens: $0) }))
                     return false
                 case "error":
-                    throw ProviderError(kind: .status(529), message: "the stream reported an error: \(data.prefix(300))")
+                    throw ProviderError(kind: .status(529), message: "the stream reported an error: \(data.excerpt)")
                 default:
                     break  // ping, content_block_stop
                 }
