@@ -459,6 +459,12 @@ def ratios(rows):
     if sy:
         lines.append(f"- c64 CPU per request on the path (gateway, router, nats-server, redis): {sy['path_cpu_ms_per_req']:.3f} ms; "
                      f"off the path (billing, analytics, PostgreSQL): {sy['off_path_cpu_ms_per_req']:.3f} ms")
+    relative = [f"{row['case']} path {row['path_cpu_ms_per_req'] / row['upstream_cpu_ms_per_req']:.1f}×, "
+                f"off path {row['off_path_cpu_ms_per_req'] / row['upstream_cpu_ms_per_req']:.1f}×"
+                for row in rows if row["target"] == "switchyard" and row.get("upstream_cpu_ms_per_req")]
+    if relative:
+        lines.append("- Switchyard's CPU per request in units of the upstream's own (the same work in every run, so this "
+                     "moves less with the machine's speed than milliseconds do): " + "; ".join(relative))
     soak = find("switchyard", "soak")
     if soak:
         lines.append(f"- soak: {soak['completed']} of {soak['requests'] + soak['errors']} streams completed, "
