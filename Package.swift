@@ -105,7 +105,7 @@ let package = Package(
         .target(
             name: "SwitchyardRedis",
             dependencies: [
-                "CHiredis",
+                "Contracts", "CHiredis",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),

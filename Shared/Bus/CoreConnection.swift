@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import Logging
 import Metrics
@@ -522,7 +523,7 @@ struct ServerAddress: Sendable, Equatable {
             let trimmed = text.trimmingCharacters(in: .whitespaces)
             let withScheme = trimmed.contains("://") ? trimmed : "nats://" + trimmed
             guard let components = URLComponents(string: withScheme), components.scheme == "nats",
-                  let host = components.host, !host.isEmpty else {
+                  let host = components.serverHost, !host.isEmpty else {
                 throw BusError.unreachable(url: urls, reason: "\(trimmed) is not a nats://host:port address")
             }
             let credentials: Credentials? = switch (components.user, components.password) {

@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import Logging
 import PostgresNIO
@@ -117,7 +118,7 @@ extension PostgresClient.Configuration {
               components.scheme == "postgres" || components.scheme == "postgresql" else {
             throw DatabaseURLError(reason: "expected postgres://user:password@host:port/database")
         }
-        guard let host = components.host, !host.isEmpty else { throw DatabaseURLError(reason: "no host") }
+        guard let host = components.serverHost, !host.isEmpty else { throw DatabaseURLError(reason: "no host") }
         guard let user = components.user, !user.isEmpty else { throw DatabaseURLError(reason: "no user") }
         let database = components.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
         let tls: TLS
@@ -129,7 +130,7 @@ extension PostgresClient.Configuration {
         }
         self.init(
             host: host, port: components.port ?? 5432, username: user,
-            password: components.password?.removingPercentEncoding,
+            password: components.password,
             database: database.isEmpty ? nil : database, tls: tls)
     }
 }

@@ -1,4 +1,5 @@
 import CHiredis
+import Contracts
 import Crypto
 import Foundation
 import Logging
@@ -82,10 +83,10 @@ public final class RedisClient: Sendable {
             guard let components = URLComponents(string: url), components.scheme == "redis" else {
                 throw .invalidURL("expected redis://host:port")
             }
-            guard let host = components.host, !host.isEmpty else { throw .invalidURL("no host") }
+            guard let host = components.serverHost, !host.isEmpty else { throw .invalidURL("no host") }
             self.host = host
             self.port = components.port ?? 6379
-            self.password = components.password?.removingPercentEncoding
+            self.password = components.password
             let path = components.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
             guard let database = path.isEmpty ? 0 : Int(path) else { throw .invalidURL("database \(path) is not a number") }
             self.database = database

@@ -73,6 +73,7 @@ import Testing
             ServerAddress(host: "b", port: 4222, credentials: .userPassword("user", "secret")),
             ServerAddress(host: "c", port: 7, credentials: .token("token")),
         ])
+        #expect(try ServerAddress.parse("nats://[::1]:4223") == [ServerAddress(host: "::1", port: 4223)])
         #expect(throws: BusError.self) { try ServerAddress.parse("http://a:1") }
         #expect(throws: BusError.self) { try ServerAddress.parse("") }
     }

@@ -47,6 +47,15 @@ import Testing
         }
     }
 
+    @Test func aDatabaseURLIsReadAsWritten() throws {
+        let configuration = try PostgresClient.Configuration(url: "postgres://app:p%2541ss@[::1]:5433/switchyard?sslmode=disable")
+        #expect(configuration.host == "::1" && configuration.port == 5433)
+        #expect(configuration.username == "app" && configuration.database == "switchyard")
+        #expect(configuration.password == "p%41ss", "percent-decoded once")
+        #expect(throws: DatabaseURLError.self) { try PostgresClient.Configuration(url: "mysql://app@host/db") }
+        #expect(throws: DatabaseURLError.self) { try PostgresClient.Configuration(url: "postgres://app@host/db?sslmode=verify-full") }
+    }
+
     @Test func migrationFilesAreReadInVersionOrder() throws {
         let migrations = try Migration.load(from: Self.directory)
         #expect(migrations.map(\.version) == migrations.map(\.version).sorted())

@@ -127,6 +127,9 @@ import Testing
     @Test func badURLsAreRefused() {
         #expect(throws: RedisError.self) { try RedisClient.Endpoint(url: "http://x") }
         #expect(throws: RedisError.self) { try RedisClient.Endpoint(url: "redis://host/notanumber") }
-        #expect((try? RedisClient.Endpoint(url: "redis://:pw@10.0.0.1:6380/2")) == (try? RedisClient.Endpoint(url: "redis://:pw@10.0.0.1:6380/2")))
+        let endpoint = try? RedisClient.Endpoint(url: "redis://:p%2541ss@10.0.0.1:6380/2")
+        #expect(endpoint?.host == "10.0.0.1" && endpoint?.port == 6380 && endpoint?.database == 2)
+        #expect(endpoint?.password == "p%41ss", "percent-decoded once")
+        #expect((try? RedisClient.Endpoint(url: "redis://[::1]"))?.host == "::1")
     }
 }
