@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A process the test started, killed when the test no longer needs it.
 final class ChildProcess: @unchecked Sendable {
@@ -68,22 +69,28 @@ func isZombie(_ pid: Int32) -> Bool {
     return stat[afterName.upperBound...].first == "Z"
 }
 
-/// A TCP port nobody listens on now, from the kernel.
+/// A TCP port nobody listens on now, for a server a test starts. Ports are handed out in turn
+/// from below the kernel's ephemeral range (32768 and up), so no two calls of this process get
+/// the same one, and another test's outgoing connection cannot take it before the server binds.
 func freePort() -> Int {
+    while true {
+        let port = 20_000 + Int(nextFreePort.wrappingAdd(1, ordering: .relaxed).oldValue % 12_000)
+        if canBind(port) { return port }
+    }
+}
+
+private let nextFreePort = Atomic<UInt64>(UInt64.random(in: 0..<12_000))
+
+private func canBind(_ port: Int) -> Bool {
     let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(socket) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-            _ = bind(socket, pointer, length)
-            _ = getsockname(socket, pointer, &length)
-        }
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
     }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// Whether something accepts TCP connections on the port.
