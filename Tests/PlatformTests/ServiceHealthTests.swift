@@ -1,8 +1,5 @@
 import Contracts
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import SwitchyardRuntime
 import Testing
 
@@ -15,10 +12,8 @@ import Testing
     }
 
     static func readiness(port: Int) async -> Readiness? {
-        let url = URL(string: "http://127.0.0.1:\(port)/health/ready")!
-        guard let (data, response) = try? await URLSession.shared.data(from: url),
-              let http = response as? HTTPURLResponse else { return nil }
-        return Readiness(status: http.statusCode, report: try? JSONDecoder().decode(ReadinessReport.self, from: data))
+        guard let answer = try? await send(.GET, "http://127.0.0.1:\(port)/health/ready", timeout: .seconds(5)) else { return nil }
+        return Readiness(status: answer.status, report: try? JSONDecoder().decode(ReadinessReport.self, from: answer.body))
     }
 
     @Test func everyServiceReportsPostgreSQLDownAndRecoversWhenItIsBack() async throws {
@@ -71,8 +66,7 @@ import Testing
             #expect(last?.report?.status == "unavailable")
         }
 
-        let (metrics, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(services[0].1)/metrics")!)
-        let exposition = String(decoding: metrics, as: UTF8.self)
+        let exposition = try await send(.GET, "http://127.0.0.1:\(services[0].1)/metrics").text
         #expect(exposition.contains(#"switchyard_dependency_up{dependency="postgresql"} 0"#), "\(exposition)")
         #expect(exposition.contains(#"switchyard_dependency_up{dependency="nats"} 1"#))
 
