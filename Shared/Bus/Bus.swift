@@ -8,10 +8,11 @@ import Synchronization
 /// Switchyard's connection to NATS: the one way its services talk.
 ///
 /// Two connections to the same server: `core` (SwiftNIO) carries publishes, subscriptions,
-/// requests and replies — everything on the hot path — with messages parsed on an event loop
-/// and no thread between the socket and the task waiting for them; the C client's connection
-/// carries JetStream management and pull consumers. Calls of the C client that wait on the
-/// server run on `blockingThreads`, never on Swift's cooperative pool.
+/// requests and replies, and the fetches of pull consumers — everything on the hot path — with
+/// messages parsed on an event loop and no thread between the socket and the task waiting for
+/// them; the C client's connection carries JetStream management (streams, consumers, reading
+/// stored messages). Calls of the C client that wait on the server run on `blockingThreads`,
+/// never on Swift's cooperative pool.
 public final class Bus: @unchecked Sendable {
     public struct Options: Sendable {
         public var url: String
