@@ -1,5 +1,5 @@
 /// The error body of the public API, shaped as OpenAI's so its SDKs raise the right exception:
-/// `{"error": {"message", "type", "code", "param"}}`, with `code` and `param` present as null.
+/// `{"error": {"message", "type", "param", "code"}}`, with `param` and `code` present as null.
 public struct ErrorBody: Codable, Sendable, Equatable {
     public struct Detail: Codable, Sendable, Equatable {
         public var message: String
@@ -19,8 +19,9 @@ public struct ErrorBody: Codable, Sendable, Equatable {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(message, forKey: .message)
             try container.encode(type, forKey: .type)
-            try container.encode(code, forKey: .code)  // null, not absent, as OpenAI sends it
+            // null, not absent, as OpenAI sends them
             try container.encode(param, forKey: .param)
+            try container.encode(code, forKey: .code)
         }
     }
 

@@ -2,9 +2,11 @@ import Foundation
 
 /// The one JSON dialect on Switchyard's wires: snake_case keys (spelled out in each type's
 /// `CodingKeys`, because `convertFromSnakeCase` turns `tenant_id` into `tenantId`, not `tenantID`)
-/// and ISO-8601 dates with millisecond fractions.
+/// and ISO-8601 dates with millisecond fractions. A type's keys are written in the order it
+/// encodes them (`StreamingJSONEncoder`), a dictionary's in key order.
 public enum JSONCoding {
-    public static func makeEncoder() -> JSONEncoder {
+    /// For the rare value `StreamingJSONEncoder` cannot write in one pass.
+    private static func makeTreeEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
@@ -29,7 +31,11 @@ public enum JSONCoding {
     }
 
     public static func encode(_ value: some Encodable) throws -> Data {
-        try makeEncoder().encode(value)
+        do {
+            return try StreamingJSONEncoder().encode(value)
+        } catch StreamingJSONEncoder.Unsupported.needsTree {
+            return try makeTreeEncoder().encode(value)
+        }
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {

@@ -124,7 +124,7 @@ func json(_ value: some Encodable) throws -> [String: Any] {
     @Test func theErrorBodyHasOpenAIsShapeWithNulls() throws {
         let body = ErrorBody(message: "Invalid model.", type: .invalidRequest)
         let text = String(decoding: try JSONCoding.encode(body), as: UTF8.self)
-        #expect(text == #"{"error":{"code":null,"message":"Invalid model.","param":null,"type":"invalid_request_error"}}"#)
+        #expect(text == #"{"error":{"message":"Invalid model.","type":"invalid_request_error","param":null,"code":null}}"#)
         _ = try roundTrip(body)
         _ = try roundTrip(ErrorBody(message: "m", type: .rateLimit, code: "rate_limit_exceeded", param: "messages"))
     }
