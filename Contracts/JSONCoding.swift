@@ -42,6 +42,34 @@ public enum JSONCoding {
         try makeDecoder().decode(type, from: data)
     }
 
+    /// `text` as the inside of a JSON string, escaped as `JSONEncoder` escapes it: quote,
+    /// backslash and control characters; the rest as UTF-8, copied in runs.
+    public static func appendEscaped(_ text: String, to bytes: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { utf8 in
+            var unescaped = 0
+            for index in utf8.indices {
+                let byte = utf8[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[unescaped..<index]))
+                bytes.append(UInt8(ascii: "\\"))
+                switch byte {
+                case 0x08: bytes.append(UInt8(ascii: "b"))
+                case 0x09: bytes.append(UInt8(ascii: "t"))
+                case 0x0A: bytes.append(UInt8(ascii: "n"))
+                case 0x0C: bytes.append(UInt8(ascii: "f"))
+                case 0x0D: bytes.append(UInt8(ascii: "r"))
+                case ..<0x20: bytes.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]])
+                default: bytes.append(byte)  // the quote or the backslash itself
+                }
+                unescaped = index + 1
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[unescaped...]))
+        }
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     /// `2025-01-02T03:04:05.678Z`. Milliseconds are counted as an integer, so a date made by
     /// `Date.roundedToMilliseconds` prints and parses back to the same `Date`. Written by hand
     /// (every event carries a date): the calendar arithmetic is the proleptic Gregorian one of

@@ -28,7 +28,7 @@ public struct StreamChunkEncoder {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(prefix.count + content.utf8.count + suffix.count + 8)
         bytes += prefix
-        Self.appendEscaped(content, to: &bytes)
+        JSONCoding.appendEscaped(content, to: &bytes)
         bytes += suffix
         return Data(bytes)
     }
@@ -52,27 +52,4 @@ public struct StreamChunkEncoder {
         guard found.count == 1, let start = found.first else { return nil }
         return (Array(json[...start]), Array(json[(start + escapedMarker.count - 1)...]))
     }
-
-    /// `text` as the inside of a JSON string, escaped as `JSONEncoder` escapes it: quote,
-    /// backslash and control characters; the rest as UTF-8.
-    static func appendEscaped(_ text: String, to bytes: inout [UInt8]) {
-        for byte in text.utf8 {
-            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else {
-                bytes.append(byte)
-                continue
-            }
-            bytes.append(UInt8(ascii: "\\"))
-            switch byte {
-            case 0x08: bytes.append(UInt8(ascii: "b"))
-            case 0x09: bytes.append(UInt8(ascii: "t"))
-            case 0x0A: bytes.append(UInt8(ascii: "n"))
-            case 0x0C: bytes.append(UInt8(ascii: "f"))
-            case 0x0D: bytes.append(UInt8(ascii: "r"))
-            case ..<0x20: bytes.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]])
-            default: bytes.append(byte)  // the quote or the backslash itself
-            }
-        }
-    }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
 }

@@ -190,39 +190,13 @@ private final class JSONOutput {
         bytes.append(contentsOf: text.utf8)
     }
 
-    /// A JSON string, escaped as `JSONEncoder` escapes it: quote, backslash and control
-    /// characters; the rest as UTF-8.
+    /// `text` as a JSON string, escaped as `JSONEncoder` escapes it.
     func writeString(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
-        var text = text
-        text.withUTF8 { utf8 in
-            var unescaped = 0
-            for index in utf8.indices {
-                let byte = utf8[index]
-                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[unescaped..<index]))
-                Self.appendEscape(of: byte, to: &bytes)
-                unescaped = index + 1
-            }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[unescaped...]))
-        }
+        JSONCoding.appendEscaped(text, to: &bytes)
         bytes.append(UInt8(ascii: "\""))
     }
 
-    static func appendEscape(of byte: UInt8, to bytes: inout [UInt8]) {
-        bytes.append(UInt8(ascii: "\\"))
-        switch byte {
-        case 0x08: bytes.append(UInt8(ascii: "b"))
-        case 0x09: bytes.append(UInt8(ascii: "t"))
-        case 0x0A: bytes.append(UInt8(ascii: "n"))
-        case 0x0C: bytes.append(UInt8(ascii: "f"))
-        case 0x0D: bytes.append(UInt8(ascii: "r"))
-        case ..<0x20: bytes.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]])
-        default: bytes.append(byte)  // the quote or the backslash itself
-        }
-    }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
     private static let upperHexDigits = Array("0123456789ABCDEF".utf8)
 }
 

@@ -56,16 +56,19 @@ import Testing
         var handler = JSONLogHandler(label: "switchyard.test", service: "billing", instance: "billing-1")
         handler.metadata = ["correlation_id": "req_\"1\""]
         let line = handler.render(LogEvent(
-            level: .warning, message: "ledger\nretry", metadata: ["attempt": .stringConvertible(2), "ids": .array(["a", "b"])],
+            level: .warning, message: "ledger\nretry\u{1}", metadata: ["attempt": .stringConvertible(2), "ids": .array(["a", "b"]),
+                                                                   "limits": .dictionary(["rpm": "60", "tpm": .array([])])],
             source: "test", file: #fileID, function: #function, line: #line))
         #expect(line.hasSuffix("\n") && line.dropLast().contains("\n") == false)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         #expect(object["level"] as? String == "warning")
         #expect(object["service"] as? String == "billing" && object["instance"] as? String == "billing-1")
-        #expect(object["msg"] as? String == "ledger\nretry")
+        #expect(object["msg"] as? String == "ledger\nretry\u{1}")
         #expect(object["correlation_id"] as? String == "req_\"1\"")
         #expect(object["attempt"] as? String == "2")
         #expect(object["ids"] as? [String] == ["a", "b"])
+        let limits = try #require(object["limits"] as? [String: Any])
+        #expect(limits["rpm"] as? String == "60" && (limits["tpm"] as? [Any])?.isEmpty == true)
         #expect((object["ts"] as? String)?.hasSuffix("Z") == true)
     }
 }
