@@ -3,7 +3,8 @@ import Foundation
 /// The one JSON dialect on Switchyard's wires: snake_case keys (spelled out in each type's
 /// `CodingKeys`, because `convertFromSnakeCase` turns `tenant_id` into `tenantId`, not `tenantID`)
 /// and ISO-8601 dates with millisecond fractions. A type's keys are written in the order it
-/// encodes them (`StreamingJSONEncoder`), a dictionary's in key order.
+/// encodes them (`StreamingJSONEncoder`), a dictionary's in key order; JSON is read as
+/// `JSONDecoder` reads it (`TapeJSONDecoder`).
 public enum JSONCoding {
     /// For the rare value `StreamingJSONEncoder` cannot write in one pass.
     private static func makeTreeEncoder() -> JSONEncoder {
@@ -16,20 +17,6 @@ public enum JSONCoding {
         return encoder
     }
 
-    public static func makeDecoder() -> JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let container = try decoder.singleValueContainer()
-            let text = try container.decode(String.self)
-            guard let date = parse(text) else {
-                throw DecodingError.dataCorruptedError(
-                    in: container, debugDescription: "expected an ISO-8601 date, got \"\(text)\"")
-            }
-            return date
-        }
-        return decoder
-    }
-
     public static func encode(_ value: some Encodable) throws -> Data {
         do {
             return try StreamingJSONEncoder().encode(value)
@@ -39,7 +26,7 @@ public enum JSONCoding {
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
-        try makeDecoder().decode(type, from: data)
+        try TapeJSONDecoder().decode(type, from: data)
     }
 
     /// `text` as the inside of a JSON string, escaped as `JSONEncoder` escapes it: quote,

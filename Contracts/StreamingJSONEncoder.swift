@@ -200,35 +200,6 @@ private final class JSONOutput {
     private static let upperHexDigits = Array("0123456789ABCDEF".utf8)
 }
 
-/// Where a value sits in the document, kept as links to its parent and turned into a coding
-/// path only for an error.
-private indirect enum PathNode {
-    case root
-    case key(any CodingKey, parent: PathNode)
-    case index(Int, parent: PathNode)
-
-    var codingPath: [any CodingKey] {
-        var keys: [any CodingKey] = []
-        var node = self
-        while true {
-            switch node {
-            case .root: return keys.reversed()
-            case .key(let key, let parent): keys.append(key); node = parent
-            case .index(let index, let parent): keys.append(AnyKey(index: index)); node = parent
-            }
-        }
-    }
-}
-
-private struct AnyKey: CodingKey {
-    let stringValue: String
-    let intValue: Int?
-    init(_ string: String) { (stringValue, intValue) = (string, nil) }
-    init(index: Int) { (stringValue, intValue) = ("Index \(index)", index) }
-    init?(stringValue: String) { self.init(stringValue) }
-    init?(intValue: Int) { self.init(index: intValue) }
-}
-
 /// Dictionaries keyed by strings, which `encodeValue` writes with their keys in order.
 private protocol StringKeyedDictionary {
     func encodeSorted(to output: JSONOutput, in depth: Int, path: PathNode) throws
