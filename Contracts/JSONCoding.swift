@@ -89,10 +89,14 @@ public enum JSONCoding {
     }
 
     /// Accepts ISO-8601 with or without a fraction of a second (digits past milliseconds are
-    /// dropped). The usual form, `YYYY-MM-DDTHH:MM:SS[.fff…]Z` with a valid date and time, is
-    /// read by hand; any other (an offset instead of `Z`, say) goes to `Date.ISO8601FormatStyle`.
+    /// dropped). The usual form, `YYYY-MM-DDTHH:MM:SS[.fff…]Z`, is read by hand; any other (an
+    /// offset instead of `Z`, say) goes to `Date.ISO8601FormatStyle`. A date or time out of
+    /// range (30 February, hour 24) is refused in every form: the style would carry it over into
+    /// the next month or day, and a caller who wrote it meant something else.
     public static func parse(_ text: String) -> Date? {
-        if let milliseconds = parseUTC(Array(text.utf8)) { return Date(millisecondsSince1970: milliseconds) }
+        let bytes = Array(text.utf8)
+        if let fields = DateTimeFields(bytes), !fields.inRange { return nil }
+        if let milliseconds = parseUTC(bytes) { return Date(millisecondsSince1970: milliseconds) }
         var whole = text
         var milliseconds: Int64 = 0
         if let dot = text.firstIndex(of: ".") {
@@ -105,20 +109,34 @@ public enum JSONCoding {
         return Date(millisecondsSince1970: Int64(date.timeIntervalSince1970.rounded()) * 1000 + milliseconds)
     }
 
-    /// Unix milliseconds of `YYYY-MM-DDTHH:MM:SS[.fff…]Z`; nil for anything else.
-    private static func parseUTC(_ bytes: [UInt8]) -> Int64? {
-        guard bytes.count >= 20, bytes.last == UInt8(ascii: "Z") else { return nil }
-        let isDigit = { (byte: UInt8) in (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
-        func number(_ range: Range<Int>) -> Int64? {
-            guard bytes[range].allSatisfy(isDigit) else { return nil }
-            return bytes[range].reduce(0) { $0 * 10 + Int64($1 - UInt8(ascii: "0")) }
+    /// The numbers of `YYYY-MM-DDTHH:MM:SS` at the start of a text, in range or not.
+    private struct DateTimeFields {
+        var year, month, day, hour, minute, second: Int64
+
+        init?(_ bytes: [UInt8]) {
+            guard bytes.count >= 19 else { return nil }
+            func number(_ range: Range<Int>) -> Int64? {
+                guard bytes[range].allSatisfy(JSONCoding.isDigit) else { return nil }
+                return bytes[range].reduce(0) { $0 * 10 + Int64($1 - UInt8(ascii: "0")) }
+            }
+            let separators: [(Int, Character)] = [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":")]
+            guard separators.allSatisfy({ bytes[$0.0] == $0.1.asciiValue }),
+                  let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+                  let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19) else { return nil }
+            (self.year, self.month, self.day, self.hour, self.minute, self.second) = (year, month, day, hour, minute, second)
         }
-        let separators: [(Int, Character)] = [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":")]
-        guard separators.allSatisfy({ bytes[$0.0] == $0.1.asciiValue }),
-              let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
-              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
-              (1...12).contains(month), day >= 1, day <= Civil.days(inMonth: month, of: year),
-              hour < 24, minute < 60, second < 60 else { return nil }
+
+        var inRange: Bool {
+            (1...12).contains(month) && day >= 1 && day <= Civil.days(inMonth: month, of: year) && hour < 24 && minute < 60 && second < 60
+        }
+    }
+
+    private static func isDigit(_ byte: UInt8) -> Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
+
+    /// Unix milliseconds of `YYYY-MM-DDTHH:MM:SS[.fff…]Z` with its fields in range; nil for
+    /// anything else.
+    private static func parseUTC(_ bytes: [UInt8]) -> Int64? {
+        guard bytes.count >= 20, bytes.last == UInt8(ascii: "Z"), let fields = DateTimeFields(bytes), fields.inRange else { return nil }
         var milliseconds: Int64 = 0
         if bytes.count > 20 {
             // A dot and at least one digit before the `Z`; digits past milliseconds are dropped.
@@ -126,8 +144,8 @@ public enum JSONCoding {
             guard bytes[19] == UInt8(ascii: "."), !fraction.isEmpty, fraction.allSatisfy(isDigit) else { return nil }
             for (place, byte) in zip([100, 10, 1] as [Int64], fraction) { milliseconds += place * Int64(byte - UInt8(ascii: "0")) }
         }
-        let seconds = Civil.days(fromYear: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second
-        return seconds * 1000 + milliseconds
+        let days = Civil.days(fromYear: fields.year, month: fields.month, day: fields.day)
+        return (days * 86_400 + fields.hour * 3600 + fields.minute * 60 + fields.second) * 1000 + milliseconds
     }
 
     private static let wholeSecondsStyle = Date.ISO8601FormatStyle()

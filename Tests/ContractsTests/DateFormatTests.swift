@@ -28,7 +28,7 @@ import Testing
         }
     }
 
-    @Test func readsFractionsOffsetsAndRefusesWhatIsNoDate() throws {
+    @Test func readsFractionsOffsetsAndRefusesWhatIsNoDateOrOutOfRange() throws {
         let noon = Date(millisecondsSince1970: 1_709_208_000_000)  // 2024-02-29T12:00:00Z
         for text in ["2024-02-29T12:00:00Z", "2024-02-29T12:00:00.0Z", "2024-02-29T12:00:00.000000000Z", "2024-02-29T13:00:00+01:00"] {
             #expect(JSONCoding.parse(text) == noon, "\(text)")
@@ -36,11 +36,13 @@ import Testing
         #expect(JSONCoding.parse("2024-02-29T12:00:00.1Z")?.millisecondsSince1970 == 1_709_208_000_100)
         #expect(JSONCoding.parse("2024-02-29T12:00:00.12Z")?.millisecondsSince1970 == 1_709_208_000_120)
         #expect(JSONCoding.parse("2024-02-29T12:00:00.123999Z")?.millisecondsSince1970 == 1_709_208_000_123)
-        // Days and hours past the end are left to the style, which carries them over as before.
-        for text in ["2023-02-29T12:00:00Z", "2024-02-29T24:00:00Z", "2024-13-01T00:00:00Z"] {
-            #expect(JSONCoding.parse(text) == (try? Self.style.parse(text)), "\(text) is read as the style reads it")
-        }
-        for text in ["2024-02-29T12:00:00.Z", "2024-02-29T12:00:00.1x2Z", "2024-02-29 12:00:00Z", "2024-02-29T12:00Z", "yesterday", ""] {
+        // Fields out of range are refused, with or without an offset; the style would carry
+        // them over (29 February 2023 as 1 March).
+        #expect((try? Self.style.parse("2023-02-29T12:00:00Z")) != nil)
+        for text in ["2024-02-29T12:00:00.Z",
+                     "2023-02-29T12:00:00Z", "2023-02-29T12:00:00.5Z", "2023-02-29T13:00:00+01:00", "2024-04-31T00:00:00Z",
+                     "2024-02-29T24:00:00Z", "2024-02-29T12:60:00Z", "2024-02-29T12:00:60Z", "2024-13-01T00:00:00Z", "2024-00-01T00:00:00Z",
+                     "2024-02-00T00:00:00+02:00", "2024-02-29T12:00:00.1x2Z", "2024-02-29 12:00:00Z", "2024-02-29T12:00Z", "yesterday", ""] {
             #expect(JSONCoding.parse(text) == nil, "\(text)")
         }
     }

@@ -189,6 +189,8 @@ import Testing
                     ("max_tokens a string", #"{"model":"local-chat","messages":[{"role":"user","content":"hi"}],"max_tokens":"9"}"#, 400, "max_tokens"),
                     ("no messages", #"{"model":"local-chat","messages":[]}"#, 400, "messages"),
                     ("max_tokens zero", #"{"model":"local-chat","messages":[{"role":"user","content":"hi"}],"max_tokens":0}"#, 400, "max_tokens"),
+                    ("max_tokens not whole", #"{"model":"local-chat","messages":[{"role":"user","content":"hi"}],"max_tokens":1.5}"#, 400, "max_tokens"),
+                    ("max_tokens past Int", #"{"model":"local-chat","messages":[{"role":"user","content":"hi"}],"max_tokens":1e30}"#, 400, "max_tokens"),
                     ("unknown model", chatJSON(model: "no-such-model"), 404, "model"),
                     ("too large", chatJSON(prompt: String(repeating: "x", count: 4096)), 413, nil),
                 ]

@@ -120,6 +120,8 @@ import Testing
                     (keys, #"{"name":"k"}"#, "role"),
                     (keys, #"{"name":"k","role":"viewer","expires_at":"2001-01-01T00:00:00Z"}"#, "expires_at"),
                     (keys, #"{"name":"k","role":"viewer","expires_at":"tomorrow"}"#, "expires_at"),
+                    // 30 February is no date, not 2 March.
+                    (keys, #"{"name":"k","role":"viewer","expires_at":"2999-02-30T00:00:00Z"}"#, "expires_at"),
                     (keys, #"{"name":"k","role":"viewer","allowed_models":[]}"#, "allowed_models"),
                     (keys, #"{"name":"k","role":"viewer","limits":{"tokens_per_minute":-5}}"#, "limits.tokens_per_minute"),
                 ]
