@@ -140,10 +140,10 @@ public struct ChatCalls: Sendable {
         usage.publish(record, for: call)
     }
 
-    /// A provider stream that has yielded its first event, and where it runs.
+    /// A provider call that has yielded its first event.
     struct OpenedCall {
         var first: ProviderEvent?
-        var events: AsyncThrowingStream<ProviderEvent, any Error>.Iterator
+        var events: ProviderEvents
     }
 
     /// Tries the model's deployments in priority order until one yields its first event. A
@@ -176,11 +176,14 @@ public struct ChatCalls: Sendable {
                     failures.append("\(deployment.name): circuit open")
                     break
                 }
-                var events = providers.provider(for: deployment).chat(call.completion, on: deployment, stream: stream).makeAsyncIterator()
+                let provider = providers.provider(for: deployment)
                 let record = CallRecord(
                     deployment: deployment, price: entry.charge ?? deployment.price, promptTokens: promptTokens, completionTokens: 0,
                     started: clock.now, startedAt: Date(), firstToken: nil, status: .failed)
                 do {
+                    var events: ProviderEvents = stream
+                        ? .streaming(provider.stream(call.completion, on: deployment).makeAsyncIterator())
+                        : .whole(try await provider.complete(call.completion, on: deployment).makeIterator())
                     let first = try await events.next()
                     return (OpenedCall(first: first, events: events), record)
                 } catch let error as ProviderError {

@@ -14,14 +14,27 @@ struct AnthropicProvider: ModelProvider {
     static let defaultMaxTokens = 4096
     static let apiVersion = "2023-06-01"
 
-    func chat(_ request: ChatCompletionRequest, on deployment: Deployment, stream: Bool) -> AsyncThrowingStream<ProviderEvent, any Error> {
-        providerEvents { continuation in try await self.run(request, on: deployment, stream: stream, continuation) }
+    func complete(_ request: ChatCompletionRequest, on deployment: Deployment) async throws -> [ProviderEvent] {
+        let response = try await send(request, on: deployment, stream: false)
+        let answer = try await HTTPProviderCall.decode(AnthropicResponse.self, from: response, deployment: deployment, what: "an unreadable message")
+        var events: [ProviderEvent] = []
+        let text = answer.content.compactMap(\.text).joined()
+        if !text.isEmpty { events.append(.content(text)) }
+        let calls = answer.content.filter { $0.type == "tool_use" }.map { ToolCalls.whole($0) }
+        if !calls.isEmpty { events.append(.toolCalls(calls)) }
+        events.append(.finished(
+            reason: Self.finishReason(answer.stopReason),
+            usage: TokenUsage(promptTokens: answer.usage.inputTokens, completionTokens: answer.usage.outputTokens ?? 0)))
+        return events
     }
 
-    private func run(
-        _ request: ChatCompletionRequest, on deployment: Deployment, stream: Bool,
-        _ continuation: AsyncThrowingStream<ProviderEvent, any Error>.Continuation
-    ) async throws {
+    func stream(_ request: ChatCompletionRequest, on deployment: Deployment) -> AsyncThrowingStream<ProviderEvent, any Error> {
+        providerEvents { continuation in
+            try await self.relayEvents(try await self.send(request, on: deployment, stream: true).body, continuation)
+        }
+    }
+
+    private func send(_ request: ChatCompletionRequest, on deployment: Deployment, stream: Bool) async throws -> HTTPClientResponse {
         let body = try JSONCoding.encode(AnthropicRequest(request, model: deployment.upstreamModel, stream: stream))
         var http = HTTPClientRequest(url: url(deployment, path: "messages"))
         http.method = .POST
@@ -31,19 +44,7 @@ struct AnthropicProvider: ModelProvider {
             http.headers.add(name: "x-api-key", value: key)
         }
         http.body = .bytes(ByteBuffer(data: body))
-        let response = try await HTTPProviderCall.execute(http, client: client, timeout: readTimeout, deployment: deployment)
-        if stream {
-            try await relayEvents(response.body, continuation)
-        } else {
-            let answer = try await HTTPProviderCall.decode(AnthropicResponse.self, from: response, deployment: deployment, what: "an unreadable message")
-            let text = answer.content.compactMap(\.text).joined()
-            if !text.isEmpty { continuation.yield(.content(text)) }
-            let calls = answer.content.filter { $0.type == "tool_use" }.map { ToolCalls.whole($0) }
-            if !calls.isEmpty { continuation.yield(.toolCalls(calls)) }
-            continuation.yield(.finished(
-                reason: Self.finishReason(answer.stopReason),
-                usage: TokenUsage(promptTokens: answer.usage.inputTokens, completionTokens: answer.usage.outputTokens ?? 0)))
-        }
+        return try await HTTPProviderCall.execute(http, client: client, timeout: readTimeout, deployment: deployment)
     }
 
     private func url(_ deployment: Deployment, path: String) -> String {

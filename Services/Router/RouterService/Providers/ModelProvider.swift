@@ -44,9 +44,30 @@ struct ProviderError: Error, CustomStringConvertible, Equatable {
 
 /// One kind of provider (the built-in local model, an OpenAI-compatible server, …).
 protocol ModelProvider: Sendable {
-    /// Starts a chat call and streams its events. A failure before the first event may be
+    /// A whole answer, as events, asked for in the caller's task: no task or stream of its own
+    /// for what comes back at once.
+    func complete(_ request: ChatCompletionRequest, on deployment: Deployment) async throws -> [ProviderEvent]
+
+    /// Starts a streamed call and streams its events. A failure before the first event may be
     /// retried or failed over; once an event was yielded, the answer belongs to this call.
-    func chat(_ request: ChatCompletionRequest, on deployment: Deployment, stream: Bool) -> AsyncThrowingStream<ProviderEvent, any Error>
+    func stream(_ request: ChatCompletionRequest, on deployment: Deployment) -> AsyncThrowingStream<ProviderEvent, any Error>
+}
+
+/// A call's events: a whole answer's, or a stream's as they arrive.
+enum ProviderEvents {
+    case whole(IndexingIterator<[ProviderEvent]>)
+    case streaming(AsyncThrowingStream<ProviderEvent, any Error>.Iterator)
+
+    mutating func next() async throws -> ProviderEvent? {
+        switch self {
+        case .whole(var events):
+            defer { self = .whole(events) }
+            return events.next()
+        case .streaming(var events):
+            defer { self = .streaming(events) }
+            return try await events.next()
+        }
+    }
 }
 
 /// A kind of provider that makes embeddings.
@@ -78,9 +99,15 @@ func providerEvents(
 struct LocalProvider: ModelProvider {
     let model = LocalModel()
 
-    func chat(_ request: ChatCompletionRequest, on deployment: Deployment, stream: Bool) -> AsyncThrowingStream<ProviderEvent, any Error> {
+    func complete(_ request: ChatCompletionRequest, on deployment: Deployment) async throws -> [ProviderEvent] {
         let (tokens, finishReason) = model.reply(to: request.messages, limit: request.completionTokenLimit)
-        let pause: Duration? = stream && deployment.tokensPerSecond > 0 ? .nanoseconds(1_000_000_000 / Int64(deployment.tokensPerSecond)) : nil
+        let usage = TokenUsage(promptTokens: model.promptTokens(request.messages), completionTokens: tokens.count)
+        return tokens.map { .content($0) } + [.finished(reason: finishReason, usage: usage)]
+    }
+
+    func stream(_ request: ChatCompletionRequest, on deployment: Deployment) -> AsyncThrowingStream<ProviderEvent, any Error> {
+        let (tokens, finishReason) = model.reply(to: request.messages, limit: request.completionTokenLimit)
+        let pause: Duration? = deployment.tokensPerSecond > 0 ? .nanoseconds(1_000_000_000 / Int64(deployment.tokensPerSecond)) : nil
         let promptTokens = model.promptTokens(request.messages)
         return providerEvents { continuation in
             for token in tokens {

@@ -12,29 +12,31 @@ struct OpenAICompatibleProvider: ModelProvider {
     /// How long a call may wait for the next bytes of an answer.
     var readTimeout: TimeAmount = .seconds(60)
 
-    func chat(_ request: ChatCompletionRequest, on deployment: Deployment, stream: Bool) -> AsyncThrowingStream<ProviderEvent, any Error> {
-        providerEvents { continuation in try await self.run(request, on: deployment, stream: stream, continuation) }
+    func complete(_ request: ChatCompletionRequest, on deployment: Deployment) async throws -> [ProviderEvent] {
+        let response = try await send(request, on: deployment, stream: false)
+        let completion = try await HTTPProviderCall.decode(ChatCompletion.self, from: response, deployment: deployment, what: "an unreadable completion")
+        let choice = completion.choices.first
+        var events: [ProviderEvent] = []
+        if let text = choice?.message.content?.text, !text.isEmpty { events.append(.content(text)) }
+        if let calls = choice?.message.toolCalls, !calls.isEmpty { events.append(.toolCalls(calls)) }
+        events.append(.finished(reason: choice?.finishReason, usage: completion.usage))
+        return events
     }
 
-    private func run(
-        _ request: ChatCompletionRequest, on deployment: Deployment, stream: Bool,
-        _ continuation: AsyncThrowingStream<ProviderEvent, any Error>.Continuation
-    ) async throws {
+    func stream(_ request: ChatCompletionRequest, on deployment: Deployment) -> AsyncThrowingStream<ProviderEvent, any Error> {
+        providerEvents { continuation in
+            try await self.relayEvents(try await self.send(request, on: deployment, stream: true).body, continuation)
+        }
+    }
+
+    /// The call to the deployment's upstream model, answered whole or as a stream with its usage.
+    private func send(_ request: ChatCompletionRequest, on deployment: Deployment, stream: Bool) async throws -> HTTPClientResponse {
         var upstream = request
         upstream.model = deployment.upstreamModel
         upstream.stream = stream
         upstream.streamOptions = stream ? StreamOptions(includeUsage: true) : nil
         let http = try post("chat/completions", JSONCoding.encode(upstream), to: deployment)
-        let response = try await HTTPProviderCall.execute(http, client: client, timeout: readTimeout, deployment: deployment)
-        if stream {
-            try await relayEvents(response.body, continuation)
-            return
-        }
-        let completion = try await HTTPProviderCall.decode(ChatCompletion.self, from: response, deployment: deployment, what: "an unreadable completion")
-        let choice = completion.choices.first
-        if let text = choice?.message.content?.text, !text.isEmpty { continuation.yield(.content(text)) }
-        if let calls = choice?.message.toolCalls, !calls.isEmpty { continuation.yield(.toolCalls(calls)) }
-        continuation.yield(.finished(reason: choice?.finishReason, usage: completion.usage))
+        return try await HTTPProviderCall.execute(http, client: client, timeout: readTimeout, deployment: deployment)
     }
 
     /// `POST {base_url}/{path}` with the deployment's key.
