@@ -76,7 +76,7 @@ private final class JSONOutput {
 
     /// Writes `value` as the next element of the container at `depth`, whose comma and key are
     /// already written.
-    func encodeValue<T: Encodable>(_ value: T, in depth: Int, path: PathNode) throws {
+    func encodeValue<T: Encodable>(_ value: T, in depth: Int, path: @autoclosure () -> PathNode) throws {
         // Compared as types, not cast as values: a cast costs a lookup in the runtime's caches,
         // and nearly every value is none of these.
         if T.self == Date.self {
@@ -88,10 +88,10 @@ private final class JSONOutput {
         } else if T.self == URL.self {
             writeString(unsafeBitCast(value, to: URL.self).absoluteString)
         } else if let dictionary = value as? any StringKeyedDictionary {
-            try dictionary.encodeSorted(to: self, in: depth, path: path)
+            try dictionary.encodeSorted(to: self, in: depth, path: path())
         } else {
             let start = bytes.count
-            try value.encode(to: ValueEncoder(output: self, depth: depth, start: start, path: path))
+            try value.encode(to: ValueEncoder(output: self, depth: depth, start: start, path: path()))
             close(inside: depth)
             // As `JSONEncoder` writes a nested value that encoded nothing; the document's own
             // value must encode something.
@@ -181,9 +181,9 @@ private final class JSONOutput {
 
     /// As `JSONEncoder` writes a number: the shortest form that reads back the same, without a
     /// trailing `.0`. JSON has no NaN or infinity.
-    func write<T: BinaryFloatingPoint & LosslessStringConvertible>(_ value: T, path: PathNode) throws {
+    func write<T: BinaryFloatingPoint & LosslessStringConvertible>(_ value: T, path: @autoclosure () -> PathNode) throws {
         guard value.isFinite else {
-            throw EncodingError.invalidValue(value, .init(codingPath: path.codingPath, debugDescription: "Unable to encode \(T.self).\(value) directly in JSON."))
+            throw EncodingError.invalidValue(value, .init(codingPath: path().codingPath, debugDescription: "Unable to encode \(T.self).\(value) directly in JSON."))
         }
         var text = value.description
         if text.hasSuffix(".0") { text.removeLast(2) }
@@ -301,42 +301,43 @@ private struct ArrayContainer: UnkeyedEncodingContainer {
     var codingPath: [any CodingKey] { path.codingPath }
     var count: Int { output.count(in: depth, start: start) }
 
-    /// Begins the next element; returns its path.
-    private func begin() -> PathNode {
+    /// Begins the next element; returns its index.
+    @discardableResult
+    private func begin() -> Int {
         let index = count
         output.beginElement(in: depth, start: start)
-        return .index(index, parent: path)
+        return index
     }
 
-    mutating func encodeNil() throws { _ = begin(); output.writeNull() }
-    mutating func encode(_ value: Bool) throws { _ = begin(); output.write(value) }
-    mutating func encode(_ value: String) throws { _ = begin(); output.writeString(value) }
-    mutating func encode(_ value: Double) throws { try output.write(value, path: begin()) }
-    mutating func encode(_ value: Float) throws { try output.write(value, path: begin()) }
-    mutating func encode(_ value: Int) throws { _ = begin(); output.write(value) }
-    mutating func encode(_ value: Int8) throws { _ = begin(); output.write(value) }
-    mutating func encode(_ value: Int16) throws { _ = begin(); output.write(value) }
-    mutating func encode(_ value: Int32) throws { _ = begin(); output.write(value) }
-    mutating func encode(_ value: Int64) throws { _ = begin(); output.write(value) }
-    mutating func encode(_ value: UInt) throws { _ = begin(); output.write(value) }
-    mutating func encode(_ value: UInt8) throws { _ = begin(); output.write(value) }
-    mutating func encode(_ value: UInt16) throws { _ = begin(); output.write(value) }
-    mutating func encode(_ value: UInt32) throws { _ = begin(); output.write(value) }
-    mutating func encode(_ value: UInt64) throws { _ = begin(); output.write(value) }
+    mutating func encodeNil() throws { begin(); output.writeNull() }
+    mutating func encode(_ value: Bool) throws { begin(); output.write(value) }
+    mutating func encode(_ value: String) throws { begin(); output.writeString(value) }
+    mutating func encode(_ value: Double) throws { let index = begin(); try output.write(value, path: .index(index, parent: path)) }
+    mutating func encode(_ value: Float) throws { let index = begin(); try output.write(value, path: .index(index, parent: path)) }
+    mutating func encode(_ value: Int) throws { begin(); output.write(value) }
+    mutating func encode(_ value: Int8) throws { begin(); output.write(value) }
+    mutating func encode(_ value: Int16) throws { begin(); output.write(value) }
+    mutating func encode(_ value: Int32) throws { begin(); output.write(value) }
+    mutating func encode(_ value: Int64) throws { begin(); output.write(value) }
+    mutating func encode(_ value: UInt) throws { begin(); output.write(value) }
+    mutating func encode(_ value: UInt8) throws { begin(); output.write(value) }
+    mutating func encode(_ value: UInt16) throws { begin(); output.write(value) }
+    mutating func encode(_ value: UInt32) throws { begin(); output.write(value) }
+    mutating func encode(_ value: UInt64) throws { begin(); output.write(value) }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
-        let path = begin()
-        try output.encodeValue(value, in: depth, path: path)
+        let index = begin()
+        try output.encodeValue(value, in: depth, path: .index(index, parent: path))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-        let path = begin()
-        return ValueEncoder(output: output, depth: depth, start: output.bytes.count, path: path).container(keyedBy: keyType)
+        let index = begin()
+        return ValueEncoder(output: output, depth: depth, start: output.bytes.count, path: .index(index, parent: path)).container(keyedBy: keyType)
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
-        let path = begin()
-        return ValueEncoder(output: output, depth: depth, start: output.bytes.count, path: path).unkeyedContainer()
+        let index = begin()
+        return ValueEncoder(output: output, depth: depth, start: output.bytes.count, path: .index(index, parent: path)).unkeyedContainer()
     }
 
     mutating func superEncoder() -> any Encoder {

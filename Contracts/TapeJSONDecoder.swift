@@ -11,9 +11,9 @@ import Foundation
 /// number out of its range, a duplicate key's first value. Two differences, both stricter or
 /// clearer: every value is checked as the document is read (`JSONDecoder` checks a string's
 /// escapes or a number's digits only when it decodes them, so it lets a bad one pass in a
-/// duplicate key's value, which it skips), and a number that does not fit its type is `dataCorrupted` at the number's path (`JSONDecoder`
-/// calls the whole document invalid), so an API can name the field. Other errors are the same
-/// `DecodingError`s with the same coding paths.
+/// duplicate key's value, which it skips), and a number that does not fit its type is
+/// `dataCorrupted` at the number's path (`JSONDecoder` calls the whole document invalid), so an
+/// API can name the field. Other errors are the same `DecodingError`s with the same coding paths.
 struct TapeJSONDecoder {
     static let maximumDepth = 512
 
@@ -217,6 +217,8 @@ struct TapeParser {
 }
 
 /// The checked document and its tape, which the decoder and its containers read values from.
+/// Its bytes are borrowed for the length of `TapeJSONDecoder.decode`: a value reads what it
+/// needs in its `init(from:)` and keeps no decoder or container past it.
 final class TapeDocument {
     let bytes: UnsafeRawBufferPointer
     let tape: [TapeEntry]
