@@ -3,7 +3,12 @@ public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
     case owner, admin, developer, viewer, billing
 
     /// What this role may do: the one permission matrix every service checks against.
-    public var permissions: Set<Permission> {
+    public var permissions: Set<Permission> { Self.matrix[self]! }
+
+    /// Made once: a gateway checks a permission on every call.
+    private static let matrix = Dictionary(uniqueKeysWithValues: allCases.map { ($0, $0.grants) })
+
+    private var grants: Set<Permission> {
         switch self {
         case .owner:
             Set(Permission.allCases)

@@ -77,9 +77,22 @@ private final class JSONOutput {
     /// Writes `value` as the next element of the container at `depth`, whose comma and key are
     /// already written.
     func encodeValue<T: Encodable>(_ value: T, in depth: Int, path: @autoclosure () -> PathNode) throws {
-        // Compared as types, not cast as values: a cast costs a lookup in the runtime's caches,
-        // and nearly every value is none of these.
-        if T.self == Date.self {
+        // Compared as types, not cast as values: a cast costs a lookup in the runtime's caches.
+        // Scalars come here as the elements of an array, which encodes them one by one through
+        // the generic method.
+        if T.self == String.self {
+            writeString(unsafeBitCast(value, to: String.self))
+        } else if T.self == Int.self {
+            write(unsafeBitCast(value, to: Int.self))
+        } else if T.self == Int64.self {
+            write(unsafeBitCast(value, to: Int64.self))
+        } else if T.self == Bool.self {
+            write(unsafeBitCast(value, to: Bool.self))
+        } else if T.self == Double.self {
+            try write(unsafeBitCast(value, to: Double.self), path: path())
+        } else if T.self == Float.self {
+            try write(unsafeBitCast(value, to: Float.self), path: path())
+        } else if T.self == Date.self {
             writeString(JSONCoding.format(unsafeBitCast(value, to: Date.self)))
         } else if T.self == UUID.self {
             writeUUID(unsafeBitCast(value, to: UUID.self))

@@ -235,6 +235,10 @@ final class TapeDocument {
         if T.self == String.self { return unsafeBitCast(try string(at: index, path: path(), as: T.self), to: T.self) }
         if T.self == Int.self { return unsafeBitCast(try integer(Int.self, at: index, path: path()), to: T.self) }
         if T.self == Bool.self { return unsafeBitCast(try bool(at: index, path: path()), to: T.self) }
+        // An array decodes its elements through this generic method, scalars too.
+        if T.self == Int64.self { return unsafeBitCast(try integer(Int64.self, at: index, path: path()), to: T.self) }
+        if T.self == Double.self { return unsafeBitCast(try floatingPoint(Double.self, at: index, path: path()), to: T.self) }
+        if T.self == Float.self { return unsafeBitCast(try floatingPoint(Float.self, at: index, path: path()), to: T.self) }
         if T.self == Date.self {
             let text = try string(at: index, path: path(), as: T.self)
             guard let date = JSONCoding.parse(text) else { throw corrupted(path(), "expected an ISO-8601 date, got \"\(text)\"") }

@@ -141,7 +141,7 @@ extension Bus {
         if reply.headers["Status"] == "503" {
             throw BusError.jetStream(operation: operation, code: 503, detail: "no stream stores \(message.subject)")
         }
-        guard let answer = try? JSONDecoder().decode(StreamAcknowledgement.self, from: reply.payload) else {
+        guard let answer = try? JSONCoding.decode(StreamAcknowledgement.self, from: reply.payload) else {
             throw BusError.failed(operation: operation, status: "unreadable acknowledgement", detail: String(decoding: reply.payload, as: UTF8.self))
         }
         if let error = answer.error {

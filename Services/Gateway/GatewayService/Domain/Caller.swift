@@ -59,6 +59,6 @@ public struct Caller: Sendable, Equatable {
 
     func require(_ permission: Permission) throws(APIError) {
         if credential == .platformOperator { return }
-        guard permissions.contains(permission) else { throw .forbidden(permission) }
+        guard roles.contains(where: { $0.can(permission) }) else { throw .forbidden(permission) }
     }
 }
