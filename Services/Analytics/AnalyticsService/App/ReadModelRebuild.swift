@@ -7,15 +7,16 @@ import SwitchyardDatabase
 
 /// Makes the read models again from the events: empties them, then projects every message the
 /// EVENTS stream holds, from its first, until it has caught up with the stream's end; of every
-/// tenant, or of some tenants only (the others' rows are left alone). The
+/// tenant, or of some tenants only (the others' rows are left alone). The stream is read a batch
+/// at a time (`StreamReader`), one tenant's events alone when one tenant is rebuilt. The
 /// projection service may keep running meanwhile: an event is projected once, by whichever gets
 /// it first. Until the rebuild ends, the read models show only part of the history.
 public struct ReadModelRebuild: Sendable {
     let bus: Bus
     let projection: Projection
     let logger: Logger
-    /// Events read before their projection is written: a tenant's share of them is projected in
-    /// one transaction (as the projection service writes its batches).
+    /// Events read at once, then projected: a tenant's share of them in one transaction (as the
+    /// projection service writes its batches).
     let batchSize: Int
 
     public init(bus: Bus, database: Database, logger: Logger, batchSize: Int = 256) {
@@ -42,32 +43,35 @@ public struct ReadModelRebuild: Sendable {
         } else {
             try await ReadModelRepository.resetAll(database)
         }
+        // One tenant's events are read alone; several tenants' are picked out of all events.
+        let filter = tenants?.count == 1 ? "evt.\(Subject.token(tenants!.first!)).>" : Subject.allEvents
+        let reader = try await StreamReader(bus: bus, stream: StreamSpec.events.name, filterSubject: filter, logger: logger)
         var summary = Summary()
-        var next = try await bus.streamState(StreamSpec.events.name).firstSequence
-        while true {
-            let last = try await bus.streamState(StreamSpec.events.name).lastSequence
-            guard next <= last else { return summary }
-            var batch: [(sequence: UInt64, event: Projection.Prepared)] = []
-            for sequence in next...last {
-                // A message deleted or aged out of the stream leaves a gap.
-                guard let stored = try await bus.storedMessage(stream: StreamSpec.events.name, sequence: sequence),
-                      tenants?.contains(where: { stored.message.subject.hasPrefix("evt.\(Subject.token($0)).") }) ?? true else { continue }
-                summary.replayed += 1
-                do {
-                    guard let prepared = try projection.prepare(stored.message) else { continue }
-                    batch.append((sequence, prepared))
-                } catch let error as UnprojectableEvent {
-                    summary.skipped += 1
-                    logger.warning("event skipped", metadata: ["sequence": "\(sequence)", "reason": "\(error)"])
+        do {
+            while true {
+                let deliveries = try await reader.next(batchSize)
+                if deliveries.isEmpty { break }
+                var batch: [(sequence: UInt64, event: Projection.Prepared)] = []
+                for delivery in deliveries {
+                    let message = delivery.message
+                    guard tenants?.contains(where: { message.subject.hasPrefix("evt.\(Subject.token($0)).") }) ?? true else { continue }
+                    summary.replayed += 1
+                    do {
+                        guard let prepared = try projection.prepare(message) else { continue }
+                        batch.append((delivery.streamSequence, prepared))
+                    } catch let error as UnprojectableEvent {
+                        summary.skipped += 1
+                        logger.warning("event skipped", metadata: ["sequence": "\(delivery.streamSequence)", "reason": "\(error)"])
+                    }
                 }
-                if batch.count == batchSize {
-                    try await project(batch, into: &summary)
-                    batch = []
-                }
+                try await project(batch, into: &summary)
             }
-            try await project(batch, into: &summary)
-            next = last + 1
+        } catch {
+            await reader.close()
+            throw error
         }
+        await reader.close()
+        return summary
     }
 
     private func project(_ batch: [(sequence: UInt64, event: Projection.Prepared)], into summary: inout Summary) async throws {
