@@ -122,6 +122,14 @@ public final class DurableConsumer: Service, Sendable {
                         guard !stopping.isRaised && !Task.isCancelled else { break }
                         self.logger.warning("fetch failed; trying again", metadata: ["error": "\(error)"])
                         try? await Task.sleep(for: .seconds(1))
+                        // A consumer deleted under the service (an operator resetting it) is made
+                        // again, as a restart would make it; the server drops pulls for a
+                        // consumer it does not have without a word.
+                        do {
+                            try await self.ensureConsumer()
+                        } catch {
+                            self.logger.warning("consumer not made again", metadata: ["error": "\(error)"])
+                        }
                     }
                 }
             }
@@ -402,10 +410,12 @@ final class PullSubscription: Sendable {
                 return end(replySubject, with: .failure(error))
             }
             // The server ends the request by `expires`; this ends it when the server's word does
-            // not come (a lost connection). What it delivers later goes to the next fetch.
+            // not come (a lost connection, a consumer deleted). What it delivers later goes to
+            // the next fetch.
             let timer = eventLoopForTimers().scheduleTask(in: TimeAmount(spec.fetchWait + .seconds(2))) { [weak self] in
                 guard let self else { return }
-                self.end(replySubject, with: nil)
+                self.end(replySubject, with: nil, unanswered: BusError.failed(
+                    operation: "fetch from \(self.spec.name)", status: "unanswered", detail: "the server did not end the request"))
             }
             state.withLock { state in
                 if state.fetch?.replySubject == replySubject { state.fetch?.timer = timer } else { timer.cancel() }
@@ -439,12 +449,14 @@ final class PullSubscription: Sendable {
     }
 
     /// Ends the current fetch (only if it is the one asked on `replySubject`, when one is named)
-    /// with `outcome`, or by default with the messages delivered.
-    private func end(_ replySubject: String?, with outcome: Result<[NATSMessage], any Error>?) {
+    /// with `outcome`, or by default with the messages delivered (`unanswered` when there are
+    /// none and it is given).
+    private func end(_ replySubject: String?, with outcome: Result<[NATSMessage], any Error>?, unanswered: (any Error)? = nil) {
         let ended: (Fetch, Result<[NATSMessage], any Error>)? = state.withLock { state in
             guard let fetch = state.fetch, replySubject == nil || replySubject == fetch.replySubject else { return nil }
             state.fetch = nil
             if let outcome { return (fetch, outcome) }
+            if state.delivered.isEmpty, let unanswered { return (fetch, .failure(unanswered)) }
             defer { state.delivered = [] }
             return (fetch, .success(state.delivered))
         }

@@ -171,6 +171,16 @@ extension Bus {
         }
     }
 
+    /// Deletes a consumer of `stream`; nothing happens when there is none.
+    public func deleteConsumer(stream: String, name: String) async throws {
+        try await blocking {
+            var code = jsErrCode(rawValue: 0)
+            let status = js_DeleteConsumer(self.jetStream, stream, name, nil, &code)
+            if status == NATS_NOT_FOUND || code == JSConsumerNotFoundErr { return }
+            try check(status, "delete consumer \(name) on \(stream)", jsCode: code)
+        }
+    }
+
     public func streamState(_ stream: String) async throws -> StreamState {
         return try await blocking {
             var info: UnsafeMutablePointer<jsStreamInfo>?

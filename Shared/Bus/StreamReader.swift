@@ -50,10 +50,6 @@ public final class StreamReader: Sendable {
     /// Stops the read and deletes its consumer.
     public func close() async {
         subscription.close()
-        let (bus, stream, name) = (bus, spec.stream, spec.name)
-        _ = try? await bus.blocking {
-            var code = jsErrCode(rawValue: 0)
-            try check(js_DeleteConsumer(bus.jetStream, stream, name, nil, &code), "delete reader \(name)", jsCode: code)
-        }
+        try? await bus.deleteConsumer(stream: spec.stream, name: spec.name)
     }
 }

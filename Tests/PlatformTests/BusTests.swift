@@ -445,6 +445,32 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
         process.kill()
     }
 
+    /// Deleted by hand (an operator resetting it, say), the consumer is made again, as a
+    /// restart would make it, instead of failing every fetch until then.
+    @Test func aConsumerDeletedUnderItsServiceIsMadeAgain() async throws {
+        try await withBus { bus in
+            let tenant = UUID.timeOrdered()
+            let name = uniqueName("deleted")
+            let log = DeliveryLog()
+            let consumer = DurableConsumer(
+                bus: bus, spec: ConsumerSpec(name: name, filterSubject: Subject.events(ofTenant: tenant)), logger: TestEnvironment.logger
+            ) { delivery in
+                log.record(delivery)
+                return .done
+            }
+            try await withRunning([consumer]) {
+                try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 1)))
+                #expect(await log.next(1).count == 1)
+                try await bus.deleteConsumer(stream: StreamSpec.events.name, name: name)
+                try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 2)))
+                // Made again from the stream's start: the first event comes again (handlers are
+                // idempotent), and the second.
+                let after = await log.next(2, timeout: .seconds(15))
+                #expect(try after.map { try $0.decode(Pinged.self).payload.number }.sorted() == [1, 2])
+            }
+        }
+    }
+
     @Test func aRespondersGracefulShutdownAnswersTheRequestsInHand() async throws {
         try await withBus { bus in
             let subject = "svc.test.\(uniqueName("draining"))"
