@@ -17,13 +17,7 @@ import Testing
             try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 2)))
 
             let log = DeliveryLog()
-            let consumer = DurableConsumer(
-                bus: bus, spec: ConsumerSpec(name: uniqueName("pinged"), filterSubject: Subject.events(ofTenant: tenant)),
-                logger: TestEnvironment.logger
-            ) { delivery in
-                log.record(delivery)
-                return .done
-            }
+            let consumer = DurableConsumer.recording(into: log, bus: bus, name: uniqueName("pinged"), tenant: tenant)
             try await withRunning([consumer]) {
                 let deliveries = await log.next(2)
                 let numbers = try deliveries.map { try $0.decode(Pinged.self).payload.number }.sorted()
@@ -427,12 +421,7 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
         try await bus.ensureStreams()
         let tenant = UUID.timeOrdered()
         let log = DeliveryLog()
-        let consumer = DurableConsumer(
-            bus: bus, spec: ConsumerSpec(name: "restarted", filterSubject: Subject.events(ofTenant: tenant)), logger: TestEnvironment.logger
-        ) { delivery in
-            log.record(delivery)
-            return .done
-        }
+        let consumer = DurableConsumer.recording(into: log, bus: bus, name: "restarted", tenant: tenant)
         try await withRunning([consumer]) {
             try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 1)))
             #expect(await log.next(1).count == 1)
@@ -452,12 +441,7 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
             let tenant = UUID.timeOrdered()
             let name = uniqueName("deleted")
             let log = DeliveryLog()
-            let consumer = DurableConsumer(
-                bus: bus, spec: ConsumerSpec(name: name, filterSubject: Subject.events(ofTenant: tenant)), logger: TestEnvironment.logger
-            ) { delivery in
-                log.record(delivery)
-                return .done
-            }
+            let consumer = DurableConsumer.recording(into: log, bus: bus, name: name, tenant: tenant)
             try await withRunning([consumer]) {
                 try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 1)))
                 #expect(await log.next(1).count == 1)

@@ -64,6 +64,16 @@ struct TrackedService: Service {
     }
 }
 
+extension DurableConsumer {
+    /// A consumer of `tenant`'s events that records every delivery in `log` and answers it done.
+    static func recording(into log: DeliveryLog, bus: Bus, name: String, tenant: UUID) -> DurableConsumer {
+        DurableConsumer(bus: bus, spec: ConsumerSpec(name: name, filterSubject: Subject.events(ofTenant: tenant)), logger: TestEnvironment.logger) { delivery in
+            log.record(delivery)
+            return .done
+        }
+    }
+}
+
 /// Deliveries a handler saw, readable from the test as a stream.
 final class DeliveryLog: Sendable {
     let stream: AsyncStream<Delivery>
