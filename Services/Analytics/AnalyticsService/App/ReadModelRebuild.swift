@@ -44,7 +44,8 @@ public struct ReadModelRebuild: Sendable {
             try await ReadModelRepository.resetAll(database)
         }
         // One tenant's events are read alone; several tenants' are picked out of all events.
-        let filter = tenants?.count == 1 ? "evt.\(Subject.token(tenants!.first!)).>" : Subject.allEvents
+        var filter = Subject.allEvents
+        if let tenants, tenants.count == 1, let tenant = tenants.first { filter = Subject.events(ofTenant: tenant) }
         let reader = try await StreamReader(bus: bus, stream: StreamSpec.events.name, filterSubject: filter, logger: logger)
         var summary = Summary()
         do {
