@@ -122,6 +122,7 @@ public final class DurableConsumer: Service, Sendable {
                         guard !stopping.isRaised && !Task.isCancelled else { break }
                         self.logger.warning("fetch failed; trying again", metadata: ["error": "\(error)"])
                         try? await Task.sleep(for: .seconds(1))
+                        guard !stopping.isRaised && !Task.isCancelled else { break }
                         // A consumer deleted under the service (an operator resetting it) is made
                         // again, as a restart would make it; the server drops pulls for a
                         // consumer it does not have without a word.
