@@ -146,14 +146,15 @@ public final class RedisClient: Sendable {
         return values
     }
 
-    /// Runs a script by its SHA-1, loading it first when the server does not know it.
+    /// Runs a script by its SHA-1; when the server does not know it (a new, restarted or flushed
+    /// server), sends its source with EVAL, which runs it and keeps it for the next EVALSHA. One
+    /// command, so a flush between loading and running cannot fail the call.
     public func evaluate(_ script: RedisScript, keys: [String], arguments: [String]) async throws -> RedisValue {
-        let call = ["EVALSHA", script.sha1, String(keys.count)] + keys + arguments
+        let rest = [String(keys.count)] + keys + arguments
         do {
-            return try await command(call)
+            return try await command(["EVALSHA", script.sha1] + rest)
         } catch RedisError.server(let message) where message.hasPrefix("NOSCRIPT") {
-            try await command(["SCRIPT", "LOAD", script.source])
-            return try await command(call)
+            return try await command(["EVAL", script.source] + rest)
         }
     }
 
