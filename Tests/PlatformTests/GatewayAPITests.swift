@@ -259,4 +259,40 @@ import Testing
             }
         }
     }
+
+    /// A call holding a concurrency slot gives it back before it answers: a caller sending its
+    /// calls one after another never meets its own limit of one.
+    @Test func callsOneAfterAnotherAreNeverRefusedByAConcurrencyLimitOfOne() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database, limits: QuotaLimits(concurrentRequests: 1))
+            try await withGateway(tenant: tenant) { gateway in
+                var statuses: [Int] = []
+                for _ in 0..<20 {
+                    statuses.append(try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: chatJSON(maxTokens: 4)).status)
+                }
+                #expect(statuses == Array(repeating: 200, count: 20))
+            }
+        }
+    }
+
+    /// Without a concurrency slot a call answers, then settles: its reservation stands until the
+    /// real usage replaces it a moment later.
+    @Test func aCallAnswersThenSettlesItsReservationToTheRealUsage() async throws {
+        try await withDatabase { database in
+            let limit = 100_000
+            let (tenant, key) = try await makeTenantWithKey(database, limits: QuotaLimits(tokensPerMonth: limit))
+            try await withGateway(tenant: tenant) { gateway in
+                let request = chatJSON(maxTokens: 500)
+                let first = try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: request)
+                let used = try #require(try first.decode(ChatCompletion.self).usage?.totalTokens)
+                let reserved = limit - (try #require(Int(first.headers.first(name: "x-ratelimit-remaining-tokens") ?? "")))
+                #expect(used > 0 && reserved > used)
+
+                try await gateway.settled()
+                let second = try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: request)
+                // The first call counts what it used; the second, what it reserves.
+                #expect(second.headers.first(name: "x-ratelimit-remaining-tokens") == String(limit - used - reserved))
+            }
+        }
+    }
 }

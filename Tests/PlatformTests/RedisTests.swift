@@ -63,7 +63,7 @@ import Testing
 
     @Test func aServerErrorIsThrownWithItsMessage() async throws {
         try await withRedis { redis in
-            await #expect {
+            _ = await #expect {
                 try await redis.command(["NOSUCHCOMMAND"])
             } throws: { error in
                 guard case RedisError.server(let message) = error else { return false }

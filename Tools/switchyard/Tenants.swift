@@ -20,7 +20,7 @@ struct Tenants: AsyncParsableCommand {
             let cli = try await Operator.make()
             let tenantID = try id.map(parseUUID) ?? .timeOrdered()
             let name = self.name
-            try await cli.withAdministration { try await $0.createTenant(tenantID, name: name) }
+            _ = try await cli.withAdministration { try await $0.createTenant(tenantID, name: name) }
             print(Subject.token(tenantID))
         }
     }

@@ -61,7 +61,9 @@ public struct Gateway: Sendable {
         }
         let router = RouterClient(bus: bus, timeout: config.modelCallTimeout)
         prices = ModelPrices(router: router)
-        calls = ModelCalls(router: router, quotas: quotas, prices: prices, logger: logger)
+        calls = ModelCalls(
+            router: router, quotas: quotas, prices: prices,
+            settlements: WorkAfterAnswer(name: "quota settlements", logger: logger), logger: logger)
         idempotency = redis.map {
             IdempotencyMiddleware(
                 store: IdempotencyStore(redis: $0), maxBodyBytes: config.maxBodyBytes,
@@ -70,10 +72,11 @@ public struct Gateway: Sendable {
     }
 
     /// What the gateway runs: the listeners that keep its key cache current, the budget counters'
-    /// checks against the ledger, then the HTTP server. `onServerRunning` is told the bound port
-    /// (the tests bind port 0).
+    /// checks against the ledger, the quota settlements calls leave behind (stopped after the
+    /// server, so shutdown waits for them), then the HTTP server. `onServerRunning` is told the
+    /// bound port (the tests bind port 0).
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
-        cacheInvalidation() + budgetChecks() + [try application(onServerRunning: onServerRunning)]
+        cacheInvalidation() + budgetChecks() + [calls.settlements, try application(onServerRunning: onServerRunning)]
     }
 
     /// The budget counters' checks against the ledger, when there are budgets to check.

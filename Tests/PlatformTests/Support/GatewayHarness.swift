@@ -3,7 +3,7 @@ import AnalyticsService
 import BillingService
 import Contracts
 import Foundation
-import GatewayService
+@testable import GatewayService
 import NIOCore
 import NIOHTTP1
 import RouterService
@@ -11,6 +11,7 @@ import ServiceLifecycle
 import SwitchyardBus
 import SwitchyardDatabase
 import SwitchyardRedis
+import SwitchyardRuntime
 import Synchronization
 import Testing
 
@@ -24,7 +25,15 @@ struct GatewayUnderTest: Sendable {
     var redis: RedisClient
     /// `usage.recorded` events of the tenant given to `withGateway`.
     var usage: DeliveryLog
+    /// Each replica's quota settlements under way after their answers.
+    var settlements: [WorkAfterAnswer]
     var url: String { urls[0] }
+
+    /// Waits until every call answered so far has settled its quotas.
+    func settled() async throws {
+        let done = try await eventually(timeout: .seconds(5)) { settlements.allSatisfy { $0.count == 0 } }
+        try #require(done, "quota settlements still under way")
+    }
 }
 
 /// The catalog the gateway tests use: the built-in local model, fast and paced.
@@ -90,16 +99,19 @@ private func withGateway(
     let redis = try RedisClient(url: TestEnvironment.redisURL)
     let ports = PortList()
     var services: [any Service] = []
+    var settlements: [WorkAfterAnswer] = []
     for _ in 0..<replicas {
         let gateway = Gateway(config: config, database: database, bus: bus, redis: redis, logger: TestEnvironment.logger)
         services += try gateway.services { port in ports.append(port) }
+        settlements.append(gateway.calls.settlements)
     }
     do {
         try await withServiceGroup(services) {
             let bound = try await eventually(timeout: .seconds(10)) { ports.count == replicas }
             try #require(bound, "the gateways did not start listening")
             try await body(GatewayUnderTest(
-                urls: ports.values.map { "http://127.0.0.1:\($0)" }, bus: bus, database: database, redis: redis, usage: usage))
+                urls: ports.values.map { "http://127.0.0.1:\($0)" }, bus: bus, database: database, redis: redis, usage: usage,
+                settlements: settlements))
         }
     } catch {
         await redis.close()

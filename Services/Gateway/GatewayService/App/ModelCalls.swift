@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Synchronization
 import SwitchyardBus
+import SwitchyardRuntime
 
 /// Chat completions, embeddings and the model list, for one caller: checks what the caller may
 /// use, takes its quotas, calls the router and settles the quotas from the real usage.
@@ -10,6 +11,8 @@ struct ModelCalls: Sendable {
     let router: RouterClient
     let quotas: QuotaLimiter?
     let prices: ModelPrices
+    /// Settlements that need not hold the answer back (see `settle`).
+    let settlements: WorkAfterAnswer
     let logger: Logger
 
     /// Completion tokens reserved for a call that sets no `max_tokens`: settled to the real
@@ -117,9 +120,21 @@ struct ModelCalls: Sendable {
         return try await quotas.admit(caller, requestID: requestID, estimatedTokens: prompt + completion, estimatedCostMicros: cost)
     }
 
+    /// Corrects what `admit` took to what the call used. A call holding a concurrency slot is
+    /// settled before it answers: a caller sending its calls one after another must find the
+    /// slot free for the next one. Any other call answers first and settles beside it (one Redis
+    /// round trip less on the way back): until then its reservation stands, so a caller's next
+    /// call meets the limits as a call made at the same time would have, never looser ones.
     private func settle(_ admission: Admission?, _ caller: Caller, actualTokens: Int?, actualCostMicros: Int64?) async {
         guard let quotas, let admission else { return }
-        await quotas.settle(admission, actualTokens: actualTokens, actualCostMicros: actualCostMicros, tenant: caller.tenantID)
+        let tenant = caller.tenantID
+        if admission.holdsConcurrencySlot {
+            await quotas.settle(admission, actualTokens: actualTokens, actualCostMicros: actualCostMicros, tenant: tenant)
+        } else {
+            settlements.start {
+                await quotas.settle(admission, actualTokens: actualTokens, actualCostMicros: actualCostMicros, tenant: tenant)
+            }
+        }
     }
 
     /// Tokens of a chat call's prompt: about four characters a token, plus a few per message

@@ -45,6 +45,9 @@ struct Admission: Sendable {
     var headers: [(String, String)]
     /// False when Redis could not be reached and limits were let through (fail open).
     var enforced: Bool
+
+    /// Whether the call holds one of a concurrency limit's slots, which its settling releases.
+    var holdsConcurrencySlot: Bool { checks.contains { $0.measure == .concurrentRequests } }
 }
 
 /// A request refused by a limit.

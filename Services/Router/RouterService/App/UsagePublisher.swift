@@ -2,8 +2,8 @@ import Contracts
 import Foundation
 import Logging
 import ServiceLifecycle
-import Synchronization
 import SwitchyardBus
+import SwitchyardRuntime
 
 /// Publishes `usage.recorded`, one per call: the envelope id is derived from the request id, so
 /// publishing again (a retry, a second replica answering the same request) stores nothing new.
@@ -13,17 +13,16 @@ import SwitchyardBus
 /// the provider's answer and the acknowledgement loses the event either way. On graceful
 /// shutdown the router waits for the events under way (as a service listed before the responders,
 /// it stops after them).
-public final class UsagePublisher: Service, Sendable {
+public struct UsagePublisher: Service, Sendable {
     let bus: Bus
     let logger: Logger
-    /// How long shutdown waits for events under way.
-    let drainLimit: Duration
-    private let underWay = Mutex(0)
+    /// The events under way; shutdown waits for them.
+    private let work: WorkAfterAnswer
 
     public init(bus: Bus, logger: Logger, drainLimit: Duration = .seconds(15)) {
         self.bus = bus
         self.logger = logger
-        self.drainLimit = drainLimit
+        self.work = WorkAfterAnswer(name: "usage events", drainLimit: drainLimit, logger: logger)
     }
 
     func publish(_ record: CallRecord, for call: RouterChatCall) {
@@ -32,21 +31,13 @@ public final class UsagePublisher: Service, Sendable {
 
     /// Runs in a task of its own, so a cancelled call (the caller left) still records its usage.
     func publish(_ record: CallRecord, requestID: String, tenantID: UUID, apiKeyID: UUID?, model: String) {
-        underWay.withLock { $0 += 1 }
-        Task {
+        work.start { [self] in
             await store(record, requestID: requestID, tenantID: tenantID, apiKeyID: apiKeyID, model: model)
-            underWay.withLock { $0 -= 1 }
         }
     }
 
     public func run() async throws {
-        try? await gracefulShutdown()
-        let deadline = ContinuousClock.now + drainLimit
-        while underWay.withLock({ $0 }) > 0 && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        let left = underWay.withLock { $0 }
-        if left > 0 { logger.error("usage events not stored before shutdown", metadata: ["count": "\(left)"]) }
+        try await work.run()
     }
 
     private func store(_ record: CallRecord, requestID: String, tenantID: UUID, apiKeyID: UUID?, model: String) async {
