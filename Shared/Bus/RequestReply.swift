@@ -6,14 +6,37 @@ import NIOPosix
 import Synchronization
 
 extension Bus {
+    /// How long a request nobody is subscribed to is sent again before `.noResponders` is
+    /// thrown: a callee restarting, or starting beside its caller, subscribes within it.
+    public static let responderGrace: Duration = .seconds(1)
+
     /// Sends a request and waits for its one reply until `timeout`. The callee sees the deadline
     /// in `Switchyard-Deadline` and stops working when it passes.
+    ///
+    /// A request that reached no responder is sent again (every 25 ms, then less often) for
+    /// `responderGrace` at most, within the timeout: nobody received it, so sending it again
+    /// cannot run it twice.
     ///
     /// Throws `BusError.timedOut`, `.noResponders`, or `.remote(fault)` when the callee answered
     /// with an error.
     public func request(
-        _ subject: String, payload: Data, headers: [String: String] = [:], timeout: Duration
+        _ subject: String, payload: Data, headers: [String: String] = [:], timeout: Duration,
+        responderGrace: Duration = Bus.responderGrace
     ) async throws -> NATSMessage {
+        let deadline = ContinuousClock.now + timeout
+        let graceEnds = ContinuousClock.now + min(responderGrace, timeout)
+        var pause = Duration.milliseconds(25)
+        while true {
+            do {
+                return try await requestOnce(subject, payload: payload, headers: headers, timeout: deadline - .now)
+            } catch BusError.noResponders where ContinuousClock.now + pause < graceEnds {
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .milliseconds(200))
+            }
+        }
+    }
+
+    private func requestOnce(_ subject: String, payload: Data, headers: [String: String], timeout: Duration) async throws -> NATSMessage {
         let inbox = try inbox()
         let (replySubject, waiter) = inbox.expectReply()
         defer { inbox.forget(replySubject) }

@@ -275,11 +275,30 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
         }
     }
 
-    @Test func aRequestNobodyServesSaysSo() async throws {
+    @Test func aRequestNobodyServesSaysSoAfterTheResponderGrace() async throws {
         try await withBus { bus in
             let subject = "svc.test.\(uniqueName("absent"))"
+            let started = ContinuousClock.now
             await #expect(throws: BusError.noResponders(subject: subject)) {
-                try await bus.request(subject, payload: Data(), timeout: .seconds(2))
+                try await bus.request(subject, payload: Data(), timeout: .seconds(5), responderGrace: .milliseconds(300))
+            }
+            #expect(ContinuousClock.now - started >= .milliseconds(200))
+        }
+    }
+
+    /// A callee that subscribes a moment after the request was first sent (starting, or
+    /// restarting) still answers it.
+    @Test func aRequestSentBeforeItsResponderSubscribesIsAnswered() async throws {
+        try await withBus { bus in
+            let subject = "svc.test.\(uniqueName("late"))"
+            let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .unary { request in
+                request.payload
+            })
+            let answer = Task { try await bus.request(subject, payload: Data("ping".utf8), timeout: .seconds(5)) }
+            try await Task.sleep(for: .milliseconds(200))
+            try await withRunning([responder]) {
+                let reply = try await answer.value
+                #expect(reply.payload == Data("ping".utf8))
             }
         }
     }
