@@ -24,11 +24,22 @@ extension Bus {
         responderGrace: Duration = Bus.responderGrace
     ) async throws -> NATSMessage {
         let deadline = ContinuousClock.now + timeout
-        let graceEnds = ContinuousClock.now + min(responderGrace, timeout)
+        return try await Self.sendingAgainUntilAResponder(grace: min(responderGrace, timeout)) {
+            try await requestOnce(subject, payload: payload, headers: headers, timeout: deadline - .now)
+        }
+    }
+
+    /// Runs `send` again while it fails with `.noResponders`, every 25 ms and then less often,
+    /// for `grace` at most; then the last failure is thrown. For a request that reached nobody
+    /// (`request` does this itself; a streamed request's caller wraps the wait for its first chunk).
+    public static func sendingAgainUntilAResponder<Answer>(
+        grace: Duration = Bus.responderGrace, _ send: () async throws -> Answer
+    ) async throws -> Answer {
+        let graceEnds = ContinuousClock.now + grace
         var pause = Duration.milliseconds(25)
         while true {
             do {
-                return try await requestOnce(subject, payload: payload, headers: headers, timeout: deadline - .now)
+                return try await send()
             } catch BusError.noResponders where ContinuousClock.now + pause < graceEnds {
                 try await Task.sleep(for: pause)
                 pause = min(pause * 2, .milliseconds(200))

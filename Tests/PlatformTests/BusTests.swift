@@ -282,7 +282,8 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
             await #expect(throws: BusError.noResponders(subject: subject)) {
                 try await bus.request(subject, payload: Data(), timeout: .seconds(5), responderGrace: .milliseconds(300))
             }
-            #expect(ContinuousClock.now - started >= .milliseconds(200))
+            // Sent again after 25, 50 and 100 ms; the next pause (200 ms) would pass the grace.
+            #expect(ContinuousClock.now - started >= .milliseconds(175))
         }
     }
 
@@ -333,6 +334,31 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
                 }
                 #expect(chunks == (0..<5).map { "chunk \($0)" })
             }
+        }
+    }
+
+    /// A streamed request whose first chunk is awaited through `sendingAgainUntilAResponder`
+    /// reaches a callee that subscribes a moment after it was first sent.
+    @Test func aStreamedRequestSentAgainReachesALateResponder() async throws {
+        try await withBus { bus in
+            let subject = "svc.test.\(uniqueName("late-stream"))"
+            let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .streaming { _, writer in
+                for number in 0..<3 { try await writer.send(Data("chunk \(number)".utf8)) }
+            })
+            let attempts = Mutex(0)
+            let first = Task {
+                try await Bus.sendingAgainUntilAResponder {
+                    attempts.withLock { $0 += 1 }
+                    var chunks = try bus.requestStream(subject, payload: Data(), timeout: .seconds(5)).makeAsyncIterator()
+                    return try await chunks.next().map { String(decoding: $0.payload, as: UTF8.self) }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            try await withRunning([responder]) {
+                let chunk = try await first.value
+                #expect(chunk == "chunk 0")
+            }
+            #expect(attempts.withLock { $0 } > 1)
         }
     }
 

@@ -50,14 +50,18 @@ struct ModelCalls: Sendable {
                                         promptAtMost: Self.promptTokensAtMost(request),
                                         completion: request.completionTokenLimit ?? Self.defaultCompletionEstimate)
         do {
-            let chunks = try router.stream(call, correlationID: requestID)
             let (router, tenant) = (self.router, try caller.requireTenant())
-            let stream = ChatStream(
-                chunks: chunks, admission: admission, callerWantsUsage: request.streamOptions?.includeUsage == true,
-                awaitUsage: { try router.awaitUsage(tenant: tenant, requestID: requestID) },
-                settle: { admission, tokens, cost in await settle(admission, caller, actualTokens: tokens, actualCostMicros: cost) })
-            try await stream.start()
-            return stream
+            // A router restarting answers a moment later: the call is sent again (as
+            // `Bus.request` does for a whole answer).
+            return try await Bus.sendingAgainUntilAResponder {
+                let stream = ChatStream(
+                    chunks: try router.stream(call, correlationID: requestID), admission: admission,
+                    callerWantsUsage: request.streamOptions?.includeUsage == true,
+                    awaitUsage: { try router.awaitUsage(tenant: tenant, requestID: requestID) },
+                    settle: { admission, tokens, cost in await settle(admission, caller, actualTokens: tokens, actualCostMicros: cost) })
+                try await stream.start()
+                return stream
+            }
         } catch {
             await settle(admission, caller, actualTokens: 0, actualCostMicros: 0)
             throw RouterClient.apiError(error)
