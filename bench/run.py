@@ -12,6 +12,9 @@ Settings (environment): BENCH_SECONDS (10) per case, BENCH_SOAK_STREAMS (2000), 
 (comma list, all by default), BENCH_TARGETS (direct,one-hop,switchyard), PROFILE=1 for a perf
 profile of BENCH_PROFILE_SERVICES (gateway,router; any of gateway, router, nats, redis, billing,
 analytics, postgres) under the load of the case BENCH_PROFILE_CASE (c64; any of c1, c16, c64, s64).
+BENCH_CONCURRENCY_LIMIT=0 leaves the tenant without a limit of concurrent requests (every other
+limit and the budget stay): a call holding a concurrency slot settles its quotas before it
+answers, any other call after.
 """
 import datetime
 import json
@@ -35,6 +38,7 @@ CASES = [c for c in os.environ.get("BENCH_CASES", "c1,c16,c64,s64,soak").split("
 TARGETS = [t for t in os.environ.get("BENCH_TARGETS", "direct,one-hop,switchyard").split(",") if t]
 PROFILE = os.environ.get("PROFILE", "0") == "1"
 PROFILE_CASE = os.environ.get("BENCH_PROFILE_CASE", "c64")
+CONCURRENCY_LIMIT = os.environ.get("BENCH_CONCURRENCY_LIMIT", "1") != "0"
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -295,7 +299,8 @@ http {{
         self.key = run_cli("key", "create", "--tenant", tenant, "--name", "bench", "--role", "developer")
         # Limits and a budget far above what the bench spends: every check runs, none refuses.
         run_cli("limits", "set", "--tenant", tenant, "--requests-per-minute", "100000000", "--requests-per-day", "1000000000",
-                "--tokens-per-minute", "10000000000", "--tokens-per-month", "1000000000000", "--concurrent-requests", "100000")
+                "--tokens-per-minute", "10000000000", "--tokens-per-month", "1000000000000",
+                *(["--concurrent-requests", "100000"] if CONCURRENCY_LIMIT else []))
         run_cli("budget", "set", "--tenant", tenant, "--amount-micros", "1000000000000000", "--policy", "block")
         # The first call fills the key and price caches and seeds the budget counter.
         for _ in range(100):
@@ -474,8 +479,12 @@ def ratios(rows):
 
 def write_results(rows, idle_rss, profile_text):
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    stamp = now.strftime("%Y-%m-%dT%H%M")
     base = RESULTS / f"{stamp}-{socket.gethostname()}"
+    if base.with_suffix(".md").exists():  # a second run within the minute keeps the first's files
+        stamp = now.strftime("%Y-%m-%dT%H%M%S")
+        base = RESULTS / f"{stamp}-{socket.gethostname()}"
     with open(base.with_suffix(".tsv"), "w") as tsv:
         tsv.write("\t".join(COLUMNS) + "\n")
         for row in rows:
@@ -489,7 +498,10 @@ def write_results(rows, idle_rss, profile_text):
             "requests_per_s counts completed streams for s64/soak.",
             "CPU per request: `path` is every process between client and upstream (direct: none; one-hop: nginx; "
             "switchyard: gateway, router, nats-server, redis); `off_path` is billing, analytics and PostgreSQL recording the usage and projecting the events. "
-            "`other_load_cores` is CPU the rest of the machine used during the case: a high value marks a disturbed row.", "",
+            "`other_load_cores` is CPU the rest of the machine used during the case: a high value marks a disturbed row.",
+            "The tenant's limits: requests per minute and per day, tokens per minute and per month, "
+            + ("concurrent requests" if CONCURRENCY_LIMIT else "no limit of concurrent requests (BENCH_CONCURRENCY_LIMIT=0)")
+            + " and a budget, all far above what the bench spends.", "",
             "## Summary", "", *ratios(rows), "",
             "Idle RSS before the load (MB): " + ", ".join(f"{k} {v[0]:.1f}" for k, v in idle_rss.items())
             + "; of which private (anonymous) memory: " + ", ".join(f"{k} {v[1]:.1f}" for k, v in idle_rss.items())
