@@ -46,6 +46,12 @@ import Testing
             #expect(value("switchyard_gateway_quota_refusals_total", [#"limit="requests_per_minute""#, #"scope="key""#]) == 1)
             #expect(value("switchyard_gateway_authentication_failures_total", [#"reason="unknown""#]) == 1)
             #expect(value("switchyard_gateway_request_duration_seconds_bucket", chatRoute + [#"status="200""#, #"le="+Inf""#]) == 1)
+            // The call's quota settlement, made after its answer, has ended.
+            let settled = try await eventually(timeout: .seconds(5)) {
+                let text = try await send(.GET, "http://127.0.0.1:\(opsPort)/metrics").text
+                return text.contains(#"switchyard_work_under_way{work="quota_settlements"} 0"#)
+            }
+            #expect(settled, "\(scraped.text)")
         }
     }
 }

@@ -63,7 +63,7 @@ public struct Gateway: Sendable {
         prices = ModelPrices(router: router)
         calls = ModelCalls(
             router: router, quotas: quotas, prices: prices,
-            settlements: WorkAfterAnswer(name: "quota settlements", logger: logger), logger: logger)
+            settlements: WorkAfterAnswer(name: "quota_settlements", logger: logger), logger: logger)
         idempotency = redis.map {
             IdempotencyMiddleware(
                 store: IdempotencyStore(redis: $0), maxBodyBytes: config.maxBodyBytes,

@@ -22,7 +22,7 @@ public struct UsagePublisher: Service, Sendable {
     public init(bus: Bus, logger: Logger, drainLimit: Duration = .seconds(15)) {
         self.bus = bus
         self.logger = logger
-        self.work = WorkAfterAnswer(name: "usage events", drainLimit: drainLimit, logger: logger)
+        self.work = WorkAfterAnswer(name: "usage_events", drainLimit: drainLimit, logger: logger)
     }
 
     func publish(_ record: CallRecord, for call: RouterChatCall) {
