@@ -130,16 +130,7 @@ public final class RedisClient: Sendable {
         let slot = slotForCaller()
         let channel = try await slot.channel(connect: connect)
         let promises = commands.map { _ in channel.eventLoop.makePromise(of: RedisValue.self) }
-        let requests = zip(commands, promises).map { RedisRequest(arguments: $0, reply: $1) }
-        if channel.eventLoop.inEventLoop {
-            for request in requests { channel.write(request, promise: nil) }
-            channel.flush()
-        } else {
-            channel.eventLoop.execute {
-                for request in requests { channel.write(request, promise: nil) }
-                channel.flush()
-            }
-        }
+        Self.send(zip(commands, promises).map { RedisRequest(arguments: $0, reply: $1) }, on: channel)
         var values: [RedisValue] = []
         values.reserveCapacity(promises.count)
         for promise in promises { values.append(try await promise.futureResult.get()) }
@@ -166,6 +157,23 @@ public final class RedisClient: Sendable {
     public func close() async {
         guard !isClosed.exchange(true, ordering: .relaxed) else { return }
         for slot in allSlots { await slot.close() }
+    }
+
+    /// Writes `requests` on the channel's event loop, or fails them when the channel has closed.
+    /// Checked there, where the channel changes state: a channel that closed between the caller
+    /// taking it and this write has its handlers removed a moment later, and a write reaching no
+    /// handler would leave its reply waiting for ever.
+    private static func send(_ requests: [RedisRequest], on channel: any Channel) {
+        @Sendable func write() {
+            guard channel.isActive else {
+                let error = RedisError.connectionLost("the connection closed before the command was sent")
+                for request in requests { request.reply.fail(error) }
+                return
+            }
+            for request in requests { channel.write(request, promise: nil) }
+            channel.flush()
+        }
+        if channel.eventLoop.inEventLoop { write() } else { channel.eventLoop.execute { write() } }
     }
 
     /// The connection of the event loop the caller runs on, or the next one in turn.
@@ -198,7 +206,7 @@ public final class RedisClient: Sendable {
         if endpoint.database != 0 { setup.append(["SELECT", String(endpoint.database)]) }
         for arguments in setup {
             let reply = channel.eventLoop.makePromise(of: RedisValue.self)
-            channel.writeAndFlush(RedisRequest(arguments: arguments, reply: reply), promise: nil)
+            Self.send([RedisRequest(arguments: arguments, reply: reply)], on: channel)
             if case .error(let message) = try await reply.futureResult.get() {
                 try? await channel.close()
                 throw RedisError.server(message)
@@ -285,13 +293,6 @@ final class RedisCommandHandler: ChannelDuplexHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
-        // Closed between the command taking this connection and its write: no reply will come.
-        guard context.channel.isActive else {
-            let error = RedisError.connectionLost("the connection closed before the command was sent")
-            request.reply.fail(error)
-            promise?.fail(error)
-            return
-        }
         var buffer = context.channel.allocator.buffer(capacity: request.arguments.reduce(16) { $0 + $1.utf8.count + 16 })
         buffer.writeStaticString("*")
         buffer.writeString(String(request.arguments.count))

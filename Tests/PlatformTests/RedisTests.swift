@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import SwitchyardRedis
+import Synchronization
 import Testing
 
 @Suite struct RedisTests {
@@ -115,6 +116,38 @@ import Testing
         try await silent.close()
     }
 
+    /// A server that drops each connection as soon as a command arrives, under many commands at
+    /// once: every command ends (with an error here), none waits for ever, also one that took the
+    /// connection just before it closed.
+    @Test func commandsSentWhileTheirConnectionClosesAllEnd() async throws {
+        let closing = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(CloseOnFirstRead()) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        // A long timeout: a command left waiting is not rescued by it within the test.
+        let redis = try RedisClient(url: "redis://127.0.0.1:\(closing.localAddress!.port!)", connections: 1, timeout: .seconds(60))
+        let total = 2000
+        let ended = EndedCount()
+        let load = Task {
+            for _ in 0..<(total / 50) {
+                await withTaskGroup(of: Void.self) { group in
+                    for _ in 0..<50 {
+                        group.addTask {
+                            _ = try? await redis.command(["PING"])
+                            ended.count.add(1, ordering: .relaxed)
+                        }
+                    }
+                }
+            }
+        }
+        let allEnded = try await eventually(timeout: .seconds(20)) { ended.count.load(ordering: .relaxed) == total }
+        #expect(allEnded, "\(total - ended.count.load(ordering: .relaxed)) of \(total) commands still waiting")
+        load.cancel()
+        await redis.close()
+        try await closing.close()
+    }
+
     @Test func anAbsentServerIsNamedInTheError() async throws {
         let redis = try RedisClient(url: "redis://127.0.0.1:1")
         await #expect {
@@ -133,5 +166,18 @@ import Testing
         #expect(endpoint?.host == "10.0.0.1" && endpoint?.port == 6380 && endpoint?.database == 2)
         #expect(endpoint?.password == "p%41ss", "percent-decoded once")
         #expect((try? RedisClient.Endpoint(url: "redis://[::1]"))?.host == "::1")
+    }
+}
+
+private final class EndedCount: Sendable {
+    let count = Atomic(0)
+}
+
+/// Closes the connection at the first bytes it reads.
+private final class CloseOnFirstRead: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.close(promise: nil)
     }
 }
