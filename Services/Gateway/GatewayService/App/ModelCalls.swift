@@ -130,7 +130,8 @@ struct ModelCalls: Sendable {
     /// round trip less on the way back): until then its reservation stands, so a caller's next
     /// call meets the limits as a call made at the same time would have, never looser ones.
     private func settle(_ admission: Admission?, _ caller: Caller, actualTokens: Int?, actualCostMicros: Int64?) async {
-        guard let quotas, let admission else { return }
+        // No task for a call that took nothing.
+        guard let quotas, let admission, admission.tookAnything else { return }
         let tenant = caller.tenantID
         if admission.holdsConcurrencySlot {
             await quotas.settle(admission, actualTokens: actualTokens, actualCostMicros: actualCostMicros, tenant: tenant)

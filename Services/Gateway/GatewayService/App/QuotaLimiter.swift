@@ -46,6 +46,10 @@ struct Admission: Sendable {
     /// False when Redis could not be reached and limits were let through (fail open).
     var enforced: Bool
 
+    /// Whether anything was taken in Redis that settling must correct (nothing when no limit
+    /// applies, or when Redis could not be reached and limits were let through).
+    var tookAnything: Bool { enforced && !checks.isEmpty }
+
     /// Whether the call holds one of a concurrency limit's slots, which its settling releases.
     var holdsConcurrencySlot: Bool { checks.contains { $0.measure == .concurrentRequests } }
 }
@@ -227,7 +231,7 @@ public struct QuotaLimiter: Sendable {
     /// budget thresholds the month's spending has now reached. Never throws: a failure is
     /// logged, and the lease and windows expire by themselves.
     func settle(_ admission: Admission, actualTokens: Int?, actualCostMicros: Int64? = nil, tenant: UUID? = nil, now: Date? = nil) async {
-        guard admission.enforced, !admission.checks.isEmpty else { return }
+        guard admission.tookAnything else { return }
         let tokenDelta = actualTokens.map { $0 - admission.reservedTokens } ?? 0
         do {
             let reply = try await redis.evaluate(
