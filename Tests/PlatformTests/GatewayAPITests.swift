@@ -4,6 +4,7 @@ import Foundation
 import GatewayService
 import NIOCore
 import SwitchyardDatabase
+import SwitchyardRedis
 import Testing
 
 /// The public API as an OpenAI client sees it, through the gateway's whole path: HTTP, API key,
@@ -275,24 +276,59 @@ import Testing
         }
     }
 
-    /// Without a concurrency slot a call answers, then settles: its reservation stands until the
-    /// real usage replaces it a moment later.
+    /// Without a concurrency slot a call answers, then settles: its answer comes while Redis has
+    /// not seen the settlement (a proxy holds it back), and its reservation stands until the real
+    /// usage replaces it.
     @Test func aCallAnswersThenSettlesItsReservationToTheRealUsage() async throws {
         try await withDatabase { database in
             let limit = 100_000
             let (tenant, key) = try await makeTenantWithKey(database, limits: QuotaLimits(tokensPerMonth: limit))
-            try await withGateway(tenant: tenant) { gateway in
+            let (proxy, redis) = try await holdingQuotaSettlements()
+            try await withGateway(tenant: tenant, redis: redis) { gateway in
+                defer { proxy.release() }  // a failed expectation must not leave the gateway waiting at shutdown
                 let request = chatJSON(maxTokens: 500)
-                let first = try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: request)
+                // Were the answer to wait for its settlement, this would time out.
+                let first = try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: request, timeout: .seconds(20))
                 let used = try #require(try first.decode(ChatCompletion.self).usage?.totalTokens)
                 let reserved = limit - (try #require(Int(first.headers.first(name: "x-ratelimit-remaining-tokens") ?? "")))
                 #expect(used > 0 && reserved > used)
+                let heldBack = try await eventually(timeout: .seconds(10)) { proxy.held == 1 }
+                #expect(heldBack, "the settlement was sent after the answer")
 
+                proxy.release()
                 try await gateway.settled()
                 let second = try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: request)
                 // The first call counts what it used; the second, what it reserves.
                 #expect(second.headers.first(name: "x-ratelimit-remaining-tokens") == String(limit - used - reserved))
             }
+            await redis.close()
+            try await proxy.close()
+        }
+    }
+
+    /// A call holding a concurrency slot gives it back before it answers: while a proxy holds
+    /// its settlement back, no answer comes.
+    @Test func aCallHoldingAConcurrencySlotSettlesBeforeItAnswers() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database, limits: QuotaLimits(concurrentRequests: 1))
+            let (proxy, redis) = try await holdingQuotaSettlements()
+            try await withGateway(tenant: tenant, redis: redis) { gateway in
+                defer { proxy.release() }  // a failed expectation must not leave the gateway waiting at shutdown
+                let answers = SharedCount()
+                let call = Task {
+                    defer { answers.value.add(1, ordering: .relaxed) }
+                    return try await send(.POST, gateway.url + "/v1/chat/completions", key: key, json: chatJSON(maxTokens: 4))
+                }
+                let heldBack = try await eventually(timeout: .seconds(20)) { proxy.held == 1 }
+                #expect(heldBack, "the call settled")
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(answers.value.load(ordering: .relaxed) == 0, "the call answered before its settlement ran")
+
+                proxy.release()
+                #expect(try await call.value.status == 200)
+            }
+            await redis.close()
+            try await proxy.close()
         }
     }
 }

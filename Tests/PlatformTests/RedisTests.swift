@@ -2,7 +2,6 @@ import Foundation
 import NIOCore
 import NIOPosix
 import SwitchyardRedis
-import Synchronization
 import Testing
 
 @Suite struct RedisTests {
@@ -128,21 +127,21 @@ import Testing
         // A long timeout: a command left waiting is not rescued by it within the test.
         let redis = try RedisClient(url: "redis://127.0.0.1:\(closing.localAddress!.port!)", connections: 1, timeout: .seconds(60))
         let total = 2000
-        let ended = EndedCount()
+        let ended = SharedCount()
         let load = Task {
             for _ in 0..<(total / 50) {
                 await withTaskGroup(of: Void.self) { group in
                     for _ in 0..<50 {
                         group.addTask {
                             _ = try? await redis.command(["PING"])
-                            ended.count.add(1, ordering: .relaxed)
+                            ended.value.add(1, ordering: .relaxed)
                         }
                     }
                 }
             }
         }
-        let allEnded = try await eventually(timeout: .seconds(20)) { ended.count.load(ordering: .relaxed) == total }
-        #expect(allEnded, "\(total - ended.count.load(ordering: .relaxed)) of \(total) commands still waiting")
+        let allEnded = try await eventually(timeout: .seconds(20)) { ended.value.load(ordering: .relaxed) == total }
+        #expect(allEnded, "\(total - ended.value.load(ordering: .relaxed)) of \(total) commands still waiting")
         load.cancel()
         await redis.close()
         try await closing.close()
@@ -167,10 +166,6 @@ import Testing
         #expect(endpoint?.password == "p%41ss", "percent-decoded once")
         #expect((try? RedisClient.Endpoint(url: "redis://[::1]"))?.host == "::1")
     }
-}
-
-private final class EndedCount: Sendable {
-    let count = Atomic(0)
 }
 
 /// Closes the connection at the first bytes it reads.

@@ -74,29 +74,35 @@ let gatewayTestCatalog = try! CatalogFile.parse("""
             capabilities: [embeddings]
     """, file: "gateway test catalog")
 
+///
+/// `redis` is the gateways' Redis client when given (the caller closes it), else one of their
+/// own on the test Redis.
 func withGateway(
     tenant: UUID, replicas: Int = 1, config: GatewayConfig = GatewayConfig(port: 0, keyCacheTimeToLive: .seconds(60)),
-    catalog: Catalog = gatewayTestCatalog, _ body: (GatewayUnderTest) async throws -> Void
+    catalog: Catalog = gatewayTestCatalog, redis: RedisClient? = nil, _ body: (GatewayUnderTest) async throws -> Void
 ) async throws {
-    try await withGateway(tenant: tenant, catalogStore: CatalogStore(catalog, path: "(test catalog)"), replicas: replicas, config: config, body)
+    try await withGateway(
+        tenant: tenant, catalogStore: CatalogStore(catalog, path: "(test catalog)"), replicas: replicas, config: config, redis: redis, body)
 }
 
 /// A gateway whose router serves a catalog file (which `POST /admin/catalog/reload` reads
 /// again). The router and the gateways share one pool of database connections.
 func withGateway(
-    tenant: UUID, catalogStore: CatalogStore, replicas: Int = 1, config: GatewayConfig, _ body: (GatewayUnderTest) async throws -> Void
+    tenant: UUID, catalogStore: CatalogStore, replicas: Int = 1, config: GatewayConfig, redis: RedisClient? = nil,
+    _ body: (GatewayUnderTest) async throws -> Void
 ) async throws {
     try await withDatabase { database in
         try await withRouter(catalogStore: catalogStore, database: database, tenant: tenant) { bus, usage in
-            try await withGateway(bus: bus, database: database, usage: usage, replicas: replicas, config: config, body)
+            try await withGateway(bus: bus, database: database, usage: usage, replicas: replicas, config: config, redis: redis, body)
         }
     }
 }
 
 private func withGateway(
-    bus: Bus, database: Database, usage: DeliveryLog, replicas: Int, config: GatewayConfig, _ body: (GatewayUnderTest) async throws -> Void
+    bus: Bus, database: Database, usage: DeliveryLog, replicas: Int, config: GatewayConfig, redis given: RedisClient?,
+    _ body: (GatewayUnderTest) async throws -> Void
 ) async throws {
-    let redis = try RedisClient(url: TestEnvironment.redisURL)
+    let redis = try given ?? RedisClient(url: TestEnvironment.redisURL)
     let ports = PortList()
     var services: [any Service] = []
     var settlements: [WorkAfterAnswer] = []
@@ -114,10 +120,10 @@ private func withGateway(
                 settlements: settlements))
         }
     } catch {
-        await redis.close()
+        if given == nil { await redis.close() }
         throw error
     }
-    await redis.close()
+    if given == nil { await redis.close() }
 }
 
 final class PortList: Sendable {
@@ -211,4 +217,11 @@ func analyticsServices(_ gateway: GatewayUnderTest, tenant: UUID) -> [any Servic
     AnalyticsApp.services(
         bus: gateway.bus, database: gateway.database, consumerName: uniqueName("analytics"),
         filterSubject: Subject.events(ofTenant: tenant), logger: TestEnvironment.logger)
+}
+
+/// A proxy in front of the test Redis holding back the gateway's quota settlements, and a
+/// Redis client through it that waits for a held command as long as a test could.
+func holdingQuotaSettlements() async throws -> (RedisHoldingProxy, RedisClient) {
+    let proxy = try await RedisHoldingProxy.started(holding: QuotaScripts.settle)
+    return (proxy, try RedisClient(url: proxy.url, timeout: .seconds(120)))
 }

@@ -4,6 +4,7 @@ import Logging
 import PostgresNIO
 import SwitchyardBus
 import SwitchyardDatabase
+import Synchronization
 import Testing
 
 /// The servers `make test` started, read from the variables it exports.
@@ -78,4 +79,9 @@ func eventually(timeout: Duration = .seconds(20), _ condition: () async throws -
 /// A unique name for a consumer or subject token of one test.
 func uniqueName(_ base: String) -> String {
     "\(base)-\(UUID().uuidString.prefix(8).lowercased())"
+}
+
+/// A count that tasks share.
+final class SharedCount: Sendable {
+    let value = Atomic(0)
 }
