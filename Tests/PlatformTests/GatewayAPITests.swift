@@ -276,6 +276,37 @@ import Testing
         }
     }
 
+    /// Calls sent while no router listens (one restarting, or starting beside its gateway) are
+    /// answered once one does: the gateway sends a call that reached nobody again for a second,
+    /// a chat call and a stream alike, instead of answering 503 at once.
+    @Test func callsSentBeforeAnyRouterListensAreAnsweredWhenOneStarts() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database)
+            try await withGatewayBeforeItsRouter(tenant: tenant) { gateway, runRouter in
+                let url = gateway.url + "/v1/chat/completions"
+                let answers = SharedCount()
+                let chat = Task {
+                    defer { answers.value.add(1, ordering: .relaxed) }
+                    return try await send(.POST, url, key: key, json: chatJSON(maxTokens: 4))
+                }
+                let stream = Task {
+                    defer { answers.value.add(1, ordering: .relaxed) }
+                    return try await send(.POST, url, key: key, json: chatJSON(maxTokens: 4, stream: true))
+                }
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(answers.value.load(ordering: .relaxed) == 0, "a call was answered while no router listened")
+                try await runRouter {
+                    let chatAnswer = try await chat.value
+                    #expect(chatAnswer.status == 200, "\(chatAnswer.text)")
+                    #expect(try chatAnswer.decode(ChatCompletion.self).usage?.completionTokens ?? 0 > 0)
+                    let streamAnswer = try await stream.value
+                    #expect(streamAnswer.status == 200, "\(streamAnswer.text)")
+                    #expect(streamAnswer.events.last == "[DONE]" && streamAnswer.events.count > 2)
+                }
+            }
+        }
+    }
+
     /// Without a concurrency slot a call answers, then settles: its answer comes while Redis has
     /// not seen the settlement (a proxy holds it back), and its reservation stands until the real
     /// usage replaces it.

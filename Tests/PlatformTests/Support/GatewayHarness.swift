@@ -98,6 +98,23 @@ func withGateway(
     }
 }
 
+/// A gateway on a NATS server where no router listens yet: `body` gets the gateway and a way to
+/// run the router (beside the closure given to it) when it wants, as when a router restarts or
+/// starts beside its gateway.
+func withGatewayBeforeItsRouter(
+    tenant: UUID, _ body: (GatewayUnderTest, _ runRouter: (_ whileRunning: () async throws -> Void) async throws -> Void) async throws -> Void
+) async throws {
+    try await withDatabase { database in
+        try await withPrivateBus(tenant: tenant) { bus, usage in
+            let config = GatewayConfig(port: 0, keyCacheTimeToLive: .seconds(60))
+            try await withGateway(bus: bus, database: database, usage: usage, replicas: 1, config: config, redis: nil) { gateway in
+                let router = routerServices(bus: bus, catalogStore: CatalogStore(gatewayTestCatalog, path: "(test catalog)"), database: database)
+                try await body(gateway) { whileRunning in try await withRunning(router, whileRunning) }
+            }
+        }
+    }
+}
+
 private func withGateway(
     bus: Bus, database: Database, usage: DeliveryLog, replicas: Int, config: GatewayConfig, redis given: RedisClient?,
     _ body: (GatewayUnderTest) async throws -> Void

@@ -25,17 +25,31 @@ func withRouter(
     catalogStore: CatalogStore, database: Database, tenant: UUID, environment: [String: String] = [:],
     _ body: (Bus, DeliveryLog) async throws -> Void
 ) async throws {
-    let catalogs = TenantCatalogs(store: catalogStore, database: database)
-    try await withRouter(tenant: tenant, services: { bus in
-        RouterApp.routingListeners(bus: bus, catalogs: catalogs, logger: TestEnvironment.logger)
-            + RouterApp.responders(
-                bus: bus, catalogs: catalogs, httpClient: .shared, environment: environment, instance: "router-test", logger: TestEnvironment.logger)
-    }, body)
+    try await withPrivateBus(tenant: tenant) { bus, usage in
+        let services = routerServices(bus: bus, catalogStore: catalogStore, database: database, environment: environment)
+        try await withRunning(services) {
+            let verbs = [RouterVerb.chat, RouterVerb.chatStream, RouterVerb.embeddings, RouterVerb.models, RouterVerb.reloadCatalog, RouterVerb.checkRouting]
+            for verb in verbs {
+                try await awaitResponder(bus, Subject.service(.router, verb))
+            }
+            try await body(bus, usage)
+        }
+    }
 }
 
-private func withRouter(
-    tenant: UUID, services makeServices: (Bus) -> [any Service], _ body: (Bus, DeliveryLog) async throws -> Void
-) async throws {
+/// The router's listeners and responders on `bus`.
+func routerServices(
+    bus: Bus, catalogStore: CatalogStore, database: Database, environment: [String: String] = [:]
+) -> [any Service] {
+    let catalogs = TenantCatalogs(store: catalogStore, database: database)
+    return RouterApp.routingListeners(bus: bus, catalogs: catalogs, logger: TestEnvironment.logger)
+        + RouterApp.responders(
+            bus: bus, catalogs: catalogs, httpClient: .shared, environment: environment, instance: "router-test", logger: TestEnvironment.logger)
+}
+
+/// A bus on a NATS server of the test's own, with a consumer that collects the
+/// `usage.recorded` events of `tenant`.
+func withPrivateBus(tenant: UUID, _ body: (Bus, DeliveryLog) async throws -> Void) async throws {
     let (server, process) = try await PrivateNATSServer.started()
     defer {
         process.kill()
@@ -50,13 +64,7 @@ private func withRouter(
             usage.record(delivery)
             return .done
         }
-        try await withRunning(makeServices(bus) + [consumer]) {
-            let verbs = [RouterVerb.chat, RouterVerb.chatStream, RouterVerb.embeddings, RouterVerb.models, RouterVerb.reloadCatalog, RouterVerb.checkRouting]
-            for verb in verbs {
-                try await awaitResponder(bus, Subject.service(.router, verb))
-            }
-            try await body(bus, usage)
-        }
+        try await withRunning([consumer]) { try await body(bus, usage) }
     }
 }
 
