@@ -48,13 +48,8 @@ final class FakeAnthropicUpstream: Sendable {
             }
             return body["stream"] == .bool(true) ? self.events() : self.message()
         }
-        let (ports, port) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in port.yield(channel.localAddress?.port ?? 0) })
-        let server = Task { try await app.runService() }
-        var iterator = ports.makeAsyncIterator()
-        return ("http://127.0.0.1:\(await iterator.next() ?? 0)/v1", server)
+        let (port, server) = try await serveOnFreePort(router)
+        return ("http://127.0.0.1:\(port)/v1", server)
     }
 
     private func message() -> Response {

@@ -67,14 +67,8 @@ final class FakeOpenAIUpstream: Sendable {
             if let decoded { self.receivedEmbeddings.withLock { $0.append(decoded) } }
             return self.embeddings(for: decoded)
         }
-        let (ports, port) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in port.yield(channel.localAddress?.port ?? 0) })
-        let server = Task { try await app.runService() }
-        var iterator = ports.makeAsyncIterator()
-        let bound = await iterator.next() ?? 0
-        return ("http://127.0.0.1:\(bound)/v1", server)
+        let (port, server) = try await serveOnFreePort(router)
+        return ("http://127.0.0.1:\(port)/v1", server)
     }
 
     /// Float vectors whatever `encoding_format` says, as some servers do; usage from `.answer`.

@@ -64,13 +64,8 @@ final class IdentityProvider: Sendable {
             let body = try JSONEncoder().encode(JWKS(keys: self.published.withLock { $0 }))
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
-        let (port, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) })
-        let server = Task { try await app.runService() }
-        var iterator = port.makeAsyncIterator()
-        return ("http://127.0.0.1:\(await iterator.next() ?? 0)/jwks.json", server)
+        let (port, server) = try await serveOnFreePort(router)
+        return ("http://127.0.0.1:\(port)/jwks.json", server)
     }
 }
 
