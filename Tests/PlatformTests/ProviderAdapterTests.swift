@@ -35,7 +35,7 @@ import Testing
 
     func streamText(_ bus: Bus, _ call: RouterChatCall) async throws -> (String, [ChatCompletionChunk]) {
         var chunks: [ChatCompletionChunk] = []
-        for try await message in try bus.requestStream(Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(call), timeout: .seconds(10)) {
+        for try await message in try bus.requestStream(Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(call), timeout: TestEnvironment.replyTimeout) {
             chunks.append(try JSONCoding.decode(ChatCompletionChunk.self, from: message.payload))
         }
         return (chunks.compactMap { $0.choices.first?.delta.content }.joined(), chunks)
@@ -48,7 +48,7 @@ import Testing
         let tenant = UUID.timeOrdered()
         try await withRouter(catalog: Self.catalog(primary: url), tenant: tenant, environment: Self.environment) { bus, usage in
             let call = routerCall(tenant, model: "remote-chat")
-            let reply = try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: .seconds(10))
+            let reply = try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: TestEnvironment.replyTimeout)
             let completion = try JSONCoding.decode(ChatCompletion.self, from: reply.payload)
             #expect(completion.choices.first?.message.content?.text == "Hello from upstream")
             #expect(completion.model == "remote-chat")
@@ -95,7 +95,7 @@ import Testing
             var call = routerCall(tenant, model: "remote-chat")
             call.completion.tools = [Self.weatherTool]
             call.completion.toolChoice = .string("auto")
-            let reply = try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: .seconds(10))
+            let reply = try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: TestEnvironment.replyTimeout)
             let choice = try #require(try JSONCoding.decode(ChatCompletion.self, from: reply.payload).choices.first)
             #expect(choice.message.toolCalls == [FakeOpenAIUpstream.toolCall(id: "call_7", name: "get_weather", arguments: arguments)])
             #expect(choice.message.content == nil && choice.finishReason == "tool_calls")
@@ -122,7 +122,7 @@ import Testing
         var request = EmbeddingsRequest(model: "remote-embedding", input: .many(inputs))
         request.encodingFormat = format
         let call = RouterEmbeddingsCall(requestID: "req_\(UUID().uuidString.lowercased())", tenantID: tenant, apiKeyID: nil, embeddings: request)
-        let reply = try await bus.request(Subject.service(.router, RouterVerb.embeddings), payload: JSONCoding.encode(call), timeout: .seconds(10))
+        let reply = try await bus.request(Subject.service(.router, RouterVerb.embeddings), payload: JSONCoding.encode(call), timeout: TestEnvironment.replyTimeout)
         return try JSONCoding.decode(EmbeddingsResponse.self, from: reply.payload)
     }
 
@@ -190,7 +190,7 @@ import Testing
         try await withRouter(catalog: Self.catalog(primary: primaryURL, secondary: secondaryURL), tenant: tenant) { bus, _ in
             for _ in 0..<12 {
                 let reply = try await bus.request(
-                    Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: .seconds(10))
+                    Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: TestEnvironment.replyTimeout)
                 #expect(try JSONCoding.decode(ChatCompletion.self, from: reply.payload).choices.first?.message.content?.text == "ok")
             }
             // Five failures (two calls with a retry each, then one more) open the primary's
@@ -209,7 +209,7 @@ import Testing
             // The tenant's first call reads its routing overrides; made here, so the deadline
             // below is spent on the upstream alone.
             _ = try await bus.request(Subject.service(.router, RouterVerb.models), payload: JSONCoding.encode(RouterModelsCall(tenantID: tenant)),
-                                      timeout: .seconds(10))
+                                      timeout: TestEnvironment.replyTimeout)
             let subject = Subject.service(.router, RouterVerb.chatStream)
             let started = ContinuousClock.now
             await #expect(throws: BusError.timedOut(subject: subject)) {
@@ -233,7 +233,7 @@ import Testing
         let tenant = UUID.timeOrdered()
         try await withRouter(catalog: Self.catalog(primary: url), tenant: tenant, environment: Self.environment) { bus, _ in
             let reply = try await bus.request(
-                Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: .seconds(10))
+                Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: TestEnvironment.replyTimeout)
             #expect(try JSONCoding.decode(ChatCompletion.self, from: reply.payload).choices.first?.message.content?.text == "second try")
             #expect(upstream.requests.count == 2)
         }
@@ -248,7 +248,7 @@ import Testing
             for _ in 0..<2 {
                 await #expect {
                     try await bus.request(
-                        Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: .seconds(10))
+                        Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: TestEnvironment.replyTimeout)
                 } throws: { error in
                     guard case BusError.remote(let fault) = error else { return false }
                     return fault.code == "upstream_unavailable"
@@ -268,7 +268,7 @@ import Testing
         let tenant = UUID.timeOrdered()
         try await withRouter(catalog: Self.catalog(primary: primaryURL, secondary: secondaryURL), tenant: tenant) { bus, _ in
             await #expect {
-                try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: .seconds(10))
+                try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: TestEnvironment.replyTimeout)
             } throws: { error in
                 guard case BusError.remote(let fault) = error else { return false }
                 return fault.code == "upstream_error"
@@ -288,7 +288,7 @@ import Testing
             var received = ""
             await #expect(throws: BusError.self) {
                 for try await message in try bus.requestStream(
-                    Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: .seconds(10)
+                    Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: TestEnvironment.replyTimeout
                 ) {
                     received += (try JSONCoding.decode(ChatCompletionChunk.self, from: message.payload)).choices.first?.delta.content ?? ""
                 }
@@ -308,7 +308,7 @@ import Testing
         try await withRouter(catalog: Self.catalog(primary: url), tenant: tenant, environment: Self.environment) { bus, usage in
             var received = 0
             for try await _ in try bus.requestStream(
-                Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: .seconds(10)
+                Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(routerCall(tenant, model: "remote-chat")), timeout: TestEnvironment.replyTimeout
             ) {
                 received += 1
                 if received == 4 { break }

@@ -51,7 +51,7 @@ import Testing
         let tenant = UUID.timeOrdered()
         try await withRouter(tenant: tenant) { bus, usage in
             let call = call(tenant)
-            let reply = try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: .seconds(5))
+            let reply = try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: TestEnvironment.replyTimeout)
             let completion = try JSONCoding.decode(ChatCompletion.self, from: reply.payload)
             let tokens = try #require(completion.usage)
             #expect(reply.headers[RouterHeader.deployment] == "local/test-chat")
@@ -75,7 +75,7 @@ import Testing
         let tenant = UUID.timeOrdered()
         try await withRouter(tenant: tenant) { bus, _ in
             let reply = try await bus.request(
-                Subject.service(.router, RouterVerb.models), payload: JSONCoding.encode(RouterModelsCall(tenantID: tenant)), timeout: .seconds(5))
+                Subject.service(.router, RouterVerb.models), payload: JSONCoding.encode(RouterModelsCall(tenantID: tenant)), timeout: TestEnvironment.replyTimeout)
             let list = try JSONCoding.decode(ModelList.self, from: reply.payload)
             #expect(list.data.map(\.id) == ["local-chat", "local-embedding", "slow-chat"])
             #expect(list.data.first { $0.id == "local-embedding" }?.capabilities == ["embeddings"])
@@ -89,7 +89,7 @@ import Testing
             let call = call(tenant, maxTokens: 6, includeUsage: true)
             var chunks: [ChatCompletionChunk] = []
             var firstHeaders: [String: String]?
-            for try await message in try bus.requestStream(Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(call), timeout: .seconds(5)) {
+            for try await message in try bus.requestStream(Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(call), timeout: TestEnvironment.replyTimeout) {
                 firstHeaders = firstHeaders ?? message.headers
                 chunks.append(try JSONCoding.decode(ChatCompletionChunk.self, from: message.payload))
             }
@@ -109,7 +109,7 @@ import Testing
         try await withRouter(tenant: tenant) { bus, usage in
             let call = call(tenant, model: "slow-chat")  // 100 tokens per second: the caller leaves mid-way
             var received = 0
-            for try await _ in try bus.requestStream(Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(call), timeout: .seconds(5)) {
+            for try await _ in try bus.requestStream(Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(call), timeout: TestEnvironment.replyTimeout) {
                 received += 1
                 if received == 4 { break }  // the role chunk and three tokens
             }
@@ -127,7 +127,7 @@ import Testing
             var call = routerCall(tenant, model: "local-chat")
             call.completion.tools = [.object(["type": .string("function"), "function": .object(["name": .string("noop")])])]
             await #expect {
-                try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: .seconds(5))
+                try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: TestEnvironment.replyTimeout)
             } throws: { error in
                 guard case BusError.remote(let fault) = error else { return false }
                 return fault.code == "unsupported_model" && fault.param == "model" && fault.message.contains("tools")
@@ -141,7 +141,7 @@ import Testing
             var request = EmbeddingsRequest(model: "local-embedding", input: .many(["budgets stay exact", "offline demos"]))
             request.dimensions = 64
             let call = RouterEmbeddingsCall(requestID: "req_\(UUID().uuidString)", tenantID: tenant, apiKeyID: nil, embeddings: request)
-            let reply = try await bus.request(Subject.service(.router, RouterVerb.embeddings), payload: JSONCoding.encode(call), timeout: .seconds(5))
+            let reply = try await bus.request(Subject.service(.router, RouterVerb.embeddings), payload: JSONCoding.encode(call), timeout: TestEnvironment.replyTimeout)
             let response = try JSONCoding.decode(EmbeddingsResponse.self, from: reply.payload)
             #expect(response.data.map(\.index) == [0, 1] && response.data.allSatisfy { $0.embedding.values?.count == 64 })
             #expect(response.usage.promptTokens == LocalTokenizer.count("budgets stay exact") + LocalTokenizer.count("offline demos"))
@@ -153,7 +153,7 @@ import Testing
             let tooLong = RouterEmbeddingsCall(requestID: "req_long", tenantID: tenant, apiKeyID: nil,
                                                embeddings: EmbeddingsRequest(model: "local-embedding", input: .one(String(repeating: "word ", count: 200))))
             await #expect {
-                try await bus.request(Subject.service(.router, RouterVerb.embeddings), payload: JSONCoding.encode(tooLong), timeout: .seconds(5))
+                try await bus.request(Subject.service(.router, RouterVerb.embeddings), payload: JSONCoding.encode(tooLong), timeout: TestEnvironment.replyTimeout)
             } throws: { error in
                 guard case BusError.remote(let fault) = error else { return false }
                 return fault.code == "context_length_exceeded" && fault.param == "input"
@@ -166,7 +166,7 @@ import Testing
         try await withRouter(tenant: tenant) { bus, _ in
             let call = call(tenant, model: "gpt-imaginary")
             await #expect {
-                try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: .seconds(5))
+                try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: TestEnvironment.replyTimeout)
             } throws: { error in
                 guard case BusError.remote(let fault) = error else { return false }
                 return fault.code == "model_not_found" && fault.param == "model"

@@ -116,7 +116,7 @@ final class DeliveryLog: Sendable {
 /// Waits until a responder on `subject` has subscribed: until a request no longer finds
 /// nobody listening.
 func awaitResponder(_ bus: Bus, _ subject: String) async throws {
-    let ready = try await eventually(timeout: .seconds(5)) {
+    let ready = try await eventually(timeout: TestEnvironment.replyTimeout) {
         do {
             _ = try await bus.request(subject, payload: Data(), timeout: .milliseconds(200))
             return true

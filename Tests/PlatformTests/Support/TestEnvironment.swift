@@ -26,6 +26,11 @@ enum TestEnvironment {
     /// The repository root, for scripts and built executables.
     static var root: URL { URL(fileURLWithPath: require("SWITCHYARD_TEST_ROOT")) }
 
+    /// How long a test waits for a service's answer when what it checks is the answer, not its
+    /// speed: long enough for a machine busy with the rest of the suite (every suite runs at
+    /// once, on two cores here, with a debug build).
+    static let replyTimeout: Duration = .seconds(30)
+
     static var logger: Logger {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
