@@ -77,13 +77,12 @@ let package = Package(
     targets: [
         .target(name: "Contracts", path: "Contracts"),
 
-        .systemLibrary(name: "CNats", path: "Shared/CNats", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
         .systemLibrary(name: "CHiredis", path: "Shared/CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
 
         .target(
             name: "SwitchyardBus",
             dependencies: [
-                "Contracts", "CNats",
+                "Contracts",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,11 +1,10 @@
-import CNats
 import Contracts
 
 /// What went wrong on the bus, in words an operator can act on.
 public enum BusError: Error, CustomStringConvertible, Sendable, Equatable {
     /// No NATS server answered at the configured address.
     case unreachable(url: String, reason: String)
-    /// A call into the NATS client failed.
+    /// The server's answer could not be read, or a fetch ended with a status it should not.
     case failed(operation: String, status: String, detail: String)
     /// The server refused a JetStream call, with its JetStream error code (e.g. 10059: stream not found).
     case jetStream(operation: String, code: Int, detail: String)
@@ -32,25 +31,4 @@ public enum BusError: Error, CustomStringConvertible, Sendable, Equatable {
         case .closed: "the bus is closed"
         }
     }
-}
-
-/// Throws when a C call did not return `NATS_OK`, with the client's own account of why.
-func check(_ status: natsStatus, _ operation: @autoclosure () -> String, jsCode: jsErrCode = jsErrCode(rawValue: 0)) throws(BusError) {
-    guard status != NATS_OK else { return }
-    throw busError(status, operation(), jsCode: jsCode)
-}
-
-func busError(_ status: natsStatus, _ operation: String, jsCode: jsErrCode = jsErrCode(rawValue: 0)) -> BusError {
-    let detail = lastErrorText()
-    if jsCode.rawValue != 0 {
-        return .jetStream(operation: operation, code: Int(jsCode.rawValue), detail: detail)
-    }
-    let text = natsStatus_GetText(status).map { String(cString: $0) } ?? "status \(status.rawValue)"
-    return .failed(operation: operation, status: text, detail: detail == text ? "" : detail)
-}
-
-/// The client's account of the last error on this thread, e.g. the server's words.
-func lastErrorText() -> String {
-    var lastStatus = NATS_OK
-    return nats_GetLastError(&lastStatus).map { String(cString: $0) } ?? ""
 }

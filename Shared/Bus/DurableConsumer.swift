@@ -1,4 +1,3 @@
-import CNats
 import Contracts
 import Foundation
 import Logging
@@ -164,42 +163,18 @@ public final class DurableConsumer: Service, Sendable {
     }
 
     /// Creates the durable consumer or updates its settings; every replica does this at start.
+    /// The server makes a durable consumer that is not there and brings one that is to this
+    /// configuration.
     private func ensureConsumer() async throws {
-        let spec = self.spec
-        let bus = self.bus
-        try await bus.blocking {
-            var config = jsConsumerConfig()
-            jsConsumerConfig_Init(&config)
-            config.AckPolicy = js_AckExplicit
-            config.DeliverPolicy = js_DeliverAll
-            config.AckWait = spec.ackWait.nanoseconds
-            config.MaxDeliver = Int64(spec.maxDeliver)
-            config.MaxAckPending = Int64(max(1000, spec.maxInFlight * 4))
-            var backoff = spec.backoff.map(\.nanoseconds)
-            try spec.name.withCString { name in
-                try spec.filterSubject.withCString { filter in
-                    try backoff.withUnsafeMutableBufferPointer { backoff in
-                        config.Durable = name
-                        config.FilterSubject = filter
-                        config.BackOff = backoff.baseAddress
-                        config.BackOffLen = Int32(backoff.count)
-                        var info: UnsafeMutablePointer<jsConsumerInfo>?
-                        var code = jsErrCode(rawValue: 0)
-                        var status = js_GetConsumerInfo(&info, bus.jetStream, spec.stream, spec.name, nil, &code)
-                        jsConsumerInfo_Destroy(info)
-                        info = nil
-                        if status == NATS_NOT_FOUND || code == JSConsumerNotFoundErr {
-                            code = jsErrCode(rawValue: 0)
-                            status = js_AddConsumer(&info, bus.jetStream, spec.stream, &config, nil, &code)
-                        } else if status == NATS_OK {
-                            status = js_UpdateConsumer(&info, bus.jetStream, spec.stream, &config, nil, &code)
-                        }
-                        jsConsumerInfo_Destroy(info)
-                        try check(status, "consumer \(spec.name) on \(spec.stream)", jsCode: code)
-                    }
-                }
-            }
-        }
+        let configuration = ConsumerConfiguration(
+            durableName: spec.name, ackPolicy: "explicit", ackWait: spec.ackWait.nanoseconds,
+            maxDeliver: spec.maxDeliver, filterSubject: spec.filterSubject,
+            maxAckPending: max(1000, spec.maxInFlight * 4),
+            backoff: spec.backoff.isEmpty ? nil : spec.backoff.map(\.nanoseconds))
+        _ = try await bus.jetStreamAPI(
+            "CONSUMER.DURABLE.CREATE.\(spec.stream).\(spec.name)",
+            payload: JSONCoding.encode(ConsumerCreateRequest(streamName: spec.stream, config: configuration)),
+            answer: ConsumerInformation.self, operation: "consumer \(spec.name) on \(spec.stream)")
     }
 
     /// The server gives up on a message after max-deliver unanswered deliveries (a handler that

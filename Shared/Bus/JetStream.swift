@@ -1,6 +1,6 @@
-import CNats
 import Contracts
 import Foundation
+import NIOCore
 
 /// A JetStream stream Switchyard keeps.
 public struct StreamSpec: Sendable, Equatable {
@@ -34,21 +34,10 @@ public struct PublishAck: Sendable, Equatable {
 
 /// What a stream answers a publish: where it stored the message, or why not.
 private struct StreamAcknowledgement: Decodable {
-    struct Failure: Decodable {
-        var code: Int?
-        var errCode: Int?
-        var description: String?
-
-        enum CodingKeys: String, CodingKey {
-            case code, description
-            case errCode = "err_code"
-        }
-    }
-
     var stream: String?
     var seq: UInt64?
     var duplicate: Bool?
-    var error: Failure?
+    var error: APIRefusal.Failure?
 }
 
 /// A stored message read back by sequence.
@@ -88,25 +77,24 @@ extension Bus {
     }
 
     private func ensureStream(_ spec: StreamSpec) async throws {
-        try await blocking {
-            try withStreamConfig(spec) { config in
-                var info: UnsafeMutablePointer<jsStreamInfo>?
-                var code = jsErrCode(rawValue: 0)
-                var status = js_AddStream(&info, self.jetStream, &config, nil, &code)
-                if status != NATS_OK, code == JSStreamSubjectOverlapErr {
-                    // Another client created the stream between this one's lookup and its add
-                    // (every service and test run does this at start): add again, which now
-                    // finds it by name.
-                    code = jsErrCode(rawValue: 0)
-                    status = js_AddStream(&info, self.jetStream, &config, nil, &code)
-                }
-                if status != NATS_OK, code == JSStreamNameExistErr {
-                    code = jsErrCode(rawValue: 0)
-                    status = js_UpdateStream(&info, self.jetStream, &config, nil, &code)
-                }
-                jsStreamInfo_Destroy(info)
-                try check(status, "stream \(spec.name)", jsCode: code)
+        let operation = "stream \(spec.name)"
+        let configuration = try JSONCoding.encode(StreamConfiguration(spec))
+        func create() async throws {
+            // The server answers a stream that exists with the same configuration as if it had
+            // made it.
+            _ = try await jetStreamAPI("STREAM.CREATE.\(spec.name)", payload: configuration, answer: StreamInformation.self, operation: operation)
+        }
+        do {
+            do {
+                try await create()
+            } catch let error as BusError where error.jetStreamCode == JetStreamErrorCode.subjectsOverlap {
+                // Another client created the stream between this one's lookup and its add
+                // (every service and test run does this at start): add again, which now finds
+                // it by name.
+                try await create()
             }
+        } catch let error as BusError where error.jetStreamCode == JetStreamErrorCode.streamNameInUse {
+            _ = try await jetStreamAPI("STREAM.UPDATE.\(spec.name)", payload: configuration, answer: StreamInformation.self, operation: operation)
         }
         logger.debug("stream ready", metadata: ["stream": "\(spec.name)"])
     }
@@ -155,128 +143,86 @@ extension Bus {
 
     /// The message at `sequence`, or nil when there is none (never stored, deleted or purged).
     public func storedMessage(stream: String, sequence: UInt64) async throws -> StoredMessage? {
-        return try await blocking {
-            var cMessage: OpaquePointer?
-            var code = jsErrCode(rawValue: 0)
-            let status = js_GetMsg(&cMessage, self.jetStream, stream, sequence, nil, &code)
-            if status == NATS_NOT_FOUND || code == JSNoMessageFoundErr { return nil }
-            try check(status, "get \(stream) #\(sequence)", jsCode: code)
-            guard let cMessage else { return nil }
-            defer { natsMsg_Destroy(cMessage) }
-            // A message read back from a stream carries its stored time in `natsMsg_GetTime` (ns).
-            let nanoseconds = natsMsg_GetTime(cMessage)
-            return StoredMessage(
-                sequence: sequence, message: NATSMessage(copying: cMessage),
-                storedAt: Date(timeIntervalSince1970: Double(nanoseconds) / 1_000_000_000))
+        let operation = "get \(stream) #\(sequence)"
+        let answer: StoredMessageAnswer
+        do {
+            answer = try await jetStreamAPI(
+                "STREAM.MSG.GET.\(stream)", payload: JSONCoding.encode(SequenceRequest(seq: sequence)),
+                answer: StoredMessageAnswer.self, operation: operation)
+        } catch let error as BusError where error.jetStreamCode == JetStreamErrorCode.noMessageFound {
+            return nil
         }
+        let stored = answer.message
+        guard let payload = Data(base64Encoded: stored.data ?? ""),
+              let headerBlock = Data(base64Encoded: stored.hdrs ?? ""),
+              let storedAt = JSONCoding.parse(stored.time) else {
+            throw BusError.failed(operation: operation, status: "unreadable message", detail: "")
+        }
+        let headers = headerBlock.isEmpty ? [:] : CoreProtocolDecoder.parseHeaders(ByteBuffer(bytes: headerBlock))
+        return StoredMessage(
+            sequence: stored.seq, message: NATSMessage(subject: stored.subject, headers: headers, payload: payload),
+            storedAt: storedAt)
     }
 
     /// Deletes a consumer of `stream`; nothing happens when there is none.
     public func deleteConsumer(stream: String, name: String) async throws {
-        try await blocking {
-            var code = jsErrCode(rawValue: 0)
-            let status = js_DeleteConsumer(self.jetStream, stream, name, nil, &code)
-            if status == NATS_NOT_FOUND || code == JSConsumerNotFoundErr { return }
-            try check(status, "delete consumer \(name) on \(stream)", jsCode: code)
+        do {
+            _ = try await jetStreamAPI("CONSUMER.DELETE.\(stream).\(name)", answer: SuccessAnswer.self, operation: "delete consumer \(name) on \(stream)")
+        } catch let error as BusError where error.jetStreamCode == JetStreamErrorCode.consumerNotFound {
+            return
         }
     }
 
     public func streamState(_ stream: String) async throws -> StreamState {
-        return try await blocking {
-            var info: UnsafeMutablePointer<jsStreamInfo>?
-            var code = jsErrCode(rawValue: 0)
-            let status = js_GetStreamInfo(&info, self.jetStream, stream, nil, &code)
-            defer { jsStreamInfo_Destroy(info) }
-            try check(status, "stream info \(stream)", jsCode: code)
-            let state = info!.pointee.State
-            return StreamState(messages: state.Msgs, firstSequence: state.FirstSeq, lastSequence: state.LastSeq)
-        }
+        let state = try await jetStreamAPI("STREAM.INFO.\(stream)", answer: StreamInformation.self, operation: "stream info \(stream)").state
+        return StreamState(messages: state.messages, firstSequence: state.firstSequence, lastSequence: state.lastSequence)
     }
 
     /// How many messages of the stream are on subjects matching `filter` (wildcards allowed).
+    /// The server lists the matching subjects a page at a time; every page is read.
     public func messageCount(stream: String, subjects filter: String) async throws -> UInt64 {
-        return try await blocking {
-            var options = jsOptions()
-            jsOptions_Init(&options)
-            var info: UnsafeMutablePointer<jsStreamInfo>?
-            var code = jsErrCode(rawValue: 0)
-            let status = filter.withCString { filter in
-                options.Stream.Info.SubjectsFilter = filter
-                return js_GetStreamInfo(&info, self.jetStream, stream, &options, &code)
-            }
-            defer { jsStreamInfo_Destroy(info) }
-            try check(status, "stream info \(stream)", jsCode: code)
-            guard let subjects = info!.pointee.State.Subjects else { return 0 }
-            return (0..<Int(subjects.pointee.Count)).reduce(0) { $0 + subjects.pointee.List[$1].Msgs }
+        var count: UInt64 = 0
+        var subjectsRead = 0
+        while true {
+            let page = try await jetStreamAPI(
+                "STREAM.INFO.\(stream)", payload: JSONCoding.encode(StreamInfoRequest(subjectsFilter: filter, offset: subjectsRead)),
+                answer: StreamInformation.self, operation: "stream info \(stream)")
+            let subjects = page.state.subjects ?? [:]
+            count += subjects.values.reduce(0, +)
+            subjectsRead += subjects.count
+            guard let total = page.total, !subjects.isEmpty, subjectsRead < total else { return count }
         }
     }
 
     /// How far behind a durable consumer is: messages not yet delivered, delivered but not yet
     /// acknowledged, and the stream sequence below which every message it takes is acknowledged.
     public func consumerBacklog(stream: String, consumer: String) async throws -> ConsumerBacklog {
-        return try await blocking {
-            var info: UnsafeMutablePointer<jsConsumerInfo>?
-            var code = jsErrCode(rawValue: 0)
-            let status = js_GetConsumerInfo(&info, self.jetStream, stream, consumer, nil, &code)
-            defer { jsConsumerInfo_Destroy(info) }
-            try check(status, "consumer info \(consumer) on \(stream)", jsCode: code)
-            let state = info!.pointee
-            return ConsumerBacklog(pending: state.NumPending, unacknowledged: state.NumAckPending, ackFloor: state.AckFloor.Stream)
-        }
+        let info = try await jetStreamAPI(
+            "CONSUMER.INFO.\(stream).\(consumer)", answer: ConsumerInformation.self, operation: "consumer info \(consumer) on \(stream)")
+        return ConsumerBacklog(pending: info.numPending, unacknowledged: info.numAckPending, ackFloor: info.ackFloor.streamSequence)
     }
 
     /// Removes one message; false when it was not there.
     @discardableResult
     public func deleteStoredMessage(stream: String, sequence: UInt64) async throws -> Bool {
-        return try await blocking {
-            var code = jsErrCode(rawValue: 0)
-            let status = js_DeleteMsg(self.jetStream, stream, sequence, nil, &code)
+        do {
+            _ = try await jetStreamAPI(
+                "STREAM.MSG.DELETE.\(stream)", payload: JSONCoding.encode(SequenceRequest(seq: sequence, noErase: true)),
+                answer: SuccessAnswer.self, operation: "delete \(stream) #\(sequence)")
+            return true
+        } catch BusError.jetStream(_, let code, let detail)
+            where code == JetStreamErrorCode.noMessageFound || code == JetStreamErrorCode.sequenceNotFound
             // The server answers a missing sequence with 10057, "no message found", through the
             // generic deletion failure code.
-            if status == NATS_NOT_FOUND || code == JSNoMessageFoundErr || code == JSSequenceNotFoundErr
-                || (code == JSStreamMsgDeleteFailed && lastErrorText().contains("no message found")) { return false }
-            try check(status, "delete \(stream) #\(sequence)", jsCode: code)
-            return true
+            || (code == JetStreamErrorCode.messageDeleteFailed && detail.contains("no message found")) {
+            return false
         }
     }
 
     /// Removes every message of the stream on `subject` (a filter with wildcards), or all.
     public func purge(stream: String, subject: String? = nil) async throws {
-        try await blocking {
-            var options = jsOptions()
-            jsOptions_Init(&options)
-            var code = jsErrCode(rawValue: 0)
-            let status = withOptionalCString(subject) { subject in
-                options.Stream.Purge.Subject = subject
-                return js_PurgeStream(self.jetStream, stream, &options, &code)
-            }
-            try check(status, "purge \(stream)", jsCode: code)
-        }
+        _ = try await jetStreamAPI(
+            "STREAM.PURGE.\(stream)", payload: JSONCoding.encode(PurgeRequest(filter: subject)),
+            answer: SuccessAnswer.self, operation: "purge \(stream)")
     }
-}
-
-/// Fills a C stream configuration whose strings live as long as `body` runs.
-private func withStreamConfig<T>(_ spec: StreamSpec, _ body: (inout jsStreamConfig) throws -> T) throws -> T {
-    var config = jsStreamConfig()
-    jsStreamConfig_Init(&config)
-    config.Storage = js_FileStorage
-    config.Duplicates = spec.duplicateWindow.nanoseconds
-    config.MaxAge = spec.maxAge?.nanoseconds ?? 0
-    let name = strdup(spec.name)
-    let subjects = spec.subjects.map { UnsafePointer(strdup($0)) }
-    defer {
-        free(name)
-        subjects.forEach { free(UnsafeMutablePointer(mutating: $0)) }
-    }
-    config.Name = UnsafePointer(name)
-    return try subjects.withUnsafeBufferPointer { buffer in
-        config.Subjects = UnsafeMutablePointer(mutating: buffer.baseAddress)
-        config.SubjectsLen = Int32(buffer.count)
-        return try body(&config)
-    }
-}
-
-func withOptionalCString<T>(_ string: String?, _ body: (UnsafePointer<CChar>?) throws -> T) rethrows -> T {
-    guard let string else { return try body(nil) }
-    return try string.withCString(body)
 }

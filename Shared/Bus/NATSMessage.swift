@@ -1,8 +1,6 @@
-import CNats
 import Foundation
 
-/// A NATS message: what the core connection reads and writes, and what a JetStream read through
-/// the C client is copied into, so its memory is Swift's and it can cross tasks.
+/// A NATS message: what the core connection reads and writes.
 public struct NATSMessage: Sendable {
     public var subject: String
     public var replyTo: String?
@@ -15,26 +13,6 @@ public struct NATSMessage: Sendable {
         self.replyTo = replyTo
         self.headers = headers
         self.payload = payload
-    }
-
-    /// Copies subject, reply, headers and data out of a C message; the caller still owns `message`.
-    init(copying message: OpaquePointer) {
-        subject = String(cString: natsMsg_GetSubject(message))
-        replyTo = natsMsg_GetReply(message).map { String(cString: $0) }
-        let length = Int(natsMsg_GetDataLength(message))
-        payload = length == 0 ? Data() : Data(bytes: natsMsg_GetData(message), count: length)
-        headers = [:]
-        var keys: UnsafeMutablePointer<UnsafePointer<CChar>?>?
-        var count: Int32 = 0
-        guard natsMsgHeader_Keys(message, &keys, &count) == NATS_OK, let keys else { return }
-        defer { free(keys) }
-        for index in 0..<Int(count) {
-            guard let key = keys[index] else { continue }
-            var value: UnsafePointer<CChar>?
-            if natsMsgHeader_Get(message, key, &value) == NATS_OK, let value {
-                headers[String(cString: key)] = String(cString: value)
-            }
-        }
     }
 }
 

@@ -1,4 +1,3 @@
-import CNats
 import Contracts
 import Foundation
 import NIOCore

@@ -1,4 +1,3 @@
-import CNats
 import Contracts
 import Foundation
 import Logging
@@ -18,24 +17,13 @@ public final class StreamReader: Sendable {
         spec.stream = stream
         // A fetch ends at once with what the consumer has; an empty one means the read is done.
         spec.fetchWait = .milliseconds(100)
-        try await bus.blocking { [spec] in
-            var config = jsConsumerConfig()
-            jsConsumerConfig_Init(&config)
-            config.AckPolicy = js_AckNone
-            config.DeliverPolicy = js_DeliverAll
-            config.InactiveThreshold = Duration.seconds(60).nanoseconds
-            try spec.name.withCString { name in
-                try filterSubject.withCString { filter in
-                    config.Name = name
-                    config.FilterSubject = filter
-                    var info: UnsafeMutablePointer<jsConsumerInfo>?
-                    var code = jsErrCode(rawValue: 0)
-                    let status = js_AddConsumer(&info, bus.jetStream, stream, &config, nil, &code)
-                    jsConsumerInfo_Destroy(info)
-                    try check(status, "reader \(spec.name) on \(stream)", jsCode: code)
-                }
-            }
-        }
+        let configuration = ConsumerConfiguration(
+            name: spec.name, ackPolicy: "none", filterSubject: filterSubject,
+            inactiveThreshold: Duration.seconds(60).nanoseconds)
+        _ = try await bus.jetStreamAPI(
+            "CONSUMER.CREATE.\(stream).\(spec.name)",
+            payload: JSONCoding.encode(ConsumerCreateRequest(streamName: stream, config: configuration)),
+            answer: ConsumerInformation.self, operation: "reader \(spec.name) on \(stream)")
         self.bus = bus
         self.spec = spec
         subscription = try PullSubscription(bus: bus, spec: spec, logger: logger)
