@@ -119,22 +119,14 @@ extension Bus {
     /// thread waits for it.
     public func publishToStream(_ message: NATSMessage, timeout: Duration = .seconds(5)) async throws -> PublishAck {
         let operation = "publish \(message.subject)"
-        let inbox = try inbox()
-        let (replySubject, waiter) = inbox.expectReply()
-        defer { inbox.forget(replySubject) }
-        var message = message
-        message.replyTo = replySubject
-        try publish(message)
-        let reply = try await waiter.value(timeout: timeout, subject: message.subject)
+        let reply = try await exchange(message, timeout: timeout)
         if reply.headers["Status"] == "503" {
             throw BusError.jetStream(operation: operation, code: 503, detail: "no stream stores \(message.subject)")
         }
         guard let answer = try? JSONCoding.decode(StreamAcknowledgement.self, from: reply.payload) else {
             throw BusError.failed(operation: operation, status: "unreadable acknowledgement", detail: String(decoding: reply.payload, as: UTF8.self))
         }
-        if let error = answer.error {
-            throw BusError.jetStream(operation: operation, code: error.errCode ?? error.code ?? 0, detail: error.description ?? "")
-        }
+        if let error = answer.error { throw error.busError(operation) }
         guard let stream = answer.stream, let sequence = answer.seq else {
             throw BusError.failed(operation: operation, status: "no acknowledgement", detail: "")
         }

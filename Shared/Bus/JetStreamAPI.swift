@@ -1,6 +1,5 @@
 import Contracts
 import Foundation
-import NIOCore
 
 /// JetStream's management API: a request on a `$JS.API.` subject, answered with JSON by the
 /// server. It goes through the core connection's reply inbox like any request, so managing
@@ -11,17 +10,12 @@ extension Bus {
     func jetStreamAPI<Answer: Decodable>(
         _ endpoint: String, payload: Data = Data(), answer: Answer.Type, operation: String, timeout: Duration = .seconds(5)
     ) async throws -> Answer {
-        let subject = "$JS.API." + endpoint
-        let inbox = try inbox()
-        let (replySubject, waiter) = inbox.expectReply()
-        defer { inbox.forget(replySubject) }
-        try publish(NATSMessage(subject: subject, replyTo: replySubject, payload: payload))
-        let reply = try await waiter.value(timeout: timeout, subject: subject)
+        let reply = try await exchange(NATSMessage(subject: "$JS.API." + endpoint, payload: payload), timeout: timeout)
         if reply.headers["Status"] == "503" {
             throw BusError.jetStream(operation: operation, code: 503, detail: "JetStream is not enabled on the server")
         }
         if let refusal = try? JSONCoding.decode(APIRefusal.self, from: reply.payload), let error = refusal.error {
-            throw BusError.jetStream(operation: operation, code: error.errCode ?? error.code ?? 0, detail: error.description ?? "")
+            throw error.busError(operation)
         }
         do {
             return try JSONCoding.decode(Answer.self, from: reply.payload)
@@ -40,7 +34,6 @@ enum JetStreamErrorCode {
     static let messageDeleteFailed = 10057
     /// A stream of that name exists with another configuration.
     static let streamNameInUse = 10058
-    static let streamNotFound = 10059
     static let subjectsOverlap = 10065
 }
 
@@ -61,6 +54,10 @@ struct APIRefusal: Decodable {
         enum CodingKeys: String, CodingKey {
             case code, description
             case errCode = "err_code"
+        }
+
+        func busError(_ operation: String) -> BusError {
+            .jetStream(operation: operation, code: errCode ?? code ?? 0, detail: description ?? "")
         }
     }
 

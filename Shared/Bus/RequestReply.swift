@@ -47,13 +47,21 @@ extension Bus {
     }
 
     private func requestOnce(_ subject: String, payload: Data, headers: [String: String], timeout: Duration) async throws -> NATSMessage {
+        let reply = try await exchange(requestMessage(subject, replyTo: nil, payload: payload, headers: headers, timeout: timeout), timeout: timeout)
+        try Self.throwIfFault(reply, subject: subject)
+        return reply
+    }
+
+    /// Publishes `message` with the connection's reply inbox as its reply subject and waits for
+    /// the one reply until `timeout`: a request, a JetStream publish or an API call.
+    func exchange(_ message: NATSMessage, timeout: Duration) async throws -> NATSMessage {
         let inbox = try inbox()
         let (replySubject, waiter) = inbox.expectReply()
         defer { inbox.forget(replySubject) }
-        try publish(requestMessage(subject, replyTo: replySubject, payload: payload, headers: headers, timeout: timeout))
-        let reply = try await waiter.value(timeout: timeout, subject: subject)
-        try Self.throwIfFault(reply, subject: subject)
-        return reply
+        var message = message
+        message.replyTo = replySubject
+        try publish(message)
+        return try await waiter.value(timeout: timeout, subject: message.subject)
     }
 
     /// Sends a request whose answer comes as numbered chunks, ending with a final chunk. Chunks
@@ -104,7 +112,7 @@ extension Bus {
     }
 
     private func requestMessage(
-        _ subject: String, replyTo: String, payload: Data, headers: [String: String], timeout: Duration
+        _ subject: String, replyTo: String?, payload: Data, headers: [String: String], timeout: Duration
     ) -> NATSMessage {
         var headers = headers
         let deadline = Date().addingTimeInterval(Double(timeout.milliseconds) / 1000)
