@@ -296,7 +296,10 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
             let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .unary { request in
                 request.payload
             })
-            let answer = Task { try await bus.request(subject, payload: Data("ping".utf8), timeout: .seconds(5)) }
+            // A grace long enough for a machine too busy to start the responder within the usual second.
+            let answer = Task {
+                try await bus.request(subject, payload: Data("ping".utf8), timeout: TestEnvironment.replyTimeout, responderGrace: .seconds(20))
+            }
             try await Task.sleep(for: .milliseconds(200))
             try await withRunning([responder]) {
                 let reply = try await answer.value

@@ -66,7 +66,7 @@ import Testing
         try await withRouter(catalog: Self.catalog(format, url: url), tenant: tenant, environment: ["CONFORMANCE_KEY": "k"]) { bus, usage in
             // As JSON.
             let call = routerCall(tenant, model: "conformance")
-            let reply = try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: .seconds(10))
+            let reply = try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: TestEnvironment.replyTimeout)
             let completion = try JSONCoding.decode(ChatCompletion.self, from: reply.payload)
             #expect(completion.object == "chat.completion" && completion.model == "conformance")
             #expect(completion.choices.first?.message.role == "assistant")
@@ -77,7 +77,7 @@ import Testing
             // As a stream.
             var chunks: [ChatCompletionChunk] = []
             let streamed = routerCall(tenant, model: "conformance", includeUsage: true)
-            for try await message in try bus.requestStream(Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(streamed), timeout: .seconds(10)) {
+            for try await message in try bus.requestStream(Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(streamed), timeout: TestEnvironment.replyTimeout) {
                 chunks.append(try JSONCoding.decode(ChatCompletionChunk.self, from: message.payload))
             }
             #expect(chunks.allSatisfy { $0.object == "chat.completion.chunk" && $0.model == "conformance" })
@@ -101,7 +101,7 @@ import Testing
             let call = routerCall(tenant, model: "conformance")
             var text = ""
             let failure = await #expect(throws: BusError.self) {
-                for try await message in try bus.requestStream(Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(call), timeout: .seconds(10)) {
+                for try await message in try bus.requestStream(Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(call), timeout: TestEnvironment.replyTimeout) {
                     text += try JSONCoding.decode(ChatCompletionChunk.self, from: message.payload).choices.first?.delta.content ?? ""
                 }
             }
@@ -120,7 +120,7 @@ import Testing
         try await withRouter(catalog: Self.catalog(.anthropic, url: url), tenant: tenant, environment: ["CONFORMANCE_KEY": "sk-ant-test"]) { bus, _ in
             var call = routerCall(tenant, model: "conformance")
             call.completion.stop = .many(["END"])
-            _ = try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: .seconds(10))
+            _ = try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: TestEnvironment.replyTimeout)
             let received = try #require(fake.requests.first)
             #expect(received.apiKey == "sk-ant-test" && received.version == "2023-06-01")
             #expect(received.body["system"] == .string("Be brief."))
@@ -152,7 +152,7 @@ import Testing
             call.completion.tools = [ProviderAdapterTests.weatherTool]
             call.completion.toolChoice = .object(["type": .string("function"), "function": .object(["name": .string("get_weather")])])
 
-            let reply = try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: .seconds(10))
+            let reply = try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: TestEnvironment.replyTimeout)
             let choice = try #require(try JSONCoding.decode(ChatCompletion.self, from: reply.payload).choices.first)
             #expect(choice.message.content?.text == "Checking." && choice.finishReason == "tool_calls")
             #expect(choice.message.toolCalls == [FakeOpenAIUpstream.toolCall(id: "toolu_1", name: "get_weather", arguments: input)])
@@ -177,7 +177,7 @@ import Testing
 
             // Streamed: the call's id and name first, then its input in the fragments Anthropic sent.
             var chunks: [ChatCompletionChunk] = []
-            for try await message in try bus.requestStream(Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(call), timeout: .seconds(10)) {
+            for try await message in try bus.requestStream(Subject.service(.router, RouterVerb.chatStream), payload: JSONCoding.encode(call), timeout: TestEnvironment.replyTimeout) {
                 chunks.append(try JSONCoding.decode(ChatCompletionChunk.self, from: message.payload))
             }
             let deltas = chunks.flatMap { $0.choices.first?.delta.toolCalls ?? [] }

@@ -9,7 +9,10 @@ import Testing
 /// The quota script against a real Redis, with the clock given by the test: the same limits
 /// the gateway enforces, checked at chosen instants.
 @Suite struct QuotaLimiterTests {
-    static let start = Date(timeIntervalSince1970: 1_795_000_000)
+    /// 11:06:40 on the 18th of next month. The counters expire on Redis's own clock at (or a
+    /// day after) the end of the month of the instant a call is made at, so the instants these
+    /// tests choose lie ahead of the real one, or what they write would be gone at once.
+    static let start = QuotaLimiter.monthEnd(of: Date()) + 17 * 86_400 + 11 * 3_600 + 6 * 60 + 40
 
     /// Fails closed unless told otherwise: a Redis error must fail the test, not let a request through.
     func withLimiter(failureMode: QuotaLimiter.RedisFailureMode = .closed, url: String = TestEnvironment.redisURL,
@@ -135,16 +138,16 @@ import Testing
     @Test func theMonthlyTokenQuotaStartsAgainWithTheCalendarMonth() async throws {
         try await withLimiter { limiter in
             let caller = caller(tenant: QuotaLimits(tokensPerMonth: 1000))
-            let lastMinuteOfNovember = try Date("2026-11-30T23:59:00Z", strategy: .iso8601)
-            let n10 = try await admitted(limiter, caller, count: 1, at: lastMinuteOfNovember, tokens: 800)
+            let lastMinuteOfTheMonth = QuotaLimiter.monthEnd(of: Self.start) - 60
+            let n10 = try await admitted(limiter, caller, count: 1, at: lastMinuteOfTheMonth, tokens: 800)
 
             #expect(n10 == 1)
             let refusal = try await #require(throws: QuotaExceeded.self) {
-                _ = try await limiter.admit(caller, requestID: "more", estimatedTokens: 800, now: lastMinuteOfNovember)
+                _ = try await limiter.admit(caller, requestID: "more", estimatedTokens: 800, now: lastMinuteOfTheMonth)
             }
             #expect(refusal.check.measure == .tokensPerMonth)
             #expect(refusal.retryAfter == .seconds(60))
-            let n11 = try await admitted(limiter, caller, count: 1, at: lastMinuteOfNovember.addingTimeInterval(61), tokens: 800)
+            let n11 = try await admitted(limiter, caller, count: 1, at: lastMinuteOfTheMonth.addingTimeInterval(61), tokens: 800)
 
             #expect(n11 == 1)
         }
