@@ -239,7 +239,7 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
             })
             try await withRunning([responder]) {
                 try await awaitResponder(bus, subject)
-                let reply = try await bus.request(subject, payload: Data("hello".utf8), timeout: .seconds(2))
+                let reply = try await bus.request(subject, payload: Data("hello".utf8), timeout: TestEnvironment.replyTimeout)
                 #expect(String(decoding: reply.payload, as: UTF8.self) == "echo: hello")
             }
         }
@@ -318,7 +318,7 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
             try await withRunning([responder]) {
                 try await awaitResponder(bus, subject)
                 await #expect(throws: BusError.remote(fault)) {
-                    try await bus.request(subject, payload: Data(), timeout: .seconds(2))
+                    try await bus.request(subject, payload: Data(), timeout: TestEnvironment.replyTimeout)
                 }
             }
         }
@@ -333,7 +333,7 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
             try await withRunning([responder]) {
                 try await awaitResponder(bus, subject)
                 var chunks: [String] = []
-                for try await chunk in try bus.requestStream(subject, payload: Data(), timeout: .seconds(5)) {
+                for try await chunk in try bus.requestStream(subject, payload: Data(), timeout: TestEnvironment.replyTimeout) {
                     chunks.append(String(decoding: chunk.payload, as: UTF8.self))
                 }
                 #expect(chunks == (0..<5).map { "chunk \($0)" })
@@ -353,7 +353,7 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
             let first = Task {
                 try await Bus.sendingAgainUntilAResponder {
                     attempts.withLock { $0 += 1 }
-                    var chunks = try bus.requestStream(subject, payload: Data(), timeout: .seconds(5)).makeAsyncIterator()
+                    var chunks = try bus.requestStream(subject, payload: Data(), timeout: TestEnvironment.replyTimeout).makeAsyncIterator()
                     return try await chunks.next().map { String(decoding: $0.payload, as: UTF8.self) }
                 }
             }
@@ -523,7 +523,7 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
                     _ = await iterator.next()
                     await group.triggerGracefulShutdown()
                 }
-                let reply = try await bus.request(subject, payload: Data("work".utf8), timeout: .seconds(5))
+                let reply = try await bus.request(subject, payload: Data("work".utf8), timeout: TestEnvironment.replyTimeout)
                 #expect(String(decoding: reply.payload, as: UTF8.self) == "finished")
                 try await tasks.waitForAll()
             }

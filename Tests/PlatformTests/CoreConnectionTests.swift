@@ -103,7 +103,7 @@ import Testing
             let subject = "svc.test.\(uniqueName("after-refusal"))"
             let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .unary { $0.payload })
             try await withRunning([responder]) {
-                let reply = try await eventuallyAnswered { try await bus.request(subject, payload: Data("still here".utf8), timeout: .seconds(2)) }
+                let reply = try await eventuallyAnswered { try await bus.request(subject, payload: Data("still here".utf8), timeout: TestEnvironment.replyTimeout) }
                 #expect(reply.payload == Data("still here".utf8))
             }
         }
@@ -116,7 +116,7 @@ import Testing
         let subject = "svc.test.\(uniqueName("restart"))"
         let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .unary { $0.payload })
         try await withRunning([responder]) {
-            _ = try await eventuallyAnswered { try await bus.request(subject, payload: Data(), timeout: .seconds(2)) }
+            _ = try await eventuallyAnswered { try await bus.request(subject, payload: Data(), timeout: TestEnvironment.replyTimeout) }
             let heard = try AwaitedMessage(bus: bus, subject: "test.while.down") { _ in true }
 
             process.kill()
@@ -129,7 +129,7 @@ import Testing
             let message = await heard.next(within: .seconds(20))
             #expect(message?.payload == Data("kept".utf8) && message?.headers["Sent"] == "while down",
                     "a publish made while the server was down was lost")
-            let reply = try await bus.request(subject, payload: Data("again".utf8), timeout: .seconds(5))
+            let reply = try await bus.request(subject, payload: Data("again".utf8), timeout: TestEnvironment.replyTimeout)
             #expect(reply.payload == Data("again".utf8), "the responder's subscription was not made again")
         }
         await bus.close()
@@ -142,7 +142,7 @@ import Testing
             let subject = "svc.test.\(uniqueName("after-flood"))"
             let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .unary { $0.payload })
             try await withRunning([responder]) {
-                _ = try await eventuallyAnswered { try await bus.request(subject, payload: Data(), timeout: .seconds(2)) }
+                _ = try await eventuallyAnswered { try await bus.request(subject, payload: Data(), timeout: TestEnvironment.replyTimeout) }
                 process.pause()
                 // The kernel's socket buffers take some megabytes; then the channel stops being
                 // writable and publishes wait in the connection, up to its limit.
@@ -219,7 +219,7 @@ import Testing
             let subject = "svc.test.\(uniqueName("authorized"))"
             let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .unary { $0.payload })
             try await withRunning([responder]) {
-                let reply = try await eventuallyAnswered { try await bus.request(subject, payload: Data("ok".utf8), timeout: .seconds(2)) }
+                let reply = try await eventuallyAnswered { try await bus.request(subject, payload: Data("ok".utf8), timeout: TestEnvironment.replyTimeout) }
                 #expect(reply.payload == Data("ok".utf8))
             }
             await bus.close()
