@@ -351,7 +351,8 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
             })
             let attempts = Mutex(0)
             let first = Task {
-                try await Bus.sendingAgainUntilAResponder {
+                // A grace long enough for a machine too busy to start the responder within the usual second.
+                try await Bus.sendingAgainUntilAResponder(grace: .seconds(20)) {
                     attempts.withLock { $0 += 1 }
                     var chunks = try bus.requestStream(subject, payload: Data(), timeout: TestEnvironment.replyTimeout).makeAsyncIterator()
                     return try await chunks.next().map { String(decoding: $0.payload, as: UTF8.self) }
