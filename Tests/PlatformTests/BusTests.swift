@@ -296,9 +296,8 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
             let responder = Responder(bus: bus, subject: subject, queue: "test", logger: TestEnvironment.logger, handler: .unary { request in
                 request.payload
             })
-            // A grace long enough for a machine too busy to start the responder within the usual second.
             let answer = Task {
-                try await bus.request(subject, payload: Data("ping".utf8), timeout: TestEnvironment.replyTimeout, responderGrace: .seconds(20))
+                try await bus.request(subject, payload: Data("ping".utf8), timeout: TestEnvironment.replyTimeout, responderGrace: TestEnvironment.lateResponderGrace)
             }
             try await Task.sleep(for: .milliseconds(200))
             try await withRunning([responder]) {
@@ -351,8 +350,7 @@ func deadLetter(of consumer: String, on bus: Bus) async throws -> DeadLetter? {
             })
             let attempts = Mutex(0)
             let first = Task {
-                // A grace long enough for a machine too busy to start the responder within the usual second.
-                try await Bus.sendingAgainUntilAResponder(grace: .seconds(20)) {
+                try await Bus.sendingAgainUntilAResponder(grace: TestEnvironment.lateResponderGrace) {
                     attempts.withLock { $0 += 1 }
                     var chunks = try bus.requestStream(subject, payload: Data(), timeout: TestEnvironment.replyTimeout).makeAsyncIterator()
                     return try await chunks.next().map { String(decoding: $0.payload, as: UTF8.self) }

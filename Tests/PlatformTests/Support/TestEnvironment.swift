@@ -31,6 +31,11 @@ enum TestEnvironment {
     /// once, on two cores here, with a debug build).
     static let replyTimeout: Duration = .seconds(30)
 
+    /// How long a request sent before its responder subscribes keeps being sent again, in tests
+    /// of exactly that: the services' one second is too short for a responder starting on a
+    /// machine that busy.
+    static let lateResponderGrace: Duration = .seconds(20)
+
     static var logger: Logger {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
