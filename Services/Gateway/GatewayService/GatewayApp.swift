@@ -132,9 +132,9 @@ public struct Gateway: Sendable {
         let router = Router(context: GatewayContext.self)
         let routes = RouteTable()
         router.middlewares.add(ErrorMiddleware(routes: routes))
-        let document = ByteBuffer(bytes: try OpenAPIDocument.json())
+        let document = OpenAPIDocument.Served()
         router.get("openapi.json") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: document))
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: try document.json()))
         }
         let body = JSONBody(maxBytes: config.maxBodyBytes)
         let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(keys: keys, tokens: tokens, adminToken: config.adminToken, acceptsAdminToken: false))

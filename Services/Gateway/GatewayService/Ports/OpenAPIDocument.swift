@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Synchronization
 import Yams
 
 /// The OpenAPI 3.1 document of the gateway, kept as YAML beside the code
@@ -17,6 +18,25 @@ public enum OpenAPIDocument {
         let yaml = try String(contentsOf: url, encoding: .utf8)
         guard let document = try Yams.load(yaml: yaml) else { throw Unreadable(description: "openapi.yaml is empty") }
         return try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])
+    }
+
+    /// The JSON served at `/openapi.json`, converted on the first request for it rather than
+    /// at start: the conversion (Yams's resolver compiles regular expressions on ICU, then
+    /// Foundation writes the JSON) leaves megabytes resident that an idle gateway has no use for.
+    /// The suite converts the document, so a YAML that does not convert is not shipped.
+    final class Served: Sendable {
+        private let converted = Mutex<ByteBuffer?>(nil)
+
+        init() {}
+
+        func json() throws -> ByteBuffer {
+            try converted.withLock { converted in
+                if let converted { return converted }
+                let json = ByteBuffer(bytes: try OpenAPIDocument.json())
+                converted = json
+                return json
+            }
+        }
     }
 
     /// Every `(method, path)` the document describes, e.g. `("GET", "/v1/models/{model}")`.
