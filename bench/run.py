@@ -503,7 +503,7 @@ def write_results(rows, idle_rss, profile_text):
             + ("concurrent requests" if CONCURRENCY_LIMIT else "no limit of concurrent requests (BENCH_CONCURRENCY_LIMIT=0)")
             + " and a budget, all far above what the bench spends.", "",
             "## Summary", "", *ratios(rows), "",
-            "Idle RSS before the load (MB): " + ", ".join(f"{k} {v[0]:.1f}" for k, v in idle_rss.items())
+            "Idle RSS after the first call, before the load (MB): " + ", ".join(f"{k} {v[0]:.1f}" for k, v in idle_rss.items())
             + "; of which private (anonymous) memory: " + ", ".join(f"{k} {v[1]:.1f}" for k, v in idle_rss.items())
             + ". The rest is the pages of the executable and shared libraries in use.", "",
             "## Results", "",
