@@ -159,7 +159,7 @@ extension Bus {
     /// Deletes a consumer of `stream`; nothing happens when there is none.
     public func deleteConsumer(stream: String, name: String) async throws {
         do {
-            _ = try await jetStreamAPI("CONSUMER.DELETE.\(stream).\(name)", answer: SuccessAnswer.self, operation: "delete consumer \(name) on \(stream)")
+            try await jetStreamCommand("CONSUMER.DELETE.\(stream).\(name)", operation: "delete consumer \(name) on \(stream)")
         } catch let error as BusError where error.jetStreamCode == JetStreamErrorCode.consumerNotFound {
             return
         }
@@ -198,9 +198,9 @@ extension Bus {
     @discardableResult
     public func deleteStoredMessage(stream: String, sequence: UInt64) async throws -> Bool {
         do {
-            _ = try await jetStreamAPI(
+            try await jetStreamCommand(
                 "STREAM.MSG.DELETE.\(stream)", payload: JSONCoding.encode(SequenceRequest(seq: sequence, noErase: true)),
-                answer: SuccessAnswer.self, operation: "delete \(stream) #\(sequence)")
+                operation: "delete \(stream) #\(sequence)")
             return true
         } catch BusError.jetStream(_, let code, let detail)
             where code == JetStreamErrorCode.noMessageFound || code == JetStreamErrorCode.sequenceNotFound
@@ -213,8 +213,15 @@ extension Bus {
 
     /// Removes every message of the stream on `subject` (a filter with wildcards), or all.
     public func purge(stream: String, subject: String? = nil) async throws {
-        _ = try await jetStreamAPI(
-            "STREAM.PURGE.\(stream)", payload: JSONCoding.encode(PurgeRequest(filter: subject)),
-            answer: SuccessAnswer.self, operation: "purge \(stream)")
+        try await jetStreamCommand(
+            "STREAM.PURGE.\(stream)", payload: JSONCoding.encode(PurgeRequest(filter: subject)), operation: "purge \(stream)")
+    }
+
+    /// A deletion or purge: done when the server answers `{"success": true}`.
+    private func jetStreamCommand(_ endpoint: String, payload: Data = Data(), operation: String) async throws {
+        let answer = try await jetStreamAPI(endpoint, payload: payload, answer: SuccessAnswer.self, operation: operation)
+        guard answer.success else {
+            throw BusError.failed(operation: operation, status: "not done", detail: "the server answered without success")
+        }
     }
 }

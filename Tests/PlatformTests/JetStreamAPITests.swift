@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import Synchronization
 import SwitchyardBus
 import Testing
 
@@ -83,15 +84,71 @@ import Testing
     }
 
     @Test func aServerWithoutJetStreamIsNamedWhenTheStreamsAreMade() async throws {
+        try await withBusOnAServerWithoutJetStream { bus in
+            await #expect {
+                try await bus.ensureStreams()
+            } throws: { error in
+                "\(error)".contains("JetStream is not enabled")
+            }
+        }
+    }
+
+    /// The server lists a filter's subjects a page at a time (100,000 to a page, too many to
+    /// store here), so the pages come from a responder standing in for JetStream's API.
+    @Test func everyPageOfMatchingSubjectsIsCounted() async throws {
+        let subjects = (1...5).map { ("notes.\($0)", UInt64($0)) }
+        let offsets = Mutex<[Int]>([])
+        try await withBusOnAServerWithoutJetStream { bus in
+            let api = Responder(bus: bus, subject: "$JS.API.STREAM.INFO.PAGED", queue: nil, logger: TestEnvironment.logger, handler: .unary { request in
+                let asked = try JSONSerialization.jsonObject(with: request.payload) as? [String: Any]
+                #expect(asked?["subjects_filter"] as? String == "notes.>")
+                let offset = asked?["offset"] as? Int ?? -1
+                offsets.withLock { $0.append(offset) }
+                let page = Dictionary(uniqueKeysWithValues: subjects.dropFirst(offset).prefix(2))
+                return try JSONSerialization.data(withJSONObject: [
+                    "state": ["messages": 15, "first_seq": 1, "last_seq": 15, "subjects": page],
+                    "total": subjects.count, "offset": offset, "limit": 2,
+                ])
+            })
+            try await withRunning([api]) {
+                try await awaitResponder(bus, "$JS.API.STREAM.INFO.PAGED")
+                offsets.withLock { $0.removeAll() }
+                #expect(try await bus.messageCount(stream: "PAGED", subjects: "notes.>") == 15)
+                #expect(offsets.withLock { $0 } == [0, 2, 4])
+            }
+        }
+    }
+
+    @Test func aDeletionOrPurgeAnsweredWithoutSuccessIsAnError() async throws {
+        try await withBusOnAServerWithoutJetStream { bus in
+            let api = Responder(bus: bus, subject: "$JS.API.STREAM.PURGE.REFUSING", queue: nil, logger: TestEnvironment.logger, handler: .unary { _ in
+                Data(#"{"success": false}"#.utf8)
+            })
+            try await withRunning([api]) {
+                try await awaitResponder(bus, "$JS.API.STREAM.PURGE.REFUSING")
+                await #expect {
+                    try await bus.purge(stream: "REFUSING")
+                } throws: { error in
+                    guard case BusError.failed(let operation, let status, _) = error else { return false }
+                    return operation == "purge REFUSING" && status == "not done"
+                }
+            }
+        }
+    }
+
+    /// A server without JetStream, where a test can stand in for JetStream's API.
+    private func withBusOnAServerWithoutJetStream(_ body: (Bus) async throws -> Void) async throws {
         let port = freePort()
         let process = try ChildProcess(absolutePath: TestEnvironment.require("NATS_SERVER"), arguments: ["-a", "127.0.0.1", "-p", String(port)])
         defer { process.kill() }
         #expect(try await eventually(timeout: .seconds(10)) { isListening(port: port) })
+        // Not `withBus`: `Bus.withConnection` makes Switchyard's streams, which this server cannot.
         let bus = try await Bus.connect(.init(url: "nats://127.0.0.1:\(port)", name: "tests"), logger: TestEnvironment.logger)
-        await #expect {
-            try await bus.ensureStreams()
-        } throws: { error in
-            "\(error)".contains("JetStream is not enabled")
+        do {
+            try await body(bus)
+        } catch {
+            await bus.close()
+            throw error
         }
         await bus.close()
     }
