@@ -132,7 +132,7 @@ import Testing
             let bob = try await token(provider, tenant, "auth0|bob", claims: ["viewer"])
             let members = gateway.url + "/admin/tenants/\(tenant)/members"
             let bobURL = members + "/auth0%7Cbob"
-            func chat() async throws -> Int { try await send(.POST, gateway.url + "/v1/chat/completions", key: bob, json: chatJSON(maxTokens: 2)).status }
+            let chat = { try await send(.POST, gateway.url + "/v1/chat/completions", key: bob, json: chatJSON(maxTokens: 2)).status }
             #expect(try await chat() == 403)
 
             let added = try await send(.PUT, bobURL, key: admin, json: #"{"roles":["developer"],"email":"bob@example.test"}"#)

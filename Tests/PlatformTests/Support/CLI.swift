@@ -23,7 +23,7 @@ enum CLI {
 func runProcess(_ executable: URL, arguments: [String], environment: [String: String]) async throws -> (status: Int32, output: String) {
     let log = FileManager.default.temporaryDirectory.appendingPathComponent("process-\(UUID().uuidString).log")
     defer { try? FileManager.default.removeItem(at: log) }
-    FileManager.default.createFile(atPath: log.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
     let output = try FileHandle(forWritingTo: log)
     let process = Process()
     process.executableURL = executable

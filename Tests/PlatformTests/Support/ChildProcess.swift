@@ -17,7 +17,7 @@ final class ChildProcess: @unchecked Sendable {
         process.arguments = arguments
         process.environment = TestEnvironment.variables.merging(extra) { _, new in new }
         if let log {
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             let handle = try FileHandle(forWritingTo: log)
             process.standardOutput = handle
             process.standardError = handle
