@@ -8,7 +8,7 @@ import SwitchyardDatabase
 /// Makes the read models again from the events: empties them, then projects every message the
 /// EVENTS stream holds, from its first, until it has caught up with the stream's end; of every
 /// tenant, or of some tenants only (the others' rows are left alone). The stream is read a batch
-/// at a time (`StreamReader`), one tenant's events alone when one tenant is rebuilt. The
+/// at a time (`StreamReader`), each tenant's events alone when some tenants are rebuilt. The
 /// projection service may keep running meanwhile: an event is projected once, by whichever gets
 /// it first. Until the rebuild ends, the read models show only part of the history.
 public struct ReadModelRebuild: Sendable {
@@ -38,27 +38,33 @@ public struct ReadModelRebuild: Sendable {
 
     public func run(tenants: Set<UUID>? = nil) async throws -> Summary {
         let database = projection.database
-        if let tenants {
-            for tenant in tenants { try await database.withTenant(tenant) { try await ReadModelRepository.reset(in: $0) } }
-        } else {
-            try await ReadModelRepository.resetAll(database)
-        }
-        // One tenant's events are read alone; several tenants' are picked out of all events.
-        var filter = Subject.allEvents
-        if let tenants, tenants.count == 1, let tenant = tenants.first { filter = Subject.events(ofTenant: tenant) }
-        let reader = try await StreamReader(bus: bus, stream: StreamSpec.events.name, filterSubject: filter, logger: logger)
         var summary = Summary()
+        guard let tenants else {
+            try await ReadModelRepository.resetAll(database)
+            try await replay(Subject.allEvents, into: &summary)
+            return summary
+        }
+        // A tenant's events are read alone, the server picking them out of the stream; the
+        // tenants one after another (a consumer of nats-server 2.9 takes one filter subject).
+        for tenant in tenants {
+            try await database.withTenant(tenant) { try await ReadModelRepository.reset(in: $0) }
+            try await replay(Subject.events(ofTenant: tenant), into: &summary)
+        }
+        return summary
+    }
+
+    /// Projects the stream's messages on `filter` from the first to the stream's end.
+    private func replay(_ filter: String, into summary: inout Summary) async throws {
+        let reader = try await StreamReader(bus: bus, stream: StreamSpec.events.name, filterSubject: filter, logger: logger)
         do {
             while true {
                 let deliveries = try await reader.next(batchSize)
                 if deliveries.isEmpty { break }
                 var batch: [(sequence: UInt64, event: Projection.Prepared)] = []
                 for delivery in deliveries {
-                    let message = delivery.message
-                    guard tenants?.contains(where: { message.subject.hasPrefix("evt.\(Subject.token($0)).") }) ?? true else { continue }
                     summary.replayed += 1
                     do {
-                        guard let prepared = try projection.prepare(message) else { continue }
+                        guard let prepared = try projection.prepare(delivery.message) else { continue }
                         batch.append((delivery.streamSequence, prepared))
                     } catch let error as UnprojectableEvent {
                         summary.skipped += 1
@@ -72,7 +78,6 @@ public struct ReadModelRebuild: Sendable {
             throw error
         }
         await reader.close()
-        return summary
     }
 
     private func project(_ batch: [(sequence: UInt64, event: Projection.Prepared)], into summary: inout Summary) async throws {
