@@ -112,7 +112,7 @@ import Testing
             })
             try await withRunning([api]) {
                 try await awaitResponder(bus, "$JS.API.STREAM.INFO.PAGED")
-                offsets.withLock { $0.removeAll() }
+                offsets.withLock { $0.removeAll() }  // the count's requests only, not the probe's
                 #expect(try await bus.messageCount(stream: "PAGED", subjects: "notes.>") == 15)
                 #expect(offsets.withLock { $0 } == [0, 2, 4])
             }
