@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Logging
 import Metrics
+import Synchronization
 import SwitchyardRedis
 
 /// One limit that applies to a request: whose it is, what it counts, how much.
@@ -340,10 +341,16 @@ public struct QuotaLimiter: Sendable {
     /// The first instant of the calendar month, UTC.
     static func monthStart(of date: Date) -> Date { month(of: date).start }
 
+    /// The month of the calls being admitted now, so that a call does not make a `Calendar`.
+    private static let latestMonth = Mutex<DateInterval?>(nil)
+
     private static func month(of date: Date) -> DateInterval {
+        if let month = latestMonth.withLock({ $0 }), month.start <= date, date < month.end { return month }
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar.dateInterval(of: .month, for: date)!
+        let month = calendar.dateInterval(of: .month, for: date)!
+        latestMonth.withLock { $0 = month }
+        return month
     }
 
     /// OpenAI's headers: for requests and for tokens, the limit with the least left.
