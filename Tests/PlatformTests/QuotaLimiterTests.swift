@@ -139,17 +139,17 @@ import Testing
         try await withLimiter { limiter in
             let caller = caller(tenant: QuotaLimits(tokensPerMonth: 1000))
             let lastMinuteOfTheMonth = QuotaLimiter.monthEnd(of: Self.start) - 60
-            let n10 = try await admitted(limiter, caller, count: 1, at: lastMinuteOfTheMonth, tokens: 800)
+            let inTheLastMinute = try await admitted(limiter, caller, count: 1, at: lastMinuteOfTheMonth, tokens: 800)
 
-            #expect(n10 == 1)
+            #expect(inTheLastMinute == 1)
             let refusal = try await #require(throws: QuotaExceeded.self) {
                 _ = try await limiter.admit(caller, requestID: "more", estimatedTokens: 800, now: lastMinuteOfTheMonth)
             }
             #expect(refusal.check.measure == .tokensPerMonth)
             #expect(refusal.retryAfter == .seconds(60))
-            let n11 = try await admitted(limiter, caller, count: 1, at: lastMinuteOfTheMonth.addingTimeInterval(61), tokens: 800)
+            let inTheNextMonth = try await admitted(limiter, caller, count: 1, at: lastMinuteOfTheMonth.addingTimeInterval(61), tokens: 800)
 
-            #expect(n11 == 1)
+            #expect(inTheNextMonth == 1)
         }
     }
 
