@@ -153,6 +153,40 @@ import Testing
         }
     }
 
+    /// A month's counters, and the records of the calls a budget holds, are kept until a day
+    /// after the month ends, however many calls wrote them; a minute's settled spend is kept
+    /// `settledRetentionMinutes`; records of calls no longer running are gone.
+    @Test func everyCounterAndRecordExpiresWithWhatItCounts() async throws {
+        try await withLimiter { limiter in
+            var caller = caller(tenant: QuotaLimits(tokensPerMonth: 1_000_000))
+            caller.tenantBudget = Budget(amountMicros: 1_000_000)
+            func redis(_ command: String...) async throws -> Int64? { try await limiter.redis.command(command).integer }
+            let first = try await limiter.admit(caller, requestID: "a", estimatedTokens: 10, estimatedCostMicros: 1_000, now: Self.start)
+            let keys = first.checks.map { QuotaLimiter.key($0, month: first.monthEnd) }
+            let (quota, budget) = (keys[0], keys[1])
+            let monthExpiry = Int64(first.monthEnd.timeIntervalSince1970 * 1000) + 86_400_000
+            for key in [quota, budget, "\(budget):reserved", "\(budget):leases"] {
+                #expect(try await redis("PEXPIRETIME", key) == monthExpiry, "\(key) after the first call")
+            }
+            let second = try await limiter.admit(caller, requestID: "b", estimatedTokens: 10, estimatedCostMicros: 1_000, now: Self.start + 1)
+            for key in [quota, budget, "\(budget):reserved", "\(budget):leases"] {
+                #expect(try await redis("PEXPIRETIME", key) == monthExpiry, "\(key) after the second call")
+            }
+
+            let minute = "\(budget):settled:\(QuotaLimiter.micros(Self.start + 3) / QuotaLimiter.minute)"
+            let retention = 1...Int64(QuotaScripts.settledRetentionMinutes) * 60_000
+            await limiter.settle(first, actualTokens: 4, actualCostMicros: 500, now: Self.start + 2)
+            #expect(retention.contains(try #require(try await redis("PTTL", minute))), "after the first call settled")
+            await limiter.settle(second, actualTokens: 6, actualCostMicros: 700, now: Self.start + 3)
+            #expect(retention.contains(try #require(try await redis("PTTL", minute))), "after the second call settled")
+            #expect(try await limiter.redis.command(["GET", quota]).text == "10")
+            #expect(try await limiter.redis.command(["GET", budget]).text == "1200")
+            #expect(try await limiter.redis.command(["GET", minute]).text == "1200")
+            #expect(try await redis("EXISTS", "\(budget):reserved", "\(budget):leases") == 0)
+            #expect(try await redis("PEXPIRETIME", quota) == monthExpiry)
+        }
+    }
+
     @Test func whenRedisIsUnreachableRateLimitsFailOpenOrClosedAsConfigured() async throws {
         let nobody = "redis://127.0.0.1:\(freePort())"
         let limited = caller(key: QuotaLimits(requestsPerMinute: 1))

@@ -69,6 +69,8 @@ enum QuotaScripts {
     /// `{admitted (1|0), refusing limit's index (0 if admitted), retry after µs,
     ///   then per limit: remaining, reset µs}`.
     static let admit = RedisScript(arguments + """
+        -- A month's counters are kept until a day after it ends (`period`, unix µs), as `seedBudget` keeps a budget's.
+        local function month_expiry(period) return math.ceil(period / 1000) + 86400000 end
         local refused, retry = 0, 0
         local out = {}
         local plans = {}
@@ -95,14 +97,15 @@ enum QuotaScripts {
               if refused == 0 then refused, retry = i, period - now end
               remaining = limit - used
             else
-              plans[i] = amount
+              plans[i] = used + amount
               remaining = limit - used - amount
             end
             reset = period - now
           elseif kind == 'budget' or kind == 'budget-soft' then
-            if not redis.call('GET', key) then return {-1, i} end
-            release_expired(key, 64)
-            local used = tonumber(redis.call('GET', key))
+            local stored = redis.call('GET', key)
+            if not stored then return {-1, i} end
+            local used = tonumber(stored)
+            if release_expired(key, 64) > 0 then used = tonumber(redis.call('GET', key)) end
             if kind == 'budget' and used + amount > limit then
               if refused == 0 then refused, retry = i, period - now end
               remaining = limit - used
@@ -137,16 +140,16 @@ enum QuotaScripts {
             if kind == 'rate' then
               redis.call('SET', key, string.format('%.0f', plans[i]), 'PX', math.ceil((plans[i] - now) / 1000) + 1000)
             elseif kind == 'quota' then
-              redis.call('INCRBY', key, plans[i])
-              redis.call('PEXPIREAT', key, math.ceil(period / 1000) + 86400000)
+              redis.call('SET', key, string.format('%.0f', plans[i]), 'PXAT', month_expiry(period))
             elseif kind == 'budget' or kind == 'budget-soft' then
               redis.call('INCRBY', key, plans[i])
+              -- The calls' records expire with the counter; set once, when they are made.
+              local new = redis.call('EXISTS', key .. ':reserved', key .. ':leases') < 2
               redis.call('HSET', key .. ':reserved', request, string.format('%.0f', plans[i]))
               redis.call('ZADD', key .. ':leases', string.format('%.0f', now + lease), request)
-              local expiry = redis.call('PEXPIRETIME', key)
-              if expiry > 0 then
-                redis.call('PEXPIREAT', key .. ':reserved', expiry)
-                redis.call('PEXPIREAT', key .. ':leases', expiry)
+              if new then
+                redis.call('PEXPIREAT', key .. ':reserved', month_expiry(period))
+                redis.call('PEXPIREAT', key .. ':leases', month_expiry(period))
               end
             else
               redis.call('ZADD', key, plans[i], request)
@@ -164,7 +167,8 @@ enum QuotaScripts {
     /// budget it is the call's cost, or empty when unknown (the reservation stands as its cost):
     /// the reservation is replaced by it (or, when its lease ran out and it was given back
     /// already, the cost is added) and the cost is recorded in this minute's settled spend. A
-    /// concurrency lease is released. Returns each limit's count afterwards (budgets: micro-USD used).
+    /// concurrency lease is released. Returns each budget's micro-USD used afterwards (0 for the
+    /// other limits, whose counts the gateway does not need).
     static let settle = RedisScript(arguments + """
         local counts = {}
         for i = 1, n do
@@ -186,27 +190,37 @@ enum QuotaScripts {
               local used = redis.call('INCRBY', key, amount)
               if used < 0 then redis.call('SET', key, 0, 'KEEPTTL') end
             end
-          elseif (kind == 'budget' or kind == 'budget-soft') and redis.call('EXISTS', key) == 1 then
-            local reserved = tonumber(redis.call('HGET', key .. ':reserved', request) or '')
-            local cost = amount or reserved or 0
-            local change = cost - (reserved or 0)
-            if reserved then
-              redis.call('HDEL', key .. ':reserved', request)
-              redis.call('ZREM', key .. ':leases', request)
-            end
-            if change ~= 0 and redis.call('INCRBY', key, string.format('%.0f', change)) < 0 then redis.call('SET', key, 0, 'KEEPTTL') end
-            if cost > 0 then
-              local minute = key .. ':settled:' .. math.floor(now / 60000000)
-              redis.call('INCRBY', minute, string.format('%.0f', cost))
-              redis.call('PEXPIRE', minute, \(settledRetentionMinutes * 60_000))
+          elseif kind == 'budget' or kind == 'budget-soft' then
+            local stored = redis.call('GET', key)
+            if stored then
+              local reserved = tonumber(redis.call('HGET', key .. ':reserved', request) or '')
+              local cost = amount or reserved or 0
+              local change = cost - (reserved or 0)
+              if reserved then
+                redis.call('HDEL', key .. ':reserved', request)
+                redis.call('ZREM', key .. ':leases', request)
+              end
+              counts[i] = tonumber(stored)
+              if change ~= 0 then
+                counts[i] = redis.call('INCRBY', key, string.format('%.0f', change))
+                if counts[i] < 0 then
+                  redis.call('SET', key, 0, 'KEEPTTL')
+                  counts[i] = 0
+                end
+              end
+              if cost > 0 then
+                local minute = key .. ':settled:' .. math.floor(now / 60000000)
+                local text = string.format('%.0f', cost)
+                -- Only a new minute's count equals the first cost added to it.
+                if redis.call('INCRBY', minute, text) == tonumber(text) then
+                  redis.call('PEXPIRE', minute, \(settledRetentionMinutes * 60_000))
+                end
+              end
             end
           elseif kind == 'concurrency' then
             redis.call('ZREM', key, request)
           end
-          counts[i] = 0
-          if kind == 'quota' or kind == 'budget' or kind == 'budget-soft' then
-            counts[i] = tonumber(redis.call('GET', key) or '0') or 0
-          end
+          counts[i] = counts[i] or 0
         end
         return counts
         """)
