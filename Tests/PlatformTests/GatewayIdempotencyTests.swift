@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
-import GatewayService
+@testable import GatewayService
+import SwitchyardRedis
 import Testing
 
 /// `Idempotency-Key` on POST, through the gateway's whole path: a request runs once, whatever
@@ -80,5 +81,47 @@ import Testing
                 #expect(retried.headers.first(name: "idempotent-replayed") == nil)
             }
         }
+    }
+
+    /// A request that outlived its lease, whose key another request with it took meanwhile,
+    /// neither frees nor overwrites that request's claim when it ends; when nobody took the
+    /// key, its answer is kept for the retries.
+    @Test func aRequestThatOutlivedItsLeaseKeepsItsAnswerOnlyWhenNobodyTookItsKey() async throws {
+        let redis = try RedisClient(url: TestEnvironment.redisURL)
+        let store = IdempotencyStore(redis: redis)
+        let key = "sy:{\(UUID())}:idempotency:lapsed"
+        func claim(_ key: String = key, for request: String, lease: Duration = .seconds(30)) async throws -> IdempotencyStore.Claim {
+            try await store.claim(key, fingerprint: "same body", for: request, lease: lease)
+        }
+        func complete(_ key: String = key, for request: String, with response: StoredResponse) async throws -> Bool {
+            try await store.complete(key, fingerprint: "same body", for: request, with: response, keep: .seconds(60))
+        }
+        do {
+            #expect(try await claim(for: "first", lease: .milliseconds(100)) == .claimed)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await claim(for: "second") == .claimed)
+
+            await store.release(key, for: "first")
+            #expect(try await claim(for: "third") == .running)
+            let late = StoredResponse(status: 200, headers: [], body: Data("first".utf8))
+            #expect(try await complete(for: "first", with: late) == false)
+            #expect(try await claim(for: "third") == .running)
+
+            let answer = StoredResponse(status: 200, headers: [], body: Data("second".utf8))
+            #expect(try await complete(for: "second", with: answer))
+            await store.release(key, for: "second")
+            #expect(try await claim(for: "third") == .completed(answer))
+
+            // A claim that lapsed with nobody taking the key: its answer is kept all the same.
+            let alone = "sy:{\(UUID())}:idempotency:alone"
+            #expect(try await claim(alone, for: "slow", lease: .milliseconds(100)) == .claimed)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await complete(alone, for: "slow", with: late))
+            #expect(try await claim(alone, for: "retry") == .completed(late))
+        } catch {
+            await redis.close()
+            throw error
+        }
+        await redis.close()
     }
 }

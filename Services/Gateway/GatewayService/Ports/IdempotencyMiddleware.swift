@@ -43,7 +43,7 @@ struct IdempotencyMiddleware: RouterMiddleware {
         while true {
             let claim: IdempotencyStore.Claim
             do {
-                claim = try await store.claim(key, fingerprint: fingerprint, lease: lease)
+                claim = try await store.claim(key, fingerprint: fingerprint, for: context.requestID, lease: lease)
             } catch {
                 // Running it without the key could run it twice: refuse instead.
                 context.logger.error("idempotency store unreachable", metadata: ["error": "\(error)"])
@@ -52,7 +52,7 @@ struct IdempotencyMiddleware: RouterMiddleware {
             }
             switch claim {
             case .claimed:
-                return try await run(request, context: context, key: key, next: next)
+                return try await run(request, context: context, key: key, fingerprint: fingerprint, next: next)
             case .completed(let stored):
                 return Self.replay(stored)
             case .conflict:
@@ -69,16 +69,17 @@ struct IdempotencyMiddleware: RouterMiddleware {
         }
     }
 
-    private func run(_ request: Request, context: GatewayContext, key: String, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
+    private func run(_ request: Request, context: GatewayContext, key: String, fingerprint: String, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
+        let requestID = context.requestID
         var response: Response
         do {
             response = try await next(request, context)
         } catch {
-            await store.release(key)
+            await store.release(key, for: requestID)
             throw error
         }
         guard (200..<300).contains(response.status.code) else {
-            await store.release(key)
+            await store.release(key, for: requestID)
             return response
         }
         let original = response.body
@@ -94,16 +95,21 @@ struct IdempotencyMiddleware: RouterMiddleware {
                     return buffer
                 }.write(writer)
             } catch {
-                await store.release(key)
+                await store.release(key, for: requestID)
                 throw error
             }
             let body = captured.withLock { Data(buffer: $0) }
             do {
-                try await store.complete(key, with: StoredResponse(status: status, headers: headers, body: body), keep: keep)
+                let response = StoredResponse(status: status, headers: headers, body: body)
+                if try await !store.complete(key, fingerprint: fingerprint, for: requestID, with: response, keep: keep) {
+                    // It outlived its lease and another request with the key runs now: that
+                    // one's answer is the one kept.
+                    logger.warning("idempotent response not stored: the key's lease ran out before the request ended")
+                }
             } catch {
                 // The answer reached the caller; a retry would run it again. Say so loudly.
                 logger.error("could not store an idempotent response", metadata: ["error": "\(error)"])
-                await store.release(key)
+                await store.release(key, for: requestID)
             }
         }
         return response
