@@ -123,6 +123,10 @@ public struct ChatCompletionRequest: Codable, Sendable, Equatable {
     public var tools: [JSONValue]?
     public var toolChoice: JSONValue?
     public var responseFormat: JSONValue?
+    /// The members this type does not name (`parallel_tool_calls`, `reasoning_effort`,
+    /// `logit_bias`, `metadata`, …), as they came: an OpenAI-compatible deployment receives
+    /// them with the rest of the request, so a parameter OpenAI adds works without a release.
+    public var otherParameters: [String: JSONValue] = [:]
 
     public init(model: String, messages: [ChatMessage], maxTokens: Int? = nil, stream: Bool? = nil) {
         self.model = model
@@ -148,6 +152,57 @@ public struct ChatCompletionRequest: Codable, Sendable, Equatable {
         case seed, user, tools
         case toolChoice = "tool_choice"
         case responseFormat = "response_format"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        model = try container.decode(String.self, forKey: .model)
+        messages = try container.decode([ChatMessage].self, forKey: .messages)
+        maxTokens = try container.decodeIfPresent(Int.self, forKey: .maxTokens)
+        maxCompletionTokens = try container.decodeIfPresent(Int.self, forKey: .maxCompletionTokens)
+        temperature = try container.decodeIfPresent(Double.self, forKey: .temperature)
+        topP = try container.decodeIfPresent(Double.self, forKey: .topP)
+        n = try container.decodeIfPresent(Int.self, forKey: .n)
+        stream = try container.decodeIfPresent(Bool.self, forKey: .stream)
+        streamOptions = try container.decodeIfPresent(StreamOptions.self, forKey: .streamOptions)
+        stop = try container.decodeIfPresent(StopSequences.self, forKey: .stop)
+        presencePenalty = try container.decodeIfPresent(Double.self, forKey: .presencePenalty)
+        frequencyPenalty = try container.decodeIfPresent(Double.self, forKey: .frequencyPenalty)
+        seed = try container.decodeIfPresent(Int64.self, forKey: .seed)
+        user = try container.decodeIfPresent(String.self, forKey: .user)
+        tools = try container.decodeIfPresent([JSONValue].self, forKey: .tools)
+        toolChoice = try container.decodeIfPresent(JSONValue.self, forKey: .toolChoice)
+        responseFormat = try container.decodeIfPresent(JSONValue.self, forKey: .responseFormat)
+        let members = try decoder.container(keyedBy: AnyKey.self)
+        for key in members.allKeys where CodingKeys(rawValue: key.stringValue) == nil {
+            otherParameters[key.stringValue] = try members.decode(JSONValue.self, forKey: key)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(model, forKey: .model)
+        try container.encode(messages, forKey: .messages)
+        try container.encodeIfPresent(maxTokens, forKey: .maxTokens)
+        try container.encodeIfPresent(maxCompletionTokens, forKey: .maxCompletionTokens)
+        try container.encodeIfPresent(temperature, forKey: .temperature)
+        try container.encodeIfPresent(topP, forKey: .topP)
+        try container.encodeIfPresent(n, forKey: .n)
+        try container.encodeIfPresent(stream, forKey: .stream)
+        try container.encodeIfPresent(streamOptions, forKey: .streamOptions)
+        try container.encodeIfPresent(stop, forKey: .stop)
+        try container.encodeIfPresent(presencePenalty, forKey: .presencePenalty)
+        try container.encodeIfPresent(frequencyPenalty, forKey: .frequencyPenalty)
+        try container.encodeIfPresent(seed, forKey: .seed)
+        try container.encodeIfPresent(user, forKey: .user)
+        try container.encodeIfPresent(tools, forKey: .tools)
+        try container.encodeIfPresent(toolChoice, forKey: .toolChoice)
+        try container.encodeIfPresent(responseFormat, forKey: .responseFormat)
+        guard !otherParameters.isEmpty else { return }
+        var members = encoder.container(keyedBy: AnyKey.self)
+        for (name, value) in otherParameters.sorted(by: { $0.key < $1.key }) {
+            try members.encode(value, forKey: AnyKey(name))
+        }
     }
 }
 

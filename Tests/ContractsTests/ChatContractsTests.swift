@@ -24,6 +24,23 @@ import Testing
         _ = try roundTrip(request)
     }
 
+    /// Parameters Switchyard does not name travel on as they came, beside the ones it does.
+    @Test func parametersOfNoFieldAreKeptAndWrittenAgain() throws {
+        let body = #"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":5,"parallel_tool_calls":false,"#
+            + #""reasoning_effort":"low","logit_bias":{"50256":-100},"metadata":{"order":"A-1"},"logprobs":null}"#
+        let request = try JSONCoding.decode(ChatCompletionRequest.self, from: Data(body.utf8))
+        #expect(request.maxTokens == 5)
+        #expect(request.otherParameters == [
+            "parallel_tool_calls": .bool(false), "reasoning_effort": .string("low"),
+            "logit_bias": .object(["50256": .integer(-100)]), "metadata": .object(["order": .string("A-1")]), "logprobs": .null,
+        ])
+        let written = try json(request)
+        #expect(written["reasoning_effort"] as? String == "low" && written["max_tokens"] as? Int == 5)
+        #expect(written["otherParameters"] == nil && written["other_parameters"] == nil)
+        _ = try roundTrip(request)
+        _ = try roundTrip(RouterChatCall(requestID: "r", tenantID: UUID(), apiKeyID: nil, completion: request))
+    }
+
     @Test func responsesAndChunksRoundTripWithOpenAIsKeys() throws {
         let completion = ChatCompletion(
             id: "chatcmpl-1", created: 1_700_000_000, model: "local-chat",

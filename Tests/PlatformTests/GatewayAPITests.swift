@@ -192,6 +192,9 @@ import Testing
                     ("max_tokens zero", #"{"model":"local-chat","messages":[{"role":"user","content":"hi"}],"max_tokens":0}"#, 400, "max_tokens"),
                     ("max_tokens not whole", #"{"model":"local-chat","messages":[{"role":"user","content":"hi"}],"max_tokens":1.5}"#, 400, "max_tokens"),
                     ("max_tokens past Int", #"{"model":"local-chat","messages":[{"role":"user","content":"hi"}],"max_tokens":1e30}"#, 400, "max_tokens"),
+                    ("logprobs asked for", #"{"model":"local-chat","messages":[{"role":"user","content":"hi"}],"logprobs":true}"#, 400, "logprobs"),
+                    ("audio asked for", #"{"model":"local-chat","messages":[{"role":"user","content":"hi"}],"modalities":["text","audio"]}"#, 400, "modalities"),
+                    ("legacy functions", #"{"model":"local-chat","messages":[{"role":"user","content":"hi"}],"functions":[{"name":"f"}]}"#, 400, "functions"),
                     ("unknown model", chatJSON(model: "no-such-model"), 404, "model"),
                     ("too large", chatJSON(prompt: String(repeating: "x", count: 4096)), 413, nil),
                 ]

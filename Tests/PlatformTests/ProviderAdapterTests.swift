@@ -47,13 +47,16 @@ import Testing
         defer { server.cancel() }
         let tenant = UUID.timeOrdered()
         try await withRouter(catalog: Self.catalog(primary: url), tenant: tenant, environment: Self.environment) { bus, usage in
-            let call = routerCall(tenant, model: "remote-chat")
+            var call = routerCall(tenant, model: "remote-chat")
+            // Parameters Switchyard does not name reach the provider as the caller sent them.
+            call.completion.otherParameters = ["parallel_tool_calls": .bool(false), "reasoning_effort": .string("low")]
             let reply = try await bus.request(Subject.service(.router, RouterVerb.chat), payload: JSONCoding.encode(call), timeout: TestEnvironment.replyTimeout)
             let completion = try JSONCoding.decode(ChatCompletion.self, from: reply.payload)
             #expect(completion.choices.first?.message.content?.text == "Hello from upstream")
             #expect(completion.model == "remote-chat")
             #expect(completion.usage == TokenUsage(promptTokens: 12, completionTokens: 5))
             #expect(upstream.requests.first?.body?.model == "upstream-model-a")
+            #expect(upstream.requests.first?.body?.otherParameters == call.completion.otherParameters)
             #expect(upstream.requests.first?.authorization == "Bearer sk-upstream-secret")
             let event = try #require(await usage.next(1).first).decode(UsageRecorded.self).payload
             #expect(event.promptTokens == 12 && event.completionTokens == 5 && event.deployment == "remote/primary")

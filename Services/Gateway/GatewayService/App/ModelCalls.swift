@@ -109,6 +109,7 @@ struct ModelCalls: Sendable {
             }
         }
         if let n = request.n, n != 1 { throw APIError.invalid("n", "Only n = 1 is supported.") }
+        if let (field, message) = Self.unrelayedParameter(request) { throw APIError.invalid(field, message) }
         return RouterChatCall(requestID: requestID, tenantID: tenant, apiKeyID: caller.apiKeyID, completion: request)
     }
 
@@ -140,6 +141,25 @@ struct ModelCalls: Sendable {
                 await quotas.settle(admission, actualTokens: actualTokens, actualCostMicros: actualCostMicros, tenant: tenant)
             }
         }
+    }
+
+    /// A parameter that asks for more in the answer than reaches the caller, with the reason:
+    /// the router builds the answer from the model's text, tool calls, finish reason and usage,
+    /// so log probabilities, audio and legacy function calls would be dropped. Refused rather
+    /// than ignored; every other parameter goes to the deployment as it came.
+    static func unrelayedParameter(_ request: ChatCompletionRequest) -> (field: String, message: String)? {
+        let other = request.otherParameters
+        func given(_ name: String) -> Bool { other[name].map { $0 != .null } ?? false }
+        if given("logprobs"), other["logprobs"] != .bool(false) { return ("logprobs", "logprobs is not supported.") }
+        if given("top_logprobs") { return ("top_logprobs", "top_logprobs is not supported.") }
+        if given("audio") { return ("audio", "Audio output is not supported.") }
+        if case .array(let modalities)? = other["modalities"], modalities.contains(where: { $0 != .string("text") }) {
+            return ("modalities", "Only the text modality is supported.")
+        }
+        for legacy in ["functions", "function_call"] where given(legacy) {
+            return (legacy, "\(legacy) is not supported; describe functions as tools.")
+        }
+        return nil
     }
 
     /// Tokens of a chat call's prompt: about four characters a token, plus a few per message
