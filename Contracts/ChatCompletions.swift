@@ -173,9 +173,11 @@ public struct ChatCompletionRequest: Codable, Sendable, Equatable {
         tools = try container.decodeIfPresent([JSONValue].self, forKey: .tools)
         toolChoice = try container.decodeIfPresent(JSONValue.self, forKey: .toolChoice)
         responseFormat = try container.decodeIfPresent(JSONValue.self, forKey: .responseFormat)
+        let names = try (decoder as? TapeDecoder)?.memberNames() ?? decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
+        guard names.contains(where: { CodingKeys(rawValue: $0) == nil }) else { return }
         let members = try decoder.container(keyedBy: AnyKey.self)
-        for key in members.allKeys where CodingKeys(rawValue: key.stringValue) == nil {
-            otherParameters[key.stringValue] = try members.decode(JSONValue.self, forKey: key)
+        for name in names where CodingKeys(rawValue: name) == nil {
+            otherParameters[name] = try members.decode(JSONValue.self, forKey: AnyKey(name))
         }
     }
 

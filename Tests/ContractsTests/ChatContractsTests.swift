@@ -39,6 +39,8 @@ import Testing
         #expect(written["otherParameters"] == nil && written["other_parameters"] == nil)
         _ = try roundTrip(request)
         _ = try roundTrip(RouterChatCall(requestID: "r", tenantID: UUID(), apiKeyID: nil, completion: request))
+        // Any decoder finds them, not only Switchyard's own.
+        #expect(try JSONDecoder().decode(ChatCompletionRequest.self, from: Data(body.utf8)) == request)
     }
 
     @Test func responsesAndChunksRoundTripWithOpenAIsKeys() throws {
