@@ -195,6 +195,8 @@ import Testing
                     ("logprobs asked for", #"{"model":"local-chat","messages":[{"role":"user","content":"hi"}],"logprobs":true}"#, 400, "logprobs"),
                     ("audio asked for", #"{"model":"local-chat","messages":[{"role":"user","content":"hi"}],"modalities":["text","audio"]}"#, 400, "modalities"),
                     ("legacy functions", #"{"model":"local-chat","messages":[{"role":"user","content":"hi"}],"functions":[{"name":"f"}]}"#, 400, "functions"),
+                    ("a dearer service tier", #"{"model":"local-chat","messages":[{"role":"user","content":"hi"}],"service_tier":"priority"}"#, 400, "service_tier"),
+                    ("stored at the provider", #"{"model":"local-chat","messages":[{"role":"user","content":"hi"}],"store":true}"#, 400, "store"),
                     ("unknown model", chatJSON(model: "no-such-model"), 404, "model"),
                     ("too large", chatJSON(prompt: String(repeating: "x", count: 4096)), 413, nil),
                 ]

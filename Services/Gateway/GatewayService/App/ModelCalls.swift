@@ -145,8 +145,10 @@ struct ModelCalls: Sendable {
 
     /// A parameter that asks for more in the answer than reaches the caller, with the reason:
     /// the router builds the answer from the model's text, tool calls, finish reason and usage,
-    /// so log probabilities, audio and legacy function calls would be dropped. Refused rather
-    /// than ignored; every other parameter goes to the deployment as it came.
+    /// so log probabilities, audio and legacy function calls would be dropped. Also the two that
+    /// act on the platform's own provider account: a dearer service tier than the catalog
+    /// prices, and conversations kept by the provider. Refused rather than ignored; every other
+    /// parameter goes to the deployment as it came.
     static func unrelayedParameter(_ request: ChatCompletionRequest) -> (field: String, message: String)? {
         let other = request.otherParameters
         func given(_ name: String) -> Bool { other[name].map { $0 != .null } ?? false }
@@ -158,6 +160,12 @@ struct ModelCalls: Sendable {
         }
         for legacy in ["functions", "function_call"] where given(legacy) {
             return (legacy, "\(legacy) is not supported; describe functions as tools.")
+        }
+        if given("service_tier"), ![.string("auto"), .string("default")].contains(other["service_tier"]) {
+            return ("service_tier", "service_tier is set by the deployment; only auto or default may be sent.")
+        }
+        if given("store"), other["store"] != .bool(false) {
+            return ("store", "store is not supported: the provider's account belongs to the platform.")
         }
         return nil
     }
