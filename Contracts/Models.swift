@@ -19,19 +19,25 @@ public struct ModelInfo: Codable, Sendable, Equatable {
     /// What the tenant's calls are charged at: its price or the book's in force, otherwise the
     /// highest catalog price among the model's deployments. What a call is reserved at.
     public var pricing: Price?
+    /// The most completion tokens a call that sets no limit can produce, on whichever deployment
+    /// answers it: what such a call is reserved at. Nil from a router that predates it.
+    public var maxCompletionTokens: Int?
 
-    public init(id: String, created: Int64, ownedBy: String = "switchyard", capabilities: [String], pricing: Price? = nil) {
+    public init(id: String, created: Int64, ownedBy: String = "switchyard", capabilities: [String], pricing: Price? = nil,
+                maxCompletionTokens: Int? = nil) {
         self.id = id
         self.created = created
         self.ownedBy = ownedBy
         self.capabilities = capabilities
         self.pricing = pricing
+        self.maxCompletionTokens = maxCompletionTokens
     }
 
     enum CodingKeys: String, CodingKey {
         case id, object, created
         case ownedBy = "owned_by"
         case capabilities, pricing
+        case maxCompletionTokens = "max_completion_tokens"
     }
 }
 

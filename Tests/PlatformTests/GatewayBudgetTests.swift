@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import GatewayService
+import RouterService
 import SwitchyardBus
 import Testing
 
@@ -45,6 +46,71 @@ import Testing
                     #expect(spent <= 1_000_000, "spent \(spent) micro-USD of a 1,000,000 budget")
                     #expect(Int64(admitted.count) <= 1_000_000 / cheapest, "\(admitted.count) calls of at least \(cheapest)")
                     #expect(cheapest >= 50_000, "a call cost \(cheapest): the test no longer prices calls near $0.10")
+                }
+            }
+        }
+    }
+
+    /// A call that sets no max_tokens is reserved at the most the model can write: here the
+    /// context window, as the deployment states no max_output_tokens. Each answer writes 3,000
+    /// tokens, far past any fixed estimate, and concurrent calls still never pass the budget.
+    @Test func callsWithoutMaxTokensAreReservedAtTheMostTheModelCanWrite() async throws {
+        let upstream = FakeOpenAIUpstream(.answer(tokens: ["A long answer."], usage: TokenUsage(promptTokens: 20, completionTokens: 3000)))
+        let (url, server) = try await upstream.start()
+        defer { server.cancel() }
+        // $1,000 a million tokens: an answer costs about $3.02, a call is reserved at about $4.13.
+        let catalog = try CatalogFile.parse("""
+            models:
+              long-chat:
+                deployments:
+                  - name: fake/long-chat
+                    provider: openai
+                    upstream_model: long-chat
+                    base_url: \(url)
+                    price: {input_micros_per_million: 1000000000, output_micros_per_million: 1000000000}
+                    context_window: 4096
+                    capabilities: [chat]
+              bounded-chat:
+                deployments:
+                  - name: fake/bounded-chat
+                    provider: openai
+                    upstream_model: bounded-chat
+                    base_url: \(url)
+                    price: {input_micros_per_million: 1000000000, output_micros_per_million: 1000000000}
+                    context_window: 4096
+                    max_output_tokens: 512
+                    capabilities: [chat]
+            """, file: "long answers catalog")
+        try await withDatabase { database in
+            let (tenant, owner) = try await makeTenantWithKey(database, role: .owner)
+            try await withGateway(tenant: tenant, replicas: 2, catalog: catalog) { gateway in
+                let billing = billingServices(gateway, tenant: tenant)
+                try await withServiceGroup(billing) {
+                    let models = try await send(.GET, gateway.url + "/v1/models", key: owner).decode(ModelList.self)
+                    #expect(models.data.map(\.maxCompletionTokens) == [512, 4096], "\(models.data.map(\.id))")
+
+                    let set = try await send(.PUT, gateway.url + "/admin/tenants/\(tenant)/budget", key: owner,
+                                             json: #"{"amount_micros":10000000,"policy":"block"}"#)
+                    #expect(set.status == 200, "\(set.text)")
+                    let body = chatJSON(model: "long-chat")
+                    let answers = try await withThrowingTaskGroup(of: HTTPAnswer.self) { group in
+                        for index in 0..<12 {
+                            let url = gateway.urls[index % 2] + "/v1/chat/completions"
+                            group.addTask { try await send(.POST, url, key: owner, json: body) }
+                        }
+                        return try await group.reduce(into: []) { $0.append($1) }
+                    }
+                    let admitted = answers.filter { $0.status == 200 }
+                    let refused = answers.filter { $0.status == 429 }
+                    #expect(admitted.count + refused.count == 12, "\(answers.map(\.status))")
+                    #expect(!admitted.isEmpty && !refused.isEmpty)
+                    #expect(refused.allSatisfy { $0.error?.type == .insufficientQuota }, "\(refused.first?.text ?? "")")
+                    #expect(refused.contains { $0.error?.message.contains("Set a lower max_tokens") == true }, "\(refused.first?.text ?? "")")
+
+                    let events = try await gateway.usage.next(admitted.count).map { try $0.decode(UsageRecorded.self).payload }
+                    let spent = events.map(\.costMicros).reduce(0, +)
+                    #expect(events.allSatisfy { $0.completionTokens == 3000 })
+                    #expect(spent <= 10_000_000, "spent \(spent) micro-USD of a 10,000,000 budget in \(admitted.count) calls")
                 }
             }
         }

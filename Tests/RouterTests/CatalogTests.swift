@@ -33,6 +33,29 @@ import Testing
         #expect(model.deployments[1].capabilities == [.chat] && model.deployments[1].tokensPerSecond == 20)
     }
 
+    /// What a call without max_tokens can get: the bound a budget reserves it at.
+    @Test func aDeploymentsCompletionBoundComesFromWhatItsProviderIsSentOrTheCatalogStates() throws {
+        let catalog = try CatalogFile.parse("""
+            models:
+              bounds:
+                deployments:
+                  - {name: a/local, provider: local, upstream_model: local-chat, context_window: 4096, capabilities: [chat],
+                     price: {input_micros_per_million: 1, output_micros_per_million: 1}}
+                  - {name: a/tiny-local, provider: local, upstream_model: local-chat, context_window: 20, capabilities: [chat],
+                     price: {input_micros_per_million: 1, output_micros_per_million: 1}}
+                  - {name: a/openai, provider: openai, base_url: "http://127.0.0.1:1/v1", upstream_model: m, context_window: 128000,
+                     capabilities: [chat], price: {input_micros_per_million: 1, output_micros_per_million: 1}}
+                  - {name: a/openai-stated, provider: openai, base_url: "http://127.0.0.1:1/v1", upstream_model: m, context_window: 128000,
+                     max_output_tokens: 16384, capabilities: [chat], price: {input_micros_per_million: 1, output_micros_per_million: 1}}
+                  - {name: a/anthropic, provider: anthropic, base_url: "http://127.0.0.1:1/v1", upstream_model: m, context_window: 200000,
+                     capabilities: [chat], price: {input_micros_per_million: 1, output_micros_per_million: 1}}
+                  - {name: a/anthropic-stated, provider: anthropic, base_url: "http://127.0.0.1:1/v1", upstream_model: m, context_window: 200000,
+                     max_output_tokens: 64000, capabilities: [chat], price: {input_micros_per_million: 1, output_micros_per_million: 1}}
+            """, file: "bounds.yaml")
+        let bounds = try #require(catalog.model("bounds")).deployments.map(\.completionTokensAtMost)
+        #expect(bounds == [LocalModel.defaultReplyTokens, 20, 128_000, 16_384, 4096, 64_000])
+    }
+
     @Test func theExampleCatalogIsValid() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let catalog = try CatalogFile.load(path: root.appendingPathComponent("catalog.example.yaml").path)
@@ -45,6 +68,8 @@ import Testing
          8, "models.local-chat.deployments[0].price.input_micros_per_million", "expected a whole number"),
         ("    context_window: 4096\n", "    context_window: 0\n",
          9, "models.local-chat.deployments[0].context_window", "must be positive"),
+        ("    context_window: 4096\n", "    context_window: 4096\n        max_output_tokens: 5000\n",
+         10, "models.local-chat.deployments[0].max_output_tokens", "must be from 1 to the context window (4096)"),
         ("  - name: local/secondary", "  - name: local/primary",
          11, "models.local-chat.deployments[1].name", "deployment local/primary is also defined under local-chat"),
         ("provider: local\n        upstream_model: local-chat\n        price: {input_micros_per_million: 500000",

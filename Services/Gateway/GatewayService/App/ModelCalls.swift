@@ -15,8 +15,10 @@ struct ModelCalls: Sendable {
     let settlements: WorkAfterAnswer
     let logger: Logger
 
-    /// Completion tokens reserved for a call that sets no `max_tokens`: settled to the real
-    /// count afterwards, so it only decides whether a call near the limit may start.
+    /// Completion tokens counted against token limits for a call that sets no `max_tokens`:
+    /// settled to the real count afterwards, so it only decides whether a call near a token
+    /// limit may start. Budgets reserve such a call at the most the model can produce instead
+    /// (`reservedCompletionTokens`).
     static let defaultCompletionEstimate = 256
 
     static let roles: Set<String> = ["system", "developer", "user", "assistant", "tool"]
@@ -25,8 +27,7 @@ struct ModelCalls: Sendable {
     func complete(_ request: ChatCompletionRequest, caller: Caller, requestID: String) async throws -> (RouterClient.Reply, Admission?) {
         let call = try chatCall(request, caller: caller, requestID: requestID)
         let admission = try await admit(caller, request.model, requestID: requestID, prompt: Self.estimatePromptTokens(request),
-                                        promptAtMost: Self.promptTokensAtMost(request),
-                                        completion: request.completionTokenLimit ?? Self.defaultCompletionEstimate)
+                                        promptAtMost: Self.promptTokensAtMost(request), completionLimit: request.completionTokenLimit)
         do {
             let reply = try await router.complete(call, correlationID: requestID)
             // A router from before the tokens header: read them from the answer.
@@ -47,8 +48,7 @@ struct ModelCalls: Sendable {
         // when the caller asked for it too.
         call.completion.streamOptions = StreamOptions(includeUsage: true)
         let admission = try await admit(caller, request.model, requestID: requestID, prompt: Self.estimatePromptTokens(request),
-                                        promptAtMost: Self.promptTokensAtMost(request),
-                                        completion: request.completionTokenLimit ?? Self.defaultCompletionEstimate)
+                                        promptAtMost: Self.promptTokensAtMost(request), completionLimit: request.completionTokenLimit)
         do {
             let (router, tenant) = (self.router, try caller.requireTenant())
             // A router restarting answers a moment later: the call is sent again (as
@@ -73,7 +73,7 @@ struct ModelCalls: Sendable {
         guard caller.may(use: request.model) else { throw APIError.modelNotFound(request.model) }
         let estimate = request.input.values.reduce(0) { $0 + Self.estimateTokens($1) }
         let admission = try await admit(caller, request.model, requestID: requestID, prompt: estimate,
-                                        promptAtMost: request.input.values.reduce(0) { $0 + $1.utf8.count }, completion: 0)
+                                        promptAtMost: request.input.values.reduce(0) { $0 + $1.utf8.count }, completionLimit: 0)
         do {
             let reply = try await router.embed(
                 RouterEmbeddingsCall(requestID: requestID, tenantID: tenant, apiKeyID: caller.apiKeyID, embeddings: request),
@@ -113,16 +113,32 @@ struct ModelCalls: Sendable {
         return RouterChatCall(requestID: requestID, tenantID: tenant, apiKeyID: caller.apiKeyID, completion: request)
     }
 
-    /// Takes the caller's limits for a call of about `prompt` and at most `completion` tokens.
-    /// Against a budget the call is reserved at the model's highest price for `promptAtMost`
-    /// prompt tokens, a bound it cannot exceed, so calls in flight together never spend past it.
-    private func admit(_ caller: Caller, _ model: String, requestID: String, prompt: Int, promptAtMost: Int, completion: Int) async throws -> Admission? {
+    /// Takes the caller's limits for a call of about `prompt` tokens and a completion of at
+    /// most `completionLimit` (nil: the model's own bound). Against a budget the call is reserved
+    /// at the model's highest price for `promptAtMost` prompt tokens and the most completion
+    /// tokens it can get, bounds it cannot exceed, so calls in flight together never spend past
+    /// the budget.
+    private func admit(_ caller: Caller, _ model: String, requestID: String, prompt: Int, promptAtMost: Int, completionLimit: Int?) async throws -> Admission? {
         guard let quotas else { return nil }
         var cost: Int64 = 0
-        if caller.hasBudget, let tenant = caller.tenantID, let pricing = try await prices.pricing(of: model, tenant: tenant, requestID: requestID) {
-            cost = pricing.reservedMicros(promptTokens: promptAtMost, completionTokens: completion)
+        if caller.hasBudget, let tenant = caller.tenantID, let terms = try await prices.terms(of: model, tenant: tenant, requestID: requestID),
+           let price = terms.pricing {
+            cost = price.reservedMicros(promptTokens: promptAtMost, completionTokens: Self.reservedCompletionTokens(limit: completionLimit, model: terms))
         }
-        return try await quotas.admit(caller, requestID: requestID, estimatedTokens: prompt + completion, estimatedCostMicros: cost)
+        return try await quotas.admit(caller, requestID: requestID, estimatedTokens: prompt + (completionLimit ?? Self.defaultCompletionEstimate),
+                                      estimatedCostMicros: cost)
+    }
+
+    /// Completion tokens a call is reserved at against a budget: its limit or the most the
+    /// model produces, whichever is smaller. Only a router from before the models list stated
+    /// that bound leaves a call without a limit at the estimate.
+    static func reservedCompletionTokens(limit: Int?, model: ModelInfo) -> Int {
+        switch (limit, model.maxCompletionTokens) {
+        case let (limit?, most?): min(limit, most)
+        case let (limit?, nil): limit
+        case let (nil, most?): most
+        case (nil, nil): defaultCompletionEstimate
+        }
     }
 
     /// Corrects what `admit` took to what the call used. A call holding a concurrency slot is
@@ -292,24 +308,25 @@ final class ChatStream: @unchecked Sendable {
     }
 }
 
-/// Each tenant's model prices, from the router's model list, kept for a minute or until the
-/// tenant's routing or prices change: what a call is reserved at against a budget.
+/// Each tenant's models as the router lists them, with their prices and completion bounds,
+/// kept for a minute or until the tenant's routing or prices change: what a call is reserved at
+/// against a budget.
 final class ModelPrices: Sendable {
     let router: RouterClient
-    private let cache = Mutex<[UUID: (prices: [String: Price], fetchedAt: ContinuousClock.Instant)]>([:])
+    private let cache = Mutex<[UUID: (models: [String: ModelInfo], fetchedAt: ContinuousClock.Instant)]>([:])
     static let timeToLive = Duration.seconds(60)
 
     init(router: RouterClient) { self.router = router }
 
     /// Nil for a model the catalog does not have: the router refuses that call anyway.
-    func pricing(of model: String, tenant: UUID, requestID: String) async throws -> Price? {
+    func terms(of model: String, tenant: UUID, requestID: String) async throws -> ModelInfo? {
         if let cached = cache.withLock({ $0[tenant] }), ContinuousClock.now - cached.fetchedAt < Self.timeToLive {
-            return cached.prices[model]
+            return cached.models[model]
         }
         let list = try await router.models(tenant: tenant, correlationID: requestID)
-        let prices = Dictionary(list.data.compactMap { model in model.pricing.map { (model.id, $0) } }, uniquingKeysWith: { first, _ in first })
-        cache.withLock { $0[tenant] = (prices, .now) }
-        return prices[model]
+        let models = Dictionary(list.data.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        cache.withLock { $0[tenant] = (models, .now) }
+        return models[model]
     }
 
     /// Reads the tenant's prices again on its next call: a routing override that lets a dearer

@@ -62,6 +62,10 @@ struct QuotaExceeded: Error, Sendable {
     var headers: [(String, String)]
     /// Refused by a budget's `throttle` policy rather than its end.
     var throttled = false
+    /// A refused budget: what the call would have reserved, and what was left of the budget
+    /// besides the reservations of calls still running (micro-USD).
+    var budgetAsked: Int64 = 0
+    var budgetLeft: Int64 = 0
 }
 
 /// Rate limits, quotas and money budgets per API key and per tenant, kept in Redis so that
@@ -182,7 +186,8 @@ public struct QuotaLimiter: Sendable {
         guard admitted == 1 else {
             let check = checks[Int(refusing) - 1]
             Counter(label: "switchyard_gateway_quota_refusals_total", dimensions: [("limit", check.measure.rawValue), ("scope", check.scope.rawValue)]).increment()
-            throw QuotaExceeded(check: check, retryAfter: .microseconds(retryMicros), headers: admission.headers)
+            throw QuotaExceeded(check: check, retryAfter: .microseconds(retryMicros), headers: admission.headers,
+                                budgetAsked: estimatedCostMicros, budgetLeft: Int64(states[Int(refusing) - 1].remaining))
         }
         for (check, state) in zip(checks, states) where check.measure == .budget {
             try await applyPolicy(check, usedMicros: Int64(check.limit) - state.remaining, admission: &admission)
@@ -387,9 +392,17 @@ extension APIError {
         if check.measure == .budget {
             var headers = HTTPFields()
             headers[.retryAfter] = String(max(1, (exceeded.retryAfter.milliseconds + 999) / 1000))
-            let message = exceeded.throttled
-                ? "The monthly budget of \(owner) is nearly spent: calls are being slowed down. Please try again later."
-                : "You exceeded the monthly budget of \(owner) (\(Money.usd(micros: Int64(check.limit))) USD). Raise the budget or wait for the next month."
+            let budget = Money.usd(micros: Int64(check.limit))
+            let message = if exceeded.throttled {
+                "The monthly budget of \(owner) is nearly spent: calls are being slowed down. Please try again later."
+            } else if exceeded.budgetLeft > 0 {
+                // Refused by its reservation, not by a spent budget: say what it would take.
+                "This call may cost up to \(Money.usd(micros: exceeded.budgetAsked)) USD (its prompt and max_tokens, or without max_tokens the "
+                    + "most the model writes), more than the \(Money.usd(micros: exceeded.budgetLeft)) USD left of the monthly budget of \(owner) "
+                    + "(\(budget) USD) beside calls still running. Set a lower max_tokens, raise the budget or wait for the next month."
+            } else {
+                "You exceeded the monthly budget of \(owner) (\(budget) USD). Raise the budget or wait for the next month."
+            }
             self.init(exceeded.throttled ? .rateLimit : .insufficientQuota, message,
                       code: exceeded.throttled ? "budget_throttled" : "insufficient_quota", status: .tooManyRequests, headers: headers)
             return

@@ -76,6 +76,7 @@ public enum CatalogFile {
         var credentialVariable: String?
         var price: PriceEntry
         var contextWindow: Int
+        var maxOutputTokens: Int?
         var capabilities: [Capability]
         var tokensPerSecond: Int?
         var weight: Int?
@@ -87,6 +88,7 @@ public enum CatalogFile {
             case credentialVariable = "credential_env"
             case price
             case contextWindow = "context_window"
+            case maxOutputTokens = "max_output_tokens"
             case capabilities
             case tokensPerSecond = "tokens_per_second"
             case weight
@@ -127,6 +129,9 @@ extension CatalogFile.Document {
                 guard entry.price.inputMicrosPerMillion >= 0 else { throw fail(path + [.key("price"), .key("input_micros_per_million")], "must not be negative") }
                 guard entry.price.outputMicrosPerMillion >= 0 else { throw fail(path + [.key("price"), .key("output_micros_per_million")], "must not be negative") }
                 guard entry.contextWindow > 0 else { throw fail(path + [.key("context_window")], "must be positive") }
+                if let most = entry.maxOutputTokens, !(1...entry.contextWindow).contains(most) {
+                    throw fail(path + [.key("max_output_tokens")], "must be from 1 to the context window (\(entry.contextWindow))")
+                }
                 guard !entry.capabilities.isEmpty else { throw fail(path + [.key("capabilities")], "names no capability") }
                 guard (entry.tokensPerSecond ?? 0) >= 0 else { throw fail(path + [.key("tokens_per_second")], "must not be negative") }
                 guard (entry.weight ?? 1) >= 0 else { throw fail(path + [.key("weight")], "must not be negative") }
@@ -148,7 +153,7 @@ extension CatalogFile.Document {
                     name: entry.name, provider: entry.provider, upstreamModel: entry.upstreamModel, baseURL: entry.baseURL,
                     credentialVariable: entry.credentialVariable,
                     price: Price(inputMicrosPerMillion: entry.price.inputMicrosPerMillion, outputMicrosPerMillion: entry.price.outputMicrosPerMillion),
-                    contextWindow: entry.contextWindow, capabilities: Set(entry.capabilities), tokensPerSecond: entry.tokensPerSecond ?? 0,
+                    contextWindow: entry.contextWindow, maxOutputTokens: entry.maxOutputTokens, capabilities: Set(entry.capabilities), tokensPerSecond: entry.tokensPerSecond ?? 0,
                     weight: entry.weight ?? 1))
             }
             let strategy = model.strategy ?? .priority

@@ -25,7 +25,8 @@ public final class CatalogStore: Sendable {
 
     /// The catalog's models as `GET /v1/models` lists them, by name, with a tenant's routing
     /// applied: a model's capabilities are those of the deployments that may answer, its price
-    /// the tenant's charge at `time` or else the highest of those deployments'.
+    /// the tenant's charge at `time` or else the highest of those deployments', its completion
+    /// bound the largest of theirs.
     func modelList(routing: TenantRouting, at time: Date) -> ModelList {
         let (catalog, loadedAt) = current.withLock { $0 }
         let entries = catalog.models.values.compactMap { $0.routed(by: routing.overrides[$0.name]) }
@@ -36,7 +37,7 @@ public final class CatalogStore: Sendable {
                 inputMicrosPerMillion: charge?.inputMicrosPerMillion ?? entry.deployments.map(\.price.inputMicrosPerMillion).max() ?? 0,
                 outputMicrosPerMillion: charge?.outputMicrosPerMillion ?? entry.deployments.map(\.price.outputMicrosPerMillion).max() ?? 0)
             return ModelInfo(id: entry.name, created: Int64(loadedAt.timeIntervalSince1970), capabilities: capabilities.map(\.rawValue).sorted(),
-                             pricing: pricing)
+                             pricing: pricing, maxCompletionTokens: entry.deployments.map(\.completionTokensAtMost).max())
         })
     }
 

@@ -60,6 +60,9 @@ public struct Deployment: Sendable, Equatable {
     public var credentialVariable: String?
     public var price: Price
     public var contextWindow: Int
+    /// The most completion tokens the model produces in one answer, as its provider documents
+    /// it; nil when only the context window bounds it.
+    public var maxOutputTokens: Int? = nil
     public var capabilities: Set<Capability>
     /// Tokens per second of the local model's streams; 0 streams as fast as it can.
     public var tokensPerSecond: Int
@@ -67,4 +70,21 @@ public struct Deployment: Sendable, Equatable {
     public var weight: Int
 
     public func supports(_ capability: Capability) -> Bool { capabilities.contains(capability) }
+
+    /// The most completion tokens a call that sets no limit of its own can get here: the built-in
+    /// model's longest reply; for Anthropic, the `max_tokens` it is sent (the Messages API
+    /// requires one); otherwise `maxOutputTokens`, else the context window. What such a call is
+    /// reserved at against a budget.
+    public var completionTokensAtMost: Int {
+        let most = switch provider {
+        case .local: LocalModel.defaultReplyTokens
+        case .anthropic: maxOutputTokens ?? Self.anthropicDefaultMaxTokens
+        case .openai: maxOutputTokens ?? contextWindow
+        }
+        return min(most, contextWindow)
+    }
+
+    /// Anthropic's `max_tokens` for a call that sets none, where the catalog states no
+    /// `max_output_tokens`.
+    static let anthropicDefaultMaxTokens = 4096
 }

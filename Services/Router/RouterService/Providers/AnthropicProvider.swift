@@ -10,8 +10,6 @@ struct AnthropicProvider: ModelProvider {
     let client: HTTPClient
     let environment: [String: String]
     var readTimeout: TimeAmount = .seconds(60)
-    /// Anthropic requires `max_tokens`; this is used when the caller set none.
-    static let defaultMaxTokens = 4096
     static let apiVersion = "2023-06-01"
 
     func complete(_ request: ChatCompletionRequest, on deployment: Deployment) async throws -> [ProviderEvent] {
@@ -35,7 +33,7 @@ struct AnthropicProvider: ModelProvider {
     }
 
     private func send(_ request: ChatCompletionRequest, on deployment: Deployment, stream: Bool) async throws -> HTTPClientResponse {
-        let body = try JSONCoding.encode(AnthropicRequest(request, model: deployment.upstreamModel, stream: stream))
+        let body = try JSONCoding.encode(AnthropicRequest(request, on: deployment, stream: stream))
         var http = HTTPClientRequest(url: url(deployment, path: "messages"))
         http.method = .POST
         http.headers.add(name: "Content-Type", value: "application/json")
@@ -134,8 +132,8 @@ struct AnthropicRequest: Encodable {
 
     /// System and developer messages become `system`; an assistant's tool calls become
     /// `tool_use` blocks and tool messages `tool_result` blocks of a user turn.
-    init(_ request: ChatCompletionRequest, model: String, stream: Bool) {
-        self.model = model
+    init(_ request: ChatCompletionRequest, on deployment: Deployment, stream: Bool) {
+        model = deployment.upstreamModel
         let system = request.messages.filter { $0.role == "system" || $0.role == "developer" }.compactMap { $0.content?.text }
         self.system = system.isEmpty ? nil : system.joined(separator: "\n\n")
         var messages: [Message] = []
@@ -162,7 +160,7 @@ struct AnthropicRequest: Encodable {
             }
         }
         self.messages = messages
-        maxTokens = request.completionTokenLimit ?? AnthropicProvider.defaultMaxTokens
+        maxTokens = request.completionTokenLimit ?? deployment.completionTokensAtMost
         temperature = request.temperature
         topP = request.topP
         stopSequences = request.stop?.values
