@@ -36,6 +36,12 @@ public struct EventType: Hashable, Sendable, Codable, CustomStringConvertible {
     }
 }
 
+extension UUID {
+    /// The tenant of an event that concerns every tenant (the price book changed, a catalog was
+    /// reloaded): the nil UUID, which no tenant has.
+    public static let everyTenant = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+}
+
 /// What every event payload declares about itself.
 public protocol EventPayload: Codable, Sendable, Equatable {
     static var eventType: EventType { get }

@@ -122,12 +122,10 @@ public struct PriceSchedule: Sendable, Equatable {
 
 /// Routers and gateways read prices again when the book or a tenant's prices change. The
 /// envelope's tenant is the one whose prices changed; a change of the book concerns every
-/// tenant and is announced under `PricesChanged.everyTenant`.
+/// tenant and is announced under `UUID.everyTenant`.
 public struct PricesChanged: EventPayload {
     public static let eventType = EventType(domain: "prices", name: "changed")
     public static let version = 1
-    /// The nil UUID: no tenant has it.
-    public static let everyTenant = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
     public var price: PriceVersion
 
     public init(price: PriceVersion) { self.price = price }

@@ -18,6 +18,22 @@ public enum RouterVerb {
     public static let checkRouting = "check_routing"
 }
 
+/// A router put its catalog file in force again (`POST /admin/catalog/reload` or SIGHUP):
+/// gateways read the model list again, whose prices and completion bounds reserve calls against
+/// budgets. Announced under `UUID.everyTenant`.
+public struct CatalogReloaded: EventPayload {
+    public static let eventType = EventType(domain: "catalog", name: "reloaded")
+    public static let version = 1
+    /// The router replica that reloaded.
+    public var instance: String
+    public var models: [String]
+
+    public init(instance: String, models: [String]) {
+        self.instance = instance
+        self.models = models
+    }
+}
+
 /// One router replica's answer to a catalog reload; `POST /admin/catalog/reload` lists them.
 public struct CatalogReloadResult: Codable, Sendable, Equatable {
     /// The replica, as `SWITCHYARD_INSTANCE` names it.

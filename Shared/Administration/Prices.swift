@@ -19,7 +19,7 @@ extension Administration {
         let (model, checkedPrice) = try Self.checked(request, now: now)
         let price = checkedPrice!
         let added = try await Self.unique { try await PriceRepository.addToBook(model: model, price: price, effectiveFrom: request.effectiveFrom, on: database.client) }
-        try await bus.publish(Envelope(tenantID: PricesChanged.everyTenant, payload: PricesChanged(price: added)))
+        try await bus.publish(Envelope(tenantID: .everyTenant, payload: PricesChanged(price: added)))
         return added
     }
 

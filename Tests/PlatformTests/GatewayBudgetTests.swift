@@ -3,6 +3,7 @@ import Foundation
 import GatewayService
 import RouterService
 import SwitchyardBus
+import SwitchyardDatabase
 import Testing
 
 /// Money budgets through the gateway's whole path, with two replicas sharing one Redis.
@@ -111,6 +112,52 @@ import Testing
                     let spent = events.map(\.costMicros).reduce(0, +)
                     #expect(events.allSatisfy { $0.completionTokens == 3000 })
                     #expect(spent <= 10_000_000, "spent \(spent) micro-USD of a 10,000,000 budget in \(admitted.count) calls")
+                }
+            }
+        }
+    }
+
+    /// Gateways hear a router reload its catalog and reserve the next call at the new price at
+    /// once, not when their copy of the model list expires a minute later.
+    @Test func aCatalogReloadReservesTheNextCallAtItsPrices() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-\(UUID().uuidString).yaml")
+        defer { try? FileManager.default.removeItem(at: file) }
+        func writeCatalog(microsPerMillion: Int64) throws {
+            try """
+                models:
+                  local-chat:
+                    deployments:
+                      - name: local/local-chat
+                        provider: local
+                        upstream_model: local-chat
+                        price: {input_micros_per_million: \(microsPerMillion), output_micros_per_million: \(microsPerMillion)}
+                        context_window: 4096
+                        capabilities: [chat]
+                """.write(to: file, atomically: true, encoding: .utf8)
+        }
+        try writeCatalog(microsPerMillion: 1_000_000)
+        let config = GatewayConfig(port: 0, adminToken: .init(Self.adminToken))
+        try await withDatabase { database in
+            let (tenant, owner) = try await makeTenantWithKey(database, role: .owner)
+            // In force before the gateway starts: its first call is priced, and the prices kept.
+            try await database.withTenant(tenant) { try await BudgetRepository.setTenantBudget(Budget(amountMicros: 1_000_000), in: $0) }
+            try await withGateway(tenant: tenant, catalogStore: try CatalogStore(path: file.path), config: config) { gateway in
+                let billing = billingServices(gateway, tenant: tenant)
+                try await withServiceGroup(billing) {
+                    let call = { try await send(.POST, gateway.url + "/v1/chat/completions", key: owner, json: chatJSON()) }
+                    #expect(try await call().status == 200, "at $1 a million tokens a call costs a hundredth of a cent")
+
+                    // At $100,000 a million, a call is reserved at $8.00: its prompt's 32 bytes and
+                    // the longest local answer, 48 tokens.
+                    try writeCatalog(microsPerMillion: 100_000_000_000)
+                    let reload = try await send(.POST, gateway.url + "/admin/catalog/reload", key: Self.adminToken)
+                    #expect(reload.status == 200, "\(reload.text)")
+                    // The router announced the reload before it answered (and the gateway waits a
+                    // second for every router's answer): the very next call is reserved at the new
+                    // price, and refused by its reservation, not by money already spent.
+                    let after = try await call()
+                    #expect(after.status == 429 && after.error?.type == .insufficientQuota, "\(after.status) \(after.text)")
+                    #expect(after.error?.message.contains("This call may cost up to 8.000000 USD") == true, "\(after.text)")
                 }
             }
         }

@@ -93,7 +93,8 @@ public struct Gateway: Sendable {
 
     /// A revoked key leaves the cache at once; a tenant whose limits changed has its keys read
     /// again, with the new limits, on their next use; so does a member whose roles changed, and
-    /// the model prices of a tenant whose routing changed.
+    /// the model prices of a tenant whose routing or prices changed, and every tenant's when a
+    /// router reloaded its catalog.
     func cacheInvalidation() -> [EventListener] {
         let (keys, tenants, prices) = (self.keys, tokens?.tenants, self.prices)
         return [
@@ -109,8 +110,9 @@ public struct Gateway: Sendable {
             listener(for: MemberChanged.self) { event in tenants?.forget(member: event.payload.subject, of: event.tenantID) },
             listener(for: RoutingChanged.self) { event in prices.forget(event.tenantID) },
             listener(for: PricesChanged.self) { event in
-                event.tenantID == PricesChanged.everyTenant ? prices.forgetAll() : prices.forget(event.tenantID)
+                event.tenantID == .everyTenant ? prices.forgetAll() : prices.forget(event.tenantID)
             },
+            listener(for: CatalogReloaded.self) { _ in prices.forgetAll() },
         ]
     }
 

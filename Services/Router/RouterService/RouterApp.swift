@@ -26,7 +26,8 @@ public enum RouterApp {
         let catalogs = TenantCatalogs(store: catalog, database: context.database!)
         let usage = UsagePublisher(bus: context.bus!, logger: context.logger)
         return [
-            HTTPClientLifecycle(client: httpClient), usage, CatalogReloader(store: catalog, logger: context.logger),
+            HTTPClientLifecycle(client: httpClient), usage,
+            CatalogReloadOnHangup(reloading: CatalogReloading(store: catalog, bus: context.bus!, instance: context.service.instance, logger: context.logger)),
         ] + routingListeners(bus: context.bus!, catalogs: catalogs, logger: context.logger)
             + responders(bus: context.bus!, catalogs: catalogs, httpClient: httpClient, usage: usage, instance: context.service.instance, logger: context.logger)
     }
@@ -37,7 +38,7 @@ public enum RouterApp {
         [
             EventListener(bus: bus, events: RoutingChanged.self, logger: logger) { catalogs.forget($0.tenantID) },
             EventListener(bus: bus, events: PricesChanged.self, logger: logger) { event in
-                event.tenantID == PricesChanged.everyTenant ? catalogs.forgetAll() : catalogs.forget(event.tenantID)
+                event.tenantID == .everyTenant ? catalogs.forgetAll() : catalogs.forget(event.tenantID)
             },
         ]
     }
@@ -60,7 +61,7 @@ public enum RouterApp {
         return RouterResponders(
             bus: bus, chat: ChatCalls(catalogs: catalogs, providers: providers, usage: usage, health: health),
             embeddings: EmbeddingCalls(catalogs: catalogs, providers: providers, usage: usage, health: health), catalogs: catalogs,
-            instance: instance, logger: logger
+            reloading: CatalogReloading(store: catalogs.store, bus: bus, instance: instance, logger: logger), logger: logger
         ).responders()
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
+import SwitchyardBus
 import UnixSignals
 
 /// The catalog in force. Calls read it once each; a reload swaps it whole, and a reload that
@@ -49,21 +50,44 @@ public final class CatalogStore: Sendable {
     }
 }
 
-/// Reloads the catalog on SIGHUP, as operators expect of a daemon's configuration.
-struct CatalogReloader: Service {
+/// Puts the catalog file in force again, on request or on SIGHUP, and announces it
+/// (`catalog.reloaded`), so that gateways reserve the next calls by its prices and bounds.
+struct CatalogReloading: Sendable {
     let store: CatalogStore
+    let bus: Bus
+    /// This replica's name, in its answer and its event.
+    let instance: String
     let logger: Logger
+
+    /// Reads the file again; a file that fails keeps the catalog in force.
+    func reload(on cause: String) async -> CatalogReloadResult {
+        do {
+            try store.reload()
+        } catch {
+            logger.error("catalog reload failed; the catalog in force is kept", metadata: ["error": "\(error)", "on": "\(cause)"])
+            return CatalogReloadResult(instance: instance, status: "failed", models: store.catalog.models.keys.sorted(), error: "\(error)")
+        }
+        let models = store.catalog.models.keys.sorted()
+        logger.notice("catalog reloaded", metadata: ["path": "\(store.path)", "models": "\(models)", "on": "\(cause)"])
+        do {
+            try await bus.publish(Envelope(tenantID: .everyTenant, payload: CatalogReloaded(instance: instance, models: models)))
+        } catch {
+            // Gateways read the model list again within `ModelPrices.timeToLive` all the same.
+            logger.warning("catalog.reloaded could not be announced", metadata: ["error": "\(error)"])
+        }
+        return CatalogReloadResult(instance: instance, status: "reloaded", models: models)
+    }
+}
+
+/// Reloads the catalog on SIGHUP, as operators expect of a daemon's configuration.
+struct CatalogReloadOnHangup: Service {
+    let reloading: CatalogReloading
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         await cancelWhenGracefulShutdown {
             for await _ in signals {
-                do {
-                    try store.reload()
-                    logger.notice("catalog reloaded", metadata: ["path": "\(store.path)", "models": "\(store.catalog.models.keys.sorted())"])
-                } catch {
-                    logger.error("catalog reload failed; the catalog in force is kept", metadata: ["error": "\(error)"])
-                }
+                _ = await reloading.reload(on: "SIGHUP")
             }
         }
     }

@@ -10,8 +10,7 @@ struct RouterResponders {
     let chat: ChatCalls
     let embeddings: EmbeddingCalls
     let catalogs: TenantCatalogs
-    /// This replica's name, in its answer to a catalog reload.
-    let instance: String
+    let reloading: CatalogReloading
     let logger: Logger
 
     func responders() -> [Responder] {
@@ -42,19 +41,8 @@ struct RouterResponders {
         ])
     }
 
-    /// Reads the catalog file again; a file that fails keeps the catalog in force.
     func reloadCatalog(_ request: BusRequest) async throws -> Data {
-        let store = catalogs.store
-        let result: CatalogReloadResult
-        do {
-            try store.reload()
-            result = CatalogReloadResult(instance: instance, status: "reloaded", models: store.catalog.models.keys.sorted())
-            logger.notice("catalog reloaded on request", metadata: ["path": "\(store.path)", "models": "\(result.models)"])
-        } catch {
-            result = CatalogReloadResult(instance: instance, status: "failed", models: store.catalog.models.keys.sorted(), error: "\(error)")
-            logger.error("catalog reload failed; the catalog in force is kept", metadata: ["error": "\(error)"])
-        }
-        return try JSONCoding.encode(result)
+        try JSONCoding.encode(await reloading.reload(on: "request"))
     }
 
     func models(_ request: BusRequest) async throws -> Data {
