@@ -36,6 +36,7 @@ start_instance() {
     export SWITCHYARD_CATALOG="${SWITCHYARD_CATALOG:-$PWD/catalog.example.yaml}"
     export "SWITCHYARD_${upper}_OPS_PORT=$(ops_port "$service" "$instance")"
     export SWITCHYARD_GATEWAY_PORT=$((28080 + instance - 1))
+    export SWITCHYARD_REALTIME_PORT=$((28090 + instance - 1))
     # A session of its own: Ctrl-C in `make run` reaches the script, which stops services in order.
     exec setsid nohup "$bin/$service" >>"$logfile" 2>&1 </dev/null
   ) &

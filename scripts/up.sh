@@ -35,6 +35,7 @@ done
   echo "# Written by make up; source it to talk to this installation."
   echo "SWITCHYARD_URL=http://127.0.0.1:28080"
   echo "SWITCHYARD_GATEWAY_URLS=$gateway_urls"
+  echo "SWITCHYARD_REALTIME_URL=ws://127.0.0.1:28090/v1/realtime"
   echo "$demo"
   cat "$run/services.env"
   grep -E '^(NATS_URL|DATABASE_URL|REDIS_URL)=' "$run/infra.env"

@@ -101,6 +101,8 @@ struct ConsumerConfiguration: Encodable {
     var ackWait: Int64?
     var maxDeliver: Int?
     var filterSubject: String
+    /// The first stream sequence delivered, under the `by_start_sequence` policy.
+    var optStartSequence: UInt64?
     var replayPolicy = "instant"
     var maxAckPending: Int?
     var backoff: [Int64]?
@@ -115,6 +117,7 @@ struct ConsumerConfiguration: Encodable {
         case ackWait = "ack_wait"
         case maxDeliver = "max_deliver"
         case filterSubject = "filter_subject"
+        case optStartSequence = "opt_start_seq"
         case replayPolicy = "replay_policy"
         case maxAckPending = "max_ack_pending"
         case inactiveThreshold = "inactive_threshold"

@@ -1,11 +1,83 @@
+import Contracts
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import ServiceLifecycle
+import SwitchyardBus
+import SwitchyardDatabase
 import SwitchyardRuntime
 
-/// The realtime service: its dependencies and what it runs. It needs API keys in PostgreSQL to authenticate connections, tenant events from NATS.
-///
-/// Its features are built in later work (see the README's status table); until then it
-/// connects to its dependencies and serves health and metrics.
+/// The realtime service: a tenant's events as they are published, over a WebSocket at
+/// `/v1/realtime`, authenticated by an API key when the socket opens and resumable from the last
+/// event a client saw.
 public enum RealtimeApp {
-    public static let definition = ServiceDefinition(name: .realtime, dependencies: [.postgresql, .nats]) { _ in
-        []
+    public static let definition = ServiceDefinition(name: .realtime, dependencies: [.postgresql, .nats]) { context in
+        let config = try RealtimeConfig(settings: context.settings)
+        return try Realtime(config: config, database: context.database!, bus: context.bus!, logger: context.logger).services()
+    }
+}
+
+public struct RealtimeConfig: Sendable {
+    /// `SWITCHYARD_REALTIME_HOST`, `SWITCHYARD_REALTIME_PORT`: where clients connect.
+    public var host: String
+    public var port: Int
+    /// How long a feed that has caught up waits for an event before it asks the stream again:
+    /// each open socket asks this often while its tenant is quiet.
+    public var idleWait: Duration
+
+    public init(host: String = "127.0.0.1", port: Int = 28090, idleWait: Duration = .seconds(5)) {
+        self.host = host
+        self.port = port
+        self.idleWait = idleWait
+    }
+
+    public init(settings: Settings) throws(ConfigError) {
+        self.init()
+        host = settings.string("SWITCHYARD_REALTIME_HOST") ?? host
+        port = try settings.port("SWITCHYARD_REALTIME_PORT", default: port)
+    }
+}
+
+/// The realtime service's parts, wired from its configuration and connected dependencies:
+/// `main` and the tests both build it this way.
+public struct Realtime: Sendable {
+    public let config: RealtimeConfig
+    let database: Database
+    let bus: Bus
+    let feeds = OpenFeeds()
+    let logger: Logger
+
+    /// Sockets open on this replica.
+    public var openSockets: Int { feeds.count }
+
+    public init(config: RealtimeConfig, database: Database, bus: Bus, logger: Logger) {
+        self.config = config
+        self.database = database
+        self.bus = bus
+        self.logger = logger
+    }
+
+    public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
+        let feeds = self.feeds
+        return [
+            // A revoked key's sockets close at once, on every replica.
+            EventListener(bus: bus, events: APIKeyRevoked.self, logger: logger) { feeds.close(key: $0.payload.apiKeyID) },
+            application(onServerRunning: onServerRunning),
+        ]
+    }
+
+    func application(onServerRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
+        let router = Router(context: RealtimeContext.self)
+        EventFeedRoutes(database: database, bus: bus, feeds: feeds, idleWait: config.idleWait).add(to: router)
+        let port = config.port
+        return Application(
+            router: router,
+            // The same router decides the upgrade: a request it refuses is answered by it again,
+            // as plain HTTP, with the refusal's status and body.
+            server: .http1WebSocketUpgrade(webSocketRouter: router),
+            configuration: .init(address: .hostname(config.host, port: port), serverName: "switchyard-realtime"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+            logger: logger)
     }
 }

@@ -85,6 +85,19 @@ public struct ResolvedAPIKey: Sendable, Equatable {
 
 public enum APIKeyRejection: Error, Equatable {
     case malformed, unknown, revoked, expired, tenantSuspended
+
+    /// What the caller is told, in OpenAI's words where OpenAI has some.
+    public var message: String {
+        switch self {
+        case .malformed, .unknown: "Incorrect API key provided."
+        case .revoked: "This API key has been revoked."
+        case .expired: "This API key has expired."
+        case .tenantSuspended: "This API key's organization is suspended."
+        }
+    }
+
+    /// The error body's `code`.
+    public var code: String { self == .tenantSuspended ? "account_deactivated" : "invalid_api_key" }
 }
 
 public enum APIKeyRepository {

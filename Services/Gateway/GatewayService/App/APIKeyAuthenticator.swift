@@ -78,11 +78,6 @@ public final class APIKeyAuthenticator: Sendable {
 
     static func refuse(_ rejection: APIKeyRejection) -> APIError {
         Counter(label: "switchyard_gateway_authentication_failures_total", dimensions: [("reason", "\(rejection)")]).increment()
-        return switch rejection {
-        case .malformed, .unknown: .invalidCredential()
-        case .revoked: .invalidCredential("This API key has been revoked.")
-        case .expired: .invalidCredential("This API key has expired.")
-        case .tenantSuspended: APIError(.authentication, "This API key's organization is suspended.", code: "account_deactivated")
-        }
+        return APIError(.authentication, rejection.message, code: rejection.code)
     }
 }

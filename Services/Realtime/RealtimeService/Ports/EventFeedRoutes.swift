@@ -1,0 +1,139 @@
+import Contracts
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+import Synchronization
+import SwitchyardBus
+import SwitchyardDatabase
+
+/// `GET /v1/realtime`: a WebSocket carrying the caller's tenant's events, one text message
+/// each, `{"id": <position>, "event": <envelope>}`, from the moment it opens, or from the event
+/// after `last_event_id` (a query parameter, or the `Last-Event-ID` header) when a client
+/// reconnects. It needs an API key with `realtime:subscribe`, checked before the socket opens.
+/// A refused socket opens and closes at once with code 4000 + the HTTP status (4401, 4403, 4400,
+/// 4503) and the error's message as the reason, which a WebSocket client can read, unlike the
+/// status of a refused handshake; a plain HTTP request gets the status and OpenAI's error body.
+struct EventFeedRoutes: Sendable {
+    let database: Database
+    let bus: Bus
+    let feeds: OpenFeeds
+    let idleWait: Duration
+
+    func add(to router: Router<RealtimeContext>) {
+        router.ws("/v1/realtime", shouldUpgrade: { request, context in
+            guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+                _ = try await authorize(request)
+                throw Refusal(.invalidRequest, "Open /v1/realtime as a WebSocket.", code: "upgrade_required", status: .upgradeRequired)
+            }
+            do {
+                let (key, start) = try await authorize(request)
+                // Opened before the socket: no event published once the client holds an open
+                // socket is missed.
+                let reader = try await StreamReader(
+                    bus: bus, stream: StreamSpec.events.name, filterSubject: Subject.events(ofTenant: key.tenantID), from: start,
+                    wait: idleWait, logger: context.logger)
+                context.socket.set(.feed(Subscriber(tenantID: key.tenantID, apiKeyID: key.id, reader: reader)))
+            } catch let refusal as Refusal {
+                context.socket.set(.refused(refusal))
+            } catch {
+                context.logger.error("a socket cannot be opened", metadata: ["error": "\(error)"])
+                context.socket.set(.refused(Refusal(.serviceUnavailable, "Events cannot be read right now; please retry.", code: "events_unavailable")))
+            }
+            return .upgrade([:])
+        }, onUpgrade: { inbound, outbound, context in
+            switch context.requestContext.socket.get() {
+            case .feed(let subscriber):
+                try await feeds.run(EventFeed(subscriber: subscriber, logger: context.logger), inbound: inbound, outbound: outbound)
+            case .refused(let refusal):
+                try await outbound.close(WebSocketErrorCode(codeNumber: 4000 + refusal.status.code), reason: refusal.reason)
+            case nil:
+                return
+            }
+        })
+    }
+
+    /// The caller's key and where its feed begins; throws the refusal to answer.
+    func authorize(_ request: Request) async throws -> (ResolvedAPIKey, StreamReader.Start) {
+        guard let authorization = request.headers[.authorization], authorization.lowercased().hasPrefix("bearer ") else {
+            throw Refusal(.authentication, "You didn't provide an API key. You need to provide your API key in an Authorization header "
+                          + "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", code: "missing_api_key")
+        }
+        let key: ResolvedAPIKey
+        switch try await APIKeyRepository.resolve(String(authorization.dropFirst("bearer ".count)), using: database) {
+        case .failure(let rejection): throw Refusal(.authentication, rejection.message, code: rejection.code)
+        case .success(let resolved): key = resolved
+        }
+        guard key.role.can(.realtimeSubscribe) else {
+            throw Refusal(.permission, "Your role does not allow this (it needs `\(Permission.realtimeSubscribe.rawValue)`).",
+                          code: "insufficient_permissions")
+        }
+        guard let given = request.uri.queryParameters["last_event_id"].map(String.init) ?? request.headers[.lastEventID] else {
+            return (key, .new)
+        }
+        guard let last = UInt64(given) else {
+            throw Refusal(.invalidRequest, "last_event_id must be the id of an event this feed sent.", code: "invalid_value", param: "last_event_id")
+        }
+        return (key, .after(last))
+    }
+}
+
+/// Who opened a socket, and the read of its tenant's events.
+struct Subscriber: Sendable {
+    var tenantID: UUID
+    var apiKeyID: UUID
+    var reader: StreamReader
+}
+
+/// The request context of the realtime server: it carries what the upgrade check decided to
+/// the socket, in a box, as the socket gets the context as it was before the check.
+struct RealtimeContext: RequestContext, WebSocketRequestContext {
+    enum Socket: Sendable {
+        case feed(Subscriber)
+        case refused(Refusal)
+    }
+
+    final class SocketBox: Sendable {
+        private let value = Mutex<Socket?>(nil)
+        func set(_ socket: Socket) { value.withLock { $0 = socket } }
+        func get() -> Socket? { value.withLock { $0 } }
+    }
+
+    var coreContext: CoreRequestContextStorage
+    let webSocket: WebSocketHandlerReference<Self>
+    let socket = SocketBox()
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        webSocket = .init()
+    }
+}
+
+/// A refused socket: its HTTP status and OpenAI's error body.
+struct Refusal: HTTPResponseError {
+    var status: HTTPResponse.Status
+    var body: ErrorBody
+
+    init(_ type: ErrorType, _ message: String, code: String, param: String? = nil, status: HTTPResponse.Status? = nil) {
+        self.status = status ?? HTTPResponse.Status(code: type.httpStatus)
+        body = ErrorBody(message: message, type: type, code: code, param: param)
+    }
+
+    /// The message as a close frame's reason, which holds 123 bytes at most.
+    var reason: String {
+        var reason = body.error.message
+        while reason.utf8.count > 123 { reason.removeLast() }
+        return reason
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try JSONCoding.encode(body))))
+    }
+}
+
+extension HTTPField.Name {
+    static let lastEventID = HTTPField.Name("Last-Event-ID")!
+}

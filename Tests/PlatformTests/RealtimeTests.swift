@@ -1,0 +1,149 @@
+import Contracts
+import Foundation
+import HTTPTypes
+import HummingbirdWSClient
+import RealtimeService
+import SwitchyardBus
+import SwitchyardDatabase
+import Synchronization
+import Testing
+
+/// The realtime service against the test database and NATS: real sockets from a WebSocket client.
+@Suite struct RealtimeTests {
+    @Test func aSocketCarriesItsTenantsEventsInOrderAndResumesAfterTheLastOneItSaw() async throws {
+        try await withRealtime { address, database, bus, _ in
+            let (tenant, key) = try await makeTenantWithKey(database, role: .viewer)
+            let (neighbour, _) = try await makeTenantWithKey(database)
+            try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 0)))  // before the socket: not sent
+
+            let first = try await receive(3, address: address, key: key) {
+                for number in 1...3 {
+                    try await bus.publish(Envelope(tenantID: neighbour, payload: Pinged(number: -number)))
+                    try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: number)))
+                }
+            }
+            #expect(first.map(\.event.payload.number) == [1, 2, 3])
+            #expect(first.allSatisfy { $0.event.tenantID == tenant })
+            #expect(first.map(\.id) == first.map(\.id).sorted())
+
+            // Published while no socket was open: a socket that names the last event it saw gets them.
+            for number in 4...5 { try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: number))) }
+            let resumed = try await receive(3, address: address, key: key, query: "?last_event_id=\(first[1].id)") {}
+            #expect(resumed.map(\.event.payload.number) == [3, 4, 5])
+        }
+    }
+
+    @Test func aRefusedSocketClosesWithTheStatusInItsCodeAndAPlainRequestGetsTheStatus() async throws {
+        try await withRealtime { address, database, _, _ in
+            let (_, viewer) = try await makeTenantWithKey(database, role: .viewer)
+            let (_, billing) = try await makeTenantWithKey(database, role: .billing)
+            // A WebSocket client cannot read a refused handshake's status: the socket opens and
+            // closes at once, the status in its code, the message as its reason.
+            let python = TestEnvironment.require("SWITCHYARD_TEST_PYTHON")
+            let report = try await runProcess(
+                URL(fileURLWithPath: python),
+                arguments: [TestEnvironment.root.appendingPathComponent("Tests/Fixtures/python/realtime_close_check.py").path,
+                            "ws://\(address)/v1/realtime", "-", "sk-sy-nosuchkey0_" + String(repeating: "x", count: 40), billing],
+                environment: ["PATH": "/usr/bin:/bin"])
+            #expect(report.status == 0, "\(report.output)")
+            let closes = report.output.split(separator: "\n").compactMap { try? JSONCoding.decode(CloseFrame.self, from: Data($0.utf8)) }
+            #expect(closes.map(\.opcode) == [8, 8, 8], "\(report.output)")
+            #expect(closes.map(\.code) == [4401, 4401, 4403], "\(report.output)")
+            #expect(closes.map(\.reason).map { $0.prefix(24) } == ["You didn't provide an AP", "Incorrect API key provid", "Your role does not allow"])
+            #expect(closes.last?.reason.contains("realtime:subscribe") == true)
+
+            let url = "http://\(address)/v1/realtime"
+            let missing = try await send(.GET, url)
+            #expect(missing.status == 401 && missing.error?.code == "missing_api_key", "\(missing.text)")
+            let forbidden = try await send(.GET, url, key: billing)
+            #expect(forbidden.status == 403 && forbidden.error?.type == .permission, "\(forbidden.text)")
+            let badResume = try await send(.GET, url + "?last_event_id=yesterday", key: viewer)
+            #expect(badResume.status == 400 && badResume.error?.param == "last_event_id", "\(badResume.text)")
+            // With a good key, 426. (AsyncHTTPClient does not finish a request answered 426.)
+            let plain = try await runProcess(
+                URL(fileURLWithPath: "/usr/bin/curl"), arguments: ["-s", "-w", "\n%{http_code}", "-H", "Authorization: Bearer \(viewer)", url],
+                environment: [:])
+            #expect(plain.output.hasSuffix("\n426") && plain.output.contains(#""code":"upgrade_required""#), "\(plain.output)")
+        }
+    }
+
+    @Test func revokingAKeyClosesItsOpenSockets() async throws {
+        try await withRealtime { address, database, bus, realtime in
+            let tenant = try await makeTenant(database)
+            let key = try await makeKey(database, tenant: tenant)
+            let closed = try await WebSocketClient.connect(
+                url: "ws://\(address)/v1/realtime", configuration: .init(additionalHeaders: [.authorization: "Bearer \(key.secret)"]),
+                logger: TestEnvironment.logger
+            ) { inbound, _, _ in
+                let open = try await eventually(timeout: .seconds(5)) { realtime.openSockets == 1 }
+                #expect(open)
+                try await bus.publish(Envelope(tenantID: tenant, payload: APIKeyRevoked(apiKeyID: key.id, prefix: "", revokedAt: Date())))
+                for try await _ in inbound {}
+            }
+            #expect(closed?.closeCode == .policyViolation, "\(String(describing: closed))")
+            #expect(realtime.openSockets == 0)
+        }
+    }
+
+    /// Opens a socket, runs `whileOpen`, and returns the first `count` events it carries.
+    func receive(
+        _ count: Int, address: String, key: String, query: String = "", whileOpen: @escaping @Sendable () async throws -> Void
+    ) async throws -> [(id: UInt64, event: Envelope<Pinged>)] {
+        let messages = TextLog()
+        try await WebSocketClient.connect(
+            url: "ws://\(address)/v1/realtime\(query)", configuration: .init(additionalHeaders: [.authorization: "Bearer \(key)"]),
+            logger: TestEnvironment.logger
+        ) { inbound, outbound, _ in
+            try await whileOpen()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for try await message in inbound.messages(maxSize: 1 << 20) {
+                        guard case .text(let text) = message else { continue }
+                        if messages.append(text) == count { return }
+                    }
+                }
+                group.addTask { try await Task.sleep(for: .seconds(10)) }
+                try await group.next()
+                group.cancelAll()
+            }
+            try await outbound.close(.normalClosure, reason: nil)
+        }
+        return try messages.texts.map { text in
+            let frame = try JSONCoding.decode(Frame.self, from: Data(text.utf8))
+            return (frame.id, frame.event)
+        }
+    }
+
+    final class TextLog: Sendable {
+        private let log = Mutex<[String]>([])
+        var texts: [String] { log.withLock { $0 } }
+        /// Appends and answers how many there are.
+        func append(_ text: String) -> Int { log.withLock { $0.append(text); return $0.count } }
+    }
+
+    struct CloseFrame: Decodable {
+        var opcode: Int
+        var code: Int
+        var reason: String
+    }
+
+    struct Frame: Decodable {
+        var id: UInt64
+        var event: Envelope<Pinged>
+    }
+}
+
+/// A realtime server on a free port of loopback, on the test database and NATS server.
+func withRealtime(_ body: (_ address: String, Database, Bus, Realtime) async throws -> Void) async throws {
+    try await withDatabase { database in
+        try await withBus { bus in
+            let ports = PortList()
+            let realtime = Realtime(config: RealtimeConfig(port: 0, idleWait: .seconds(1)), database: database, bus: bus, logger: TestEnvironment.logger)
+            try await withServiceGroup(try realtime.services { ports.append($0) }) {
+                let bound = try await eventually(timeout: .seconds(10)) { ports.count == 1 }
+                try #require(bound, "the realtime server did not start listening")
+                try await body("127.0.0.1:\(ports.values[0])", database, bus, realtime)
+            }
+        }
+    }
+}
