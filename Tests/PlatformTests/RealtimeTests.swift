@@ -67,21 +67,98 @@ import Testing
         }
     }
 
-    @Test func revokingAKeyClosesItsOpenSockets() async throws {
+    enum Ending: String, CaseIterable, Sendable {
+        case keyRevoked, tenantSuspended, keyExpired
+    }
+
+    /// A socket closes (1008, with the reason) when its key is revoked or expires or its tenant
+    /// is suspended: what would refuse it at the door ends it when it is open.
+    @Test(arguments: Ending.allCases)
+    func aSocketClosesWhenItsKeyOrTenantMayNoLongerRead(_ ending: Ending) async throws {
         try await withRealtime { address, database, bus, realtime in
             let tenant = try await makeTenant(database)
-            let key = try await makeKey(database, tenant: tenant)
+            let expiresAt = ending == .keyExpired ? Date().addingTimeInterval(1.5) : nil
+            let (keyID, secret) = try await database.withTenant(tenant) { tx in
+                let (record, secret) = try await APIKeyRepository.create(name: "realtime", role: .viewer, expiresAt: expiresAt, in: tx)
+                return (record.id, secret.value)
+            }
             let closed = try await WebSocketClient.connect(
-                url: "ws://\(address)/v1/realtime", configuration: .init(additionalHeaders: [.authorization: "Bearer \(key.secret)"]),
+                url: "ws://\(address)/v1/realtime", configuration: .init(additionalHeaders: [.authorization: "Bearer \(secret)"]),
                 logger: TestEnvironment.logger
             ) { inbound, _, _ in
                 let open = try await eventually(timeout: .seconds(5)) { realtime.openSockets == 1 }
                 #expect(open)
-                try await bus.publish(Envelope(tenantID: tenant, payload: APIKeyRevoked(apiKeyID: key.id, prefix: "", revokedAt: Date())))
+                switch ending {
+                case .keyRevoked:
+                    try await bus.publish(Envelope(tenantID: tenant, payload: APIKeyRevoked(apiKeyID: keyID, prefix: "", revokedAt: Date())))
+                case .tenantSuspended:
+                    try await bus.publish(Envelope(tenantID: tenant, payload: TenantSuspended(reason: "test")))
+                case .keyExpired:
+                    break
+                }
                 for try await _ in inbound {}
             }
-            #expect(closed?.closeCode == .policyViolation, "\(String(describing: closed))")
-            #expect(realtime.openSockets == 0)
+            let reasons: [Ending: String] = [
+                .keyRevoked: "The API key was revoked.", .tenantSuspended: "The organization is suspended.", .keyExpired: "The API key expired.",
+            ]
+            #expect(closed?.closeCode == .policyViolation && closed?.reason == reasons[ending], "\(String(describing: closed))")
+            let gone = try await eventually(timeout: .seconds(5)) { realtime.openSockets == 0 }
+            #expect(gone)
+        }
+    }
+
+    @Test func aSocketKeepsTheTypesItAsksFor() async throws {
+        try await withRealtime { address, database, bus, _ in
+            let (tenant, key) = try await makeTenantWithKey(database, role: .viewer)
+            let publish: @Sendable () async throws -> Void = {
+                for number in 1...4 {
+                    if number.isMultiple(of: 2) {
+                        try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: number)))
+                    } else {
+                        try await bus.publish(Envelope(tenantID: tenant, payload: Ponged(number: number)))
+                    }
+                }
+            }
+            let pinged = try await receive(2, address: address, key: key, query: "?types=test.pinged", whileOpen: publish)
+            #expect(pinged.map(\.event.payload.number) == [2, 4])
+            #expect(pinged.allSatisfy { $0.event.type == Pinged.eventType })
+            let both = try await receive(4, address: address, key: key, query: "?types=test.ponged,test.pinged", whileOpen: publish)
+            #expect(both.map(\.event.payload.number) == [1, 2, 3, 4])
+            let bad = try await send(.GET, "http://\(address)/v1/realtime?types=usage", key: key)
+            #expect(bad.status == 400 && bad.error?.param == "types", "\(bad.text)")
+        }
+    }
+
+    /// A client that stops reading holds back its own socket only: the server stops writing to
+    /// it once its buffers are full, and its backlog waits in the stream while another socket
+    /// of the same tenant gets every event.
+    @Test func aClientThatStopsReadingHoldsBackOnlyItsOwnSocket() async throws {
+        try await withRealtime { address, database, bus, realtime in
+            let (tenant, key) = try await makeTenantWithKey(database, role: .viewer)
+            let padding = String(repeating: "x", count: 4096)
+            let count = 2000  // 8 MB: more than the slow socket's buffers on both sides hold
+            let (released, release) = AsyncStream.makeStream(of: Void.self)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await WebSocketClient.connect(
+                        url: "ws://\(address)/v1/realtime", configuration: .init(additionalHeaders: [.authorization: "Bearer \(key)"]),
+                        logger: TestEnvironment.logger
+                    ) { _, _, _ in
+                        for await _ in released {}  // reads nothing until the fast socket has everything
+                    }
+                }
+                let open = try await eventually(timeout: .seconds(5)) { realtime.openSockets == 1 }
+                try #require(open)
+                let received = try await receive(count, address: address, key: key) {
+                    for number in 1...count {
+                        try await bus.publish(Envelope(tenantID: tenant, payload: Padded(number: number, padding: padding)))
+                    }
+                }
+                #expect(received.count == count)
+                #expect(received.map(\.event.payload.number) == Array(1...count))
+                release.finish()
+                try await group.waitForAll()
+            }
         }
     }
 
@@ -119,6 +196,21 @@ import Testing
         var texts: [String] { log.withLock { $0 } }
         /// Appends and answers how many there are.
         func append(_ text: String) -> Int { log.withLock { $0.append(text); return $0.count } }
+    }
+
+    /// Another type of event than `Pinged`, decoded as one (it has its `number`).
+    struct Ponged: EventPayload {
+        static let eventType = EventType(domain: "test", name: "ponged")
+        static let version = 1
+        var number: Int
+    }
+
+    /// A `Pinged` with 4 KB more.
+    struct Padded: EventPayload {
+        static let eventType = Pinged.eventType
+        static let version = 1
+        var number: Int
+        var padding: String
     }
 
     struct CloseFrame: Decodable {

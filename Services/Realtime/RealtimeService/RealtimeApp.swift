@@ -61,8 +61,9 @@ public struct Realtime: Sendable {
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
         let feeds = self.feeds
         return [
-            // A revoked key's sockets close at once, on every replica.
+            // A revoked key's sockets and a suspended tenant's close at once, on every replica.
             EventListener(bus: bus, events: APIKeyRevoked.self, logger: logger) { feeds.close(key: $0.payload.apiKeyID) },
+            EventListener(bus: bus, events: TenantSuspended.self, logger: logger) { feeds.close(tenant: $0.tenantID) },
             application(onServerRunning: onServerRunning),
         ]
     }

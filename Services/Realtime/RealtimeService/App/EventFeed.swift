@@ -21,7 +21,7 @@ struct EventFeed: Sendable {
         do {
             try await withTaskCancellationHandler {
                 while !Task.isCancelled {
-                    let deliveries = try await reader.next(Self.batch)
+                    let deliveries = try await reader.next(Self.batch).filter(isWanted)
                     for delivery in deliveries {
                         try await outbound.writeTextMessage(Self.message(delivery))
                     }
@@ -37,6 +37,13 @@ struct EventFeed: Sendable {
         await reader.close()
     }
 
+    /// Whether the subscriber asked for the event's type, read off its subject
+    /// (`evt.<tenant>.<domain>.<name>`).
+    func isWanted(_ delivery: Delivery) -> Bool {
+        guard let types = subscriber.types else { return true }
+        return delivery.message.subject.split(separator: ".", maxSplits: 2).last.map { types.contains(String($0)) } ?? false
+    }
+
     /// `{"id":<stream sequence>,"event":<the envelope as it was published>}`; the envelope is
     /// passed on without being decoded.
     static func message(_ delivery: Delivery) -> String {
@@ -44,59 +51,79 @@ struct EventFeed: Sendable {
     }
 }
 
-/// The feeds of the sockets open on this replica, by API key, so that a revoked key's sockets
-/// close at once.
+/// The feeds of the sockets open on this replica, so that a revoked key's sockets, an expired
+/// key's and a suspended tenant's close at once.
 final class OpenFeeds: Sendable {
-    private let revokers = Mutex<[UUID: [UUID: AsyncStream<Void>.Continuation]]>([:])
+    private struct Socket {
+        var subscriber: Subscriber
+        /// Yields the reason the socket must close.
+        var end: AsyncStream<String>.Continuation
+    }
+
+    private let sockets = Mutex<[UUID: Socket]>([:])
     private let gauge = Gauge(label: "switchyard_realtime_open_sockets")
 
-    var count: Int { revokers.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+    var count: Int { sockets.withLock { $0.count } }
 
-    /// Runs `feed` until the client closes the socket, the feed fails or the key is revoked.
-    /// Messages from the client are read (which answers its pings and its close) and ignored.
+    /// Runs `feed` until the client closes the socket, the feed fails, or its key or tenant may
+    /// no longer read. Messages from the client are read (which answers its pings and its close)
+    /// and ignored.
     func run(_ feed: EventFeed, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
-        let (key, socket) = (feed.subscriber.apiKeyID, UUID())
-        let (revoked, revoke) = AsyncStream.makeStream(of: Void.self)
-        revokers.withLock { $0[key, default: [:]][socket] = revoke }
+        let id = UUID()
+        let (ended, end) = AsyncStream.makeStream(of: String.self)
+        sockets.withLock { $0[id] = Socket(subscriber: feed.subscriber, end: end) }
         gauge.record(count)
         defer {
-            revokers.withLock { revokers in
-                revokers[key]?[socket] = nil
-                if revokers[key]?.isEmpty == true { revokers[key] = nil }
-            }
+            _ = sockets.withLock { $0.removeValue(forKey: id) }
             gauge.record(count)
         }
-        enum End { case clientLeft, revoked }
-        let end: End
+        let reason: String?
         do {
-            end = try await withThrowingTaskGroup(of: End.self) { group in
+            reason = try await withThrowingTaskGroup(of: String?.self) { group in
                 group.addTask {
                     try await feed.run(to: outbound)
-                    return .clientLeft
+                    return nil
                 }
                 group.addTask {
                     for try await _ in inbound {}
-                    return .clientLeft
+                    return nil
                 }
                 group.addTask {
-                    for await _ in revoked { return .revoked }
-                    return .clientLeft
+                    for await reason in ended { return reason }
+                    return nil
+                }
+                if let expiresAt = feed.subscriber.expiresAt {
+                    group.addTask {
+                        try await Task.sleep(for: .seconds(max(0, expiresAt.timeIntervalSinceNow)))
+                        return "The API key expired."
+                    }
                 }
                 defer { group.cancelAll() }
-                return try await group.next() ?? .clientLeft
+                return try await group.next() ?? nil
             }
         } catch {
             feed.logger.warning("event feed failed; the socket is closed", metadata: ["error": "\(error)"])
             try await outbound.close(.unexpectedServerError, reason: "The event feed failed; reconnect with last_event_id.")
             return
         }
-        if end == .revoked {
-            try await outbound.close(.policyViolation, reason: "The API key was revoked.")
+        if let reason {
+            try await outbound.close(.policyViolation, reason: reason)
         }
     }
 
     /// Closes every socket opened with the key.
     func close(key: UUID) {
-        revokers.withLock { $0[key]?.values.forEach { $0.yield() } }
+        close("The API key was revoked.") { $0.apiKeyID == key }
+    }
+
+    /// Closes every socket of the tenant.
+    func close(tenant: UUID) {
+        close("The organization is suspended.") { $0.tenantID == tenant }
+    }
+
+    private func close(_ reason: String, where matches: (Subscriber) -> Bool) {
+        sockets.withLock { sockets in
+            for socket in sockets.values where matches(socket.subscriber) { socket.end.yield(reason) }
+        }
     }
 }

@@ -13,7 +13,8 @@ import SwitchyardDatabase
 /// `GET /v1/realtime`: a WebSocket carrying the caller's tenant's events, one text message
 /// each, `{"id": <position>, "event": <envelope>}`, from the moment it opens, or from the event
 /// after `last_event_id` (a query parameter, or the `Last-Event-ID` header) when a client
-/// reconnects. It needs an API key with `realtime:subscribe`, checked before the socket opens.
+/// reconnects; `types` (e.g. `usage.recorded,budget.threshold_crossed`) keeps those types only.
+/// It needs an API key with `realtime:subscribe`, checked before the socket opens.
 /// A refused socket opens and closes at once with code 4000 + the HTTP status (4401, 4403, 4400,
 /// 4503) and the error's message as the reason, which a WebSocket client can read, unlike the
 /// status of a refused handshake; a plain HTTP request gets the status and OpenAI's error body.
@@ -30,13 +31,20 @@ struct EventFeedRoutes: Sendable {
                 throw Refusal(.invalidRequest, "Open /v1/realtime as a WebSocket.", code: "upgrade_required", status: .upgradeRequired)
             }
             do {
-                let (key, start) = try await authorize(request)
+                let asked = try await authorize(request)
+                let key = asked.key
                 // Opened before the socket: no event published once the client holds an open
-                // socket is missed.
+                // socket is missed. One type is filtered by the stream, several by the feed.
+                let subject = if let types = asked.types, types.count == 1 {
+                    Subject.event(tenant: key.tenantID, type: types[0])
+                } else {
+                    Subject.events(ofTenant: key.tenantID)
+                }
                 let reader = try await StreamReader(
-                    bus: bus, stream: StreamSpec.events.name, filterSubject: Subject.events(ofTenant: key.tenantID), from: start,
-                    wait: idleWait, logger: context.logger)
-                context.socket.set(.feed(Subscriber(tenantID: key.tenantID, apiKeyID: key.id, reader: reader)))
+                    bus: bus, stream: StreamSpec.events.name, filterSubject: subject, from: asked.start, wait: idleWait, logger: context.logger)
+                context.socket.set(.feed(Subscriber(
+                    tenantID: key.tenantID, apiKeyID: key.id, expiresAt: key.expiresAt, types: asked.types.map { Set($0.map(\.description)) },
+                    reader: reader)))
             } catch let refusal as Refusal {
                 context.socket.set(.refused(refusal))
             } catch {
@@ -56,8 +64,16 @@ struct EventFeedRoutes: Sendable {
         })
     }
 
-    /// The caller's key and where its feed begins; throws the refusal to answer.
-    func authorize(_ request: Request) async throws -> (ResolvedAPIKey, StreamReader.Start) {
+    /// What a socket asks for, once its key may have it.
+    struct Asked {
+        var key: ResolvedAPIKey
+        var start: StreamReader.Start
+        /// Nil: every type.
+        var types: [EventType]?
+    }
+
+    /// Checks the caller's key and reads what it asks for; throws the refusal to answer.
+    func authorize(_ request: Request) async throws -> Asked {
         guard let authorization = request.headers[.authorization], authorization.lowercased().hasPrefix("bearer ") else {
             throw Refusal(.authentication, "You didn't provide an API key. You need to provide your API key in an Authorization header "
                           + "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", code: "missing_api_key")
@@ -71,13 +87,23 @@ struct EventFeedRoutes: Sendable {
             throw Refusal(.permission, "Your role does not allow this (it needs `\(Permission.realtimeSubscribe.rawValue)`).",
                           code: "insufficient_permissions")
         }
+        var types: [EventType]?
+        if let given = request.uri.queryParameters["types"] {
+            let names = given.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            let parsed = names.compactMap(EventType.init)
+            guard !names.isEmpty, parsed.count == names.count else {
+                throw Refusal(.invalidRequest, "types must list event types separated by commas, e.g. usage.recorded,budget.threshold_crossed.",
+                              code: "invalid_value", param: "types")
+            }
+            types = parsed
+        }
         guard let given = request.uri.queryParameters["last_event_id"].map(String.init) ?? request.headers[.lastEventID] else {
-            return (key, .new)
+            return Asked(key: key, start: .new, types: types)
         }
         guard let last = UInt64(given) else {
             throw Refusal(.invalidRequest, "last_event_id must be the id of an event this feed sent.", code: "invalid_value", param: "last_event_id")
         }
-        return (key, .after(last))
+        return Asked(key: key, start: .after(last), types: types)
     }
 }
 
@@ -85,6 +111,10 @@ struct EventFeedRoutes: Sendable {
 struct Subscriber: Sendable {
     var tenantID: UUID
     var apiKeyID: UUID
+    /// When the key expires, which ends the socket.
+    var expiresAt: Date?
+    /// The event types sent (`usage.recorded`); nil for every type.
+    var types: Set<String>?
     var reader: StreamReader
 }
 
