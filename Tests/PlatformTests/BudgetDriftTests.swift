@@ -47,7 +47,7 @@ extension QuotaLimiterTests {
 
             // The dead gateway's call settles after all (its cost is added, not swapped for the
             // reservation given back), and so does the live one.
-            let died = Admission(requestID: "died", checks: later.checks, reservedTokens: 1, reservedCostMicros: 600_000,
+            let died = Admission(requestID: "died", checks: later.checks, reservedTokens: 1, reservedTokensAtMost: 1, reservedCostMicros: 600_000,
                                  monthEnd: later.monthEnd, headers: [], enforced: true)
             await limiter.settle(died, actualTokens: 1, actualCostMicros: 250_000, now: Self.start + 32)
             #expect(try await value(of: counter, limiter) == 850_000)

@@ -6,7 +6,8 @@ import SwitchyardBus
 import SwitchyardDatabase
 import Testing
 
-/// Money budgets through the gateway's whole path, with two replicas sharing one Redis.
+/// Money budgets and monthly token quotas through the gateway's whole path, with two replicas
+/// sharing one Redis.
 @Suite struct GatewayBudgetTests {
     static let adminToken = "test-admin-token-" + String(repeating: "b", count: 32)
 
@@ -59,29 +60,7 @@ import Testing
         let upstream = FakeOpenAIUpstream(.answer(tokens: ["A long answer."], usage: TokenUsage(promptTokens: 20, completionTokens: 3000)))
         let (url, server) = try await upstream.start()
         defer { server.cancel() }
-        // $1,000 a million tokens: an answer costs about $3.02, a call is reserved at about $4.13.
-        let catalog = try CatalogFile.parse("""
-            models:
-              long-chat:
-                deployments:
-                  - name: fake/long-chat
-                    provider: openai
-                    upstream_model: long-chat
-                    base_url: \(url)
-                    price: {input_micros_per_million: 1000000000, output_micros_per_million: 1000000000}
-                    context_window: 4096
-                    capabilities: [chat]
-              bounded-chat:
-                deployments:
-                  - name: fake/bounded-chat
-                    provider: openai
-                    upstream_model: bounded-chat
-                    base_url: \(url)
-                    price: {input_micros_per_million: 1000000000, output_micros_per_million: 1000000000}
-                    context_window: 4096
-                    max_output_tokens: 512
-                    capabilities: [chat]
-            """, file: "long answers catalog")
+        let catalog = try Self.longAnswersCatalog(url)
         try await withDatabase { database in
             let (tenant, owner) = try await makeTenantWithKey(database, role: .owner)
             try await withGateway(tenant: tenant, replicas: 2, catalog: catalog) { gateway in
@@ -113,6 +92,64 @@ import Testing
                     #expect(events.allSatisfy { $0.completionTokens == 3000 })
                     #expect(spent <= 10_000_000, "spent \(spent) micro-USD of a 10,000,000 budget in \(admitted.count) calls")
                 }
+            }
+        }
+    }
+
+    /// Two models of an upstream whose answers are 3,000 tokens long, at $1,000 a million
+    /// tokens (an answer costs about $3.02): one bounded by its context window (a call without
+    /// max_tokens is reserved at 4,096 completion tokens, about $4.13), one by max_output_tokens.
+    static func longAnswersCatalog(_ url: String) throws -> Catalog {
+        try CatalogFile.parse("""
+            models:
+              long-chat:
+                deployments:
+                  - name: fake/long-chat
+                    provider: openai
+                    upstream_model: long-chat
+                    base_url: \(url)
+                    price: {input_micros_per_million: 1000000000, output_micros_per_million: 1000000000}
+                    context_window: 4096
+                    capabilities: [chat]
+              bounded-chat:
+                deployments:
+                  - name: fake/bounded-chat
+                    provider: openai
+                    upstream_model: bounded-chat
+                    base_url: \(url)
+                    price: {input_micros_per_million: 1000000000, output_micros_per_million: 1000000000}
+                    context_window: 4096
+                    max_output_tokens: 512
+                    capabilities: [chat]
+            """, file: "long answers catalog")
+    }
+
+    /// A monthly token quota holds the same way: a call without max_tokens takes the most it can
+    /// use from it while it runs, and its real count afterwards.
+    @Test func aMonthlyTokenQuotaIsNeverPassedByConcurrentCallsWithoutMaxTokens() async throws {
+        let upstream = FakeOpenAIUpstream(.answer(tokens: ["A long answer."], usage: TokenUsage(promptTokens: 20, completionTokens: 3000)))
+        let (url, server) = try await upstream.start()
+        defer { server.cancel() }
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database, tenantLimits: QuotaLimits(tokensPerMonth: 10_000))
+            try await withGateway(tenant: tenant, replicas: 2, catalog: try Self.longAnswersCatalog(url)) { gateway in
+                let body = chatJSON(model: "long-chat")
+                let answers = try await withThrowingTaskGroup(of: HTTPAnswer.self) { group in
+                    for index in 0..<12 {
+                        let url = gateway.urls[index % 2] + "/v1/chat/completions"
+                        group.addTask { try await send(.POST, url, key: key, json: body) }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                let admitted = answers.filter { $0.status == 200 }
+                let refused = answers.filter { $0.status == 429 }
+                #expect(admitted.count + refused.count == 12, "\(answers.map(\.status))")
+                #expect(!admitted.isEmpty && !refused.isEmpty)
+                #expect(refused.allSatisfy { $0.error?.code == "tokens_per_month" }, "\(refused.first?.text ?? "")")
+                #expect(refused.contains { $0.error?.message.contains("Set a lower max_tokens") == true }, "\(refused.first?.text ?? "")")
+                let events = try await gateway.usage.next(admitted.count).map { try $0.decode(UsageRecorded.self).payload }
+                let used = events.map { $0.promptTokens + $0.completionTokens }.reduce(0, +)
+                #expect(used <= 10_000, "\(used) tokens of a 10,000 monthly quota in \(admitted.count) calls")
             }
         }
     }

@@ -17,8 +17,8 @@ struct ModelCalls: Sendable {
 
     /// Completion tokens counted against token limits for a call that sets no `max_tokens`:
     /// settled to the real count afterwards, so it only decides whether a call near a token
-    /// limit may start. Budgets reserve such a call at the most the model can produce instead
-    /// (`reservedCompletionTokens`).
+    /// limit may start. Budgets and monthly token quotas reserve such a call at the most the
+    /// model can produce instead (`reservedCompletionTokens`).
     static let defaultCompletionEstimate = 256
 
     static let roles: Set<String> = ["system", "developer", "user", "assistant", "tool"]
@@ -114,23 +114,27 @@ struct ModelCalls: Sendable {
     }
 
     /// Takes the caller's limits for a call of about `prompt` tokens and a completion of at
-    /// most `completionLimit` (nil: the model's own bound). Against a budget the call is reserved
-    /// at the model's highest price for `promptAtMost` prompt tokens and the most completion
-    /// tokens it can get, bounds it cannot exceed, so calls in flight together never spend past
-    /// the budget.
+    /// most `completionLimit` (nil: the model's own bound). Token rates take the estimate.
+    /// Monthly token quotas take `promptAtMost` prompt tokens and the most completion tokens the
+    /// call can get, and budgets that at the model's highest price: bounds it cannot exceed, so
+    /// calls in flight together never pass them.
     private func admit(_ caller: Caller, _ model: String, requestID: String, prompt: Int, promptAtMost: Int, completionLimit: Int?) async throws -> Admission? {
         guard let quotas else { return nil }
-        var cost: Int64 = 0
-        if caller.hasBudget, let tenant = caller.tenantID, let terms = try await prices.terms(of: model, tenant: tenant, requestID: requestID),
-           let price = terms.pricing {
-            cost = price.reservedMicros(promptTokens: promptAtMost, completionTokens: Self.reservedCompletionTokens(limit: completionLimit, model: terms))
+        var (tokensAtMost, cost): (Int?, Int64) = (nil, 0)
+        if caller.hasBudget || caller.hasMonthlyTokenQuota, let tenant = caller.tenantID,
+           let terms = try await prices.terms(of: model, tenant: tenant, requestID: requestID) {
+            let completionAtMost = Self.reservedCompletionTokens(limit: completionLimit, model: terms)
+            tokensAtMost = promptAtMost + completionAtMost
+            if caller.hasBudget, let price = terms.pricing {
+                cost = price.reservedMicros(promptTokens: promptAtMost, completionTokens: completionAtMost)
+            }
         }
         return try await quotas.admit(caller, requestID: requestID, estimatedTokens: prompt + (completionLimit ?? Self.defaultCompletionEstimate),
-                                      estimatedCostMicros: cost)
+                                      tokensAtMost: tokensAtMost, estimatedCostMicros: cost)
     }
 
-    /// Completion tokens a call is reserved at against a budget: its limit or the most the
-    /// model produces, whichever is smaller. Only a router from before the models list stated
+    /// Completion tokens a call is reserved at against a budget or a monthly token quota: its
+    /// limit or the most the model produces, whichever is smaller. Only a router from before the models list stated
     /// that bound leaves a call without a limit at the estimate.
     static func reservedCompletionTokens(limit: Int?, model: ModelInfo) -> Int {
         switch (limit, model.maxCompletionTokens) {

@@ -37,7 +37,10 @@ struct LimitCheck: Sendable, Equatable {
 struct Admission: Sendable {
     var requestID: String
     var checks: [LimitCheck]
+    /// Taken from token rates: an estimate.
     var reservedTokens: Int
+    /// Taken from monthly token quotas: a bound the call cannot exceed.
+    var reservedTokensAtMost: Int
     var reservedCostMicros: Int64
     /// The month the token quota was taken from, so settling after midnight on the last day
     /// corrects the right month.
@@ -62,10 +65,10 @@ struct QuotaExceeded: Error, Sendable {
     var headers: [(String, String)]
     /// Refused by a budget's `throttle` policy rather than its end.
     var throttled = false
-    /// A refused budget: what the call would have reserved, and what was left of the budget
-    /// besides the reservations of calls still running (micro-USD).
-    var budgetAsked: Int64 = 0
-    var budgetLeft: Int64 = 0
+    /// What the call would have taken from the refusing limit, and what was left of it besides
+    /// the reservations of calls still running: micro-USD for a budget, tokens for a quota.
+    var asked: Int64 = 0
+    var left: Int64 = 0
 }
 
 /// Rate limits, quotas and money budgets per API key and per tenant, kept in Redis so that
@@ -139,18 +142,31 @@ public struct QuotaLimiter: Sendable {
         return checks
     }
 
-    /// Takes one request, `estimatedTokens` and `estimatedCostMicros` from every limit of
-    /// `caller`, or throws `QuotaExceeded` naming the first limit that refuses (and takes
-    /// nothing). `now` is Redis's clock unless given (tests give it).
-    func admit(_ caller: Caller, requestID: String, estimatedTokens: Int, estimatedCostMicros: Int64 = 0, now: Date? = nil) async throws -> Admission {
+    /// Takes one request, `estimatedCostMicros` and tokens from every limit of `caller`:
+    /// `estimatedTokens` from token rates, `tokensAtMost` (the estimate unless given) from monthly
+    /// token quotas, which like budgets hold however many calls run at once. Throws
+    /// `QuotaExceeded` naming the first limit that refuses (and takes nothing). `now` is Redis's
+    /// clock unless given (tests give it).
+    func admit(
+        _ caller: Caller, requestID: String, estimatedTokens: Int, tokensAtMost: Int? = nil, estimatedCostMicros: Int64 = 0, now: Date? = nil
+    ) async throws -> Admission {
         let checks = Self.checks(for: caller)
         let month = Self.monthEnd(of: now ?? Date())
+        let tokensAtMost = tokensAtMost ?? estimatedTokens
         var admission = Admission(
-            requestID: requestID, checks: checks, reservedTokens: estimatedTokens, reservedCostMicros: estimatedCostMicros,
-            monthEnd: month, headers: [], enforced: true)
+            requestID: requestID, checks: checks, reservedTokens: estimatedTokens, reservedTokensAtMost: tokensAtMost,
+            reservedCostMicros: estimatedCostMicros, monthEnd: month, headers: [], enforced: true)
         guard !checks.isEmpty else { return admission }
+        func amount(_ check: LimitCheck) -> Int {
+            switch check.measure {
+            case .budget: Int(estimatedCostMicros)
+            case .tokensPerMonth: tokensAtMost
+            case .tokensPerMinute: estimatedTokens
+            case .requestsPerMinute, .requestsPerDay, .concurrentRequests: 1
+            }
+        }
         // A request larger than a token limit could never pass: say so instead of "retry later".
-        if let tooLarge = checks.first(where: { $0.measure.countsTokens && estimatedTokens > $0.limit }) {
+        if let tooLarge = checks.first(where: { $0.measure.countsTokens && amount($0) > $0.limit }) {
             throw QuotaExceeded(check: tooLarge, retryAfter: .zero, headers: [])
         }
         var values: [RedisValue] = []
@@ -160,9 +176,7 @@ public struct QuotaLimiter: Sendable {
             do {
                 reply = try await redis.evaluate(
                     QuotaScripts.admit, keys: checks.map { Self.key($0, month: month) },
-                    arguments: arguments(checks, requestID: requestID, now: now, month: month) { check in
-                        check.measure == .budget ? Int(estimatedCostMicros) : check.measure.countsTokens ? estimatedTokens : 1
-                    })
+                    arguments: arguments(checks, requestID: requestID, now: now, month: month, amount: amount))
             } catch {
                 return try unavailable(error, admission: &admission)
             }
@@ -187,7 +201,7 @@ public struct QuotaLimiter: Sendable {
             let check = checks[Int(refusing) - 1]
             Counter(label: "switchyard_gateway_quota_refusals_total", dimensions: [("limit", check.measure.rawValue), ("scope", check.scope.rawValue)]).increment()
             throw QuotaExceeded(check: check, retryAfter: .microseconds(retryMicros), headers: admission.headers,
-                                budgetAsked: estimatedCostMicros, budgetLeft: Int64(states[Int(refusing) - 1].remaining))
+                                asked: Int64(amount(check)), left: Int64(states[Int(refusing) - 1].remaining))
         }
         for (check, state) in zip(checks, states) where check.measure == .budget {
             try await applyPolicy(check, usedMicros: Int64(check.limit) - state.remaining, admission: &admission)
@@ -238,12 +252,19 @@ public struct QuotaLimiter: Sendable {
     /// logged, and the lease and windows expire by themselves.
     func settle(_ admission: Admission, actualTokens: Int?, actualCostMicros: Int64? = nil, tenant: UUID? = nil, now: Date? = nil) async {
         guard admission.tookAnything else { return }
-        let tokenDelta = actualTokens.map { $0 - admission.reservedTokens } ?? 0
+        // Unknown usage keeps the estimate, on monthly quotas too: their bound was only held
+        // while the call ran.
+        let used = actualTokens ?? admission.reservedTokens
         do {
             let reply = try await redis.evaluate(
                 QuotaScripts.settle, keys: admission.checks.map { Self.key($0, month: admission.monthEnd) },
                 arguments: arguments(admission.checks, requestID: admission.requestID, now: now, month: admission.monthEnd) { check in
-                    check.measure == .budget ? actualCostMicros.map(Int.init) : check.measure.countsTokens ? tokenDelta : 0
+                    switch check.measure {
+                    case .budget: actualCostMicros.map(Int.init)
+                    case .tokensPerMonth: used - admission.reservedTokensAtMost
+                    case .tokensPerMinute: used - admission.reservedTokens
+                    case .requestsPerMinute, .requestsPerDay, .concurrentRequests: 0
+                    }
                 })
             if let tenant, case .array(let counts) = reply {
                 for (check, count) in zip(admission.checks, counts) where check.measure == .budget {
@@ -395,10 +416,10 @@ extension APIError {
             let budget = Money.usd(micros: Int64(check.limit))
             let message = if exceeded.throttled {
                 "The monthly budget of \(owner) is nearly spent: calls are being slowed down. Please try again later."
-            } else if exceeded.budgetLeft > 0 {
+            } else if exceeded.left > 0 {
                 // Refused by its reservation, not by a spent budget: say what it would take.
-                "This call may cost up to \(Money.usd(micros: exceeded.budgetAsked)) USD (its prompt and max_tokens, or without max_tokens the "
-                    + "most the model writes), more than the \(Money.usd(micros: exceeded.budgetLeft)) USD left of the monthly budget of \(owner) "
+                "This call may cost up to \(Money.usd(micros: exceeded.asked)) USD (its prompt and max_tokens, or without max_tokens the "
+                    + "most the model writes), more than the \(Money.usd(micros: exceeded.left)) USD left of the monthly budget of \(owner) "
                     + "(\(budget) USD) beside calls still running. Set a lower max_tokens, raise the budget or wait for the next month."
             } else {
                 "You exceeded the monthly budget of \(owner) (\(budget) USD). Raise the budget or wait for the next month."
@@ -408,9 +429,16 @@ extension APIError {
             return
         }
         let unit = check.measure.rawValue.replacingOccurrences(of: "_", with: " ")
-        let message = exceeded.retryAfter == .zero && check.measure.countsTokens
-            ? "Request too large: it may use more tokens than the limit of \(check.limit) \(unit) for \(owner). Lower max_tokens or the prompt."
-            : "Rate limit reached for \(owner): \(check.limit) \(unit). Please try again later."
+        let message = if exceeded.retryAfter == .zero && check.measure.countsTokens {
+            "Request too large: it may use more tokens than the limit of \(check.limit) \(unit) for \(owner). Lower max_tokens or the prompt."
+        } else if check.measure == .tokensPerMonth && exceeded.left > 0 {
+            // Refused by its reservation, not by a spent quota: say what it would take.
+            "This call may use up to \(exceeded.asked) tokens (its prompt and max_tokens, or without max_tokens the most the model writes), "
+                + "more than the \(exceeded.left) left of the \(check.limit) \(unit) of \(owner) beside calls still running. "
+                + "Set a lower max_tokens or wait for the next month."
+        } else {
+            "Rate limit reached for \(owner): \(check.limit) \(unit). Please try again later."
+        }
         var headers = HTTPFields()
         for (name, value) in exceeded.headers { headers[HTTPField.Name(name)!] = value }
         if exceeded.retryAfter > .zero {

@@ -27,6 +27,9 @@ public struct Caller: Sendable, Equatable {
     /// Whether a call must be priced before it starts.
     var hasBudget: Bool { tenantBudget != nil || keyBudget != nil }
 
+    /// Whether a call's tokens must be bounded before it starts.
+    var hasMonthlyTokenQuota: Bool { tenantLimits.tokensPerMonth != nil || keyLimits.tokensPerMonth != nil }
+
     public var apiKeyID: UUID? {
         if case .apiKey(let id) = credential { id } else { nil }
     }
