@@ -129,6 +129,75 @@ import Testing
         }
     }
 
+    @Test func aTenantHoldsAtMostItsShareOfSocketsOnAReplica() async throws {
+        try await withRealtime(RealtimeConfig(port: 0, idleWait: .seconds(1), maxSocketsPerTenant: 1)) { address, database, bus, realtime in
+            let (_, key) = try await makeTenantWithKey(database, role: .viewer)
+            let (neighbour, neighbourKey) = try await makeTenantWithKey(database, role: .viewer)
+            let (released, release) = AsyncStream.makeStream(of: Void.self)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await WebSocketClient.connect(
+                        url: "ws://\(address)/v1/realtime", configuration: .init(additionalHeaders: [.authorization: "Bearer \(key)"]),
+                        logger: TestEnvironment.logger
+                    ) { _, _, _ in
+                        for await _ in released {}
+                    }
+                }
+                let open = try await eventually(timeout: .seconds(5)) { realtime.openSockets == 1 }
+                try #require(open)
+                let report = try await runProcess(
+                    URL(fileURLWithPath: TestEnvironment.require("SWITCHYARD_TEST_PYTHON")),
+                    arguments: [TestEnvironment.root.appendingPathComponent("Tests/Fixtures/python/realtime_close_check.py").path,
+                                "ws://\(address)/v1/realtime", key],
+                    environment: ["PATH": "/usr/bin:/bin"])
+                let closes = report.output.split(separator: "\n").compactMap { try? JSONCoding.decode(CloseFrame.self, from: Data($0.utf8)) }
+                #expect(closes.map(\.code) == [4429], "\(report.output)")
+                // Another tenant's socket is not held back by this one's.
+                let other = try await receive(1, address: address, key: neighbourKey) {
+                    try await bus.publish(Envelope(tenantID: neighbour, payload: Pinged(number: 1)))
+                }
+                #expect(other.map(\.event.payload.number) == [1])
+                release.finish()
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    /// A stopping replica closes its sockets with 1001 (going away), so that their clients
+    /// reconnect elsewhere, instead of holding its shutdown until they leave.
+    @Test func aStoppingReplicaClosesItsSocketsAsGoingAway() async throws {
+        let client = ClientTask()
+        try await withRealtime { address, database, _, realtime in
+            let (_, key) = try await makeTenantWithKey(database, role: .viewer)
+            client.start {
+                try await WebSocketClient.connect(
+                    url: "ws://\(address)/v1/realtime", configuration: .init(additionalHeaders: [.authorization: "Bearer \(key)"]),
+                    logger: TestEnvironment.logger
+                ) { inbound, _, _ in
+                    for try await _ in inbound {}
+                }
+            }
+            let open = try await eventually(timeout: .seconds(5)) { realtime.openSockets == 1 }
+            try #require(open)
+            // Leaving the body stops the service with the socket open.
+        }
+        let closed = try await client.value()
+        #expect(closed?.closeCode == .goingAway, "\(String(describing: closed))")
+    }
+
+    /// A client's socket run beside the test, to be awaited after the server it talks to stopped.
+    final class ClientTask: Sendable {
+        private let task = Mutex<Task<WebSocketCloseFrame?, any Error>?>(nil)
+
+        func start(_ body: @escaping @Sendable () async throws -> WebSocketCloseFrame?) {
+            task.withLock { $0 = Task(operation: body) }
+        }
+
+        func value() async throws -> WebSocketCloseFrame? {
+            try await task.withLock { $0 }?.value
+        }
+    }
+
     /// A client that stops reading holds back its own socket only: the server stops writing to
     /// it once its buffers are full, and its backlog waits in the stream while another socket
     /// of the same tenant gets every event.
@@ -226,11 +295,13 @@ import Testing
 }
 
 /// A realtime server on a free port of loopback, on the test database and NATS server.
-func withRealtime(_ body: (_ address: String, Database, Bus, Realtime) async throws -> Void) async throws {
+func withRealtime(
+    _ config: RealtimeConfig = RealtimeConfig(port: 0, idleWait: .seconds(1)), _ body: (_ address: String, Database, Bus, Realtime) async throws -> Void
+) async throws {
     try await withDatabase { database in
         try await withBus { bus in
             let ports = PortList()
-            let realtime = Realtime(config: RealtimeConfig(port: 0, idleWait: .seconds(1)), database: database, bus: bus, logger: TestEnvironment.logger)
+            let realtime = Realtime(config: config, database: database, bus: bus, logger: TestEnvironment.logger)
             try await withServiceGroup(try realtime.services { ports.append($0) }) {
                 let bound = try await eventually(timeout: .seconds(10)) { ports.count == 1 }
                 try #require(bound, "the realtime server did not start listening")

@@ -25,17 +25,22 @@ public struct RealtimeConfig: Sendable {
     /// How long a feed that has caught up waits for an event before it asks the stream again:
     /// each open socket asks this often while its tenant is quiet.
     public var idleWait: Duration
+    /// `SWITCHYARD_REALTIME_MAX_SOCKETS_PER_TENANT`: sockets one tenant may hold open on one
+    /// replica, each a consumer on the stream.
+    public var maxSocketsPerTenant: Int
 
-    public init(host: String = "127.0.0.1", port: Int = 28090, idleWait: Duration = .seconds(5)) {
+    public init(host: String = "127.0.0.1", port: Int = 28090, idleWait: Duration = .seconds(5), maxSocketsPerTenant: Int = 100) {
         self.host = host
         self.port = port
         self.idleWait = idleWait
+        self.maxSocketsPerTenant = maxSocketsPerTenant
     }
 
     public init(settings: Settings) throws(ConfigError) {
         self.init()
         host = settings.string("SWITCHYARD_REALTIME_HOST") ?? host
         port = try settings.port("SWITCHYARD_REALTIME_PORT", default: port)
+        maxSocketsPerTenant = try settings.integer("SWITCHYARD_REALTIME_MAX_SOCKETS_PER_TENANT", default: maxSocketsPerTenant, in: 1...100_000)
     }
 }
 
@@ -45,7 +50,7 @@ public struct Realtime: Sendable {
     public let config: RealtimeConfig
     let database: Database
     let bus: Bus
-    let feeds = OpenFeeds()
+    let feeds: OpenFeeds
     let logger: Logger
 
     /// Sockets open on this replica.
@@ -56,6 +61,7 @@ public struct Realtime: Sendable {
         self.database = database
         self.bus = bus
         self.logger = logger
+        feeds = OpenFeeds(maxPerTenant: config.maxSocketsPerTenant)
     }
 
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
@@ -65,6 +71,8 @@ public struct Realtime: Sendable {
             EventListener(bus: bus, events: APIKeyRevoked.self, logger: logger) { feeds.close(key: $0.payload.apiKeyID) },
             EventListener(bus: bus, events: TenantSuspended.self, logger: logger) { feeds.close(tenant: $0.tenantID) },
             application(onServerRunning: onServerRunning),
+            // Last: asked to stop first, so the server does not wait on sockets that stay open.
+            ClosingSocketsOnShutdown(feeds: feeds),
         ]
     }
 

@@ -3,6 +3,8 @@ import Foundation
 import HummingbirdWebSocket
 import Logging
 import Metrics
+import NIOWebSocket
+import ServiceLifecycle
 import Synchronization
 import SwitchyardBus
 
@@ -51,35 +53,55 @@ struct EventFeed: Sendable {
     }
 }
 
-/// The feeds of the sockets open on this replica, so that a revoked key's sockets, an expired
-/// key's and a suspended tenant's close at once.
+/// The feeds of the sockets open on this replica: at most `maxPerTenant` of a tenant's, and
+/// closed at once when their key is revoked or expires, their tenant is suspended or the
+/// service stops.
 final class OpenFeeds: Sendable {
-    private struct Socket {
-        var subscriber: Subscriber
-        /// Yields the reason the socket must close.
-        var end: AsyncStream<String>.Continuation
+    /// Why a socket is closed by the server.
+    struct Closing: Sendable {
+        var code: WebSocketErrorCode
+        var reason: String
     }
 
+    private struct Socket {
+        var subscriber: Subscriber
+        var close: AsyncStream<Closing>.Continuation
+    }
+
+    let maxPerTenant: Int
     private let sockets = Mutex<[UUID: Socket]>([:])
     private let gauge = Gauge(label: "switchyard_realtime_open_sockets")
 
+    init(maxPerTenant: Int) {
+        self.maxPerTenant = maxPerTenant
+    }
+
     var count: Int { sockets.withLock { $0.count } }
 
-    /// Runs `feed` until the client closes the socket, the feed fails, or its key or tenant may
-    /// no longer read. Messages from the client are read (which answers its pings and its close)
-    /// and ignored.
+    /// Runs `feed` until the client closes the socket, the feed fails, or the server closes it.
+    /// Messages from the client are read (which answers its pings and its close) and ignored.
     func run(_ feed: EventFeed, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
-        let id = UUID()
-        let (ended, end) = AsyncStream.makeStream(of: String.self)
-        sockets.withLock { $0[id] = Socket(subscriber: feed.subscriber, end: end) }
+        let (id, tenant) = (UUID(), feed.subscriber.tenantID)
+        let (closings, close) = AsyncStream.makeStream(of: Closing.self)
+        let admitted = sockets.withLock { sockets in
+            guard sockets.values.count(where: { $0.subscriber.tenantID == tenant }) < maxPerTenant else { return false }
+            sockets[id] = Socket(subscriber: feed.subscriber, close: close)
+            return true
+        }
+        guard admitted else {
+            await feed.subscriber.reader.close()
+            let reason = "Your organization has \(maxPerTenant) sockets open on this server, the most it may; close one first."
+            try await outbound.close(WebSocketErrorCode(codeNumber: 4429), reason: reason)
+            return
+        }
         gauge.record(count)
         defer {
             _ = sockets.withLock { $0.removeValue(forKey: id) }
             gauge.record(count)
         }
-        let reason: String?
+        let closing: Closing?
         do {
-            reason = try await withThrowingTaskGroup(of: String?.self) { group in
+            closing = try await withThrowingTaskGroup(of: Closing?.self) { group in
                 group.addTask {
                     try await feed.run(to: outbound)
                     return nil
@@ -89,13 +111,13 @@ final class OpenFeeds: Sendable {
                     return nil
                 }
                 group.addTask {
-                    for await reason in ended { return reason }
+                    for await closing in closings { return closing }
                     return nil
                 }
                 if let expiresAt = feed.subscriber.expiresAt {
                     group.addTask {
                         try await Task.sleep(for: .seconds(max(0, expiresAt.timeIntervalSinceNow)))
-                        return "The API key expired."
+                        return Closing(code: .policyViolation, reason: "The API key expired.")
                     }
                 }
                 defer { group.cancelAll() }
@@ -106,24 +128,40 @@ final class OpenFeeds: Sendable {
             try await outbound.close(.unexpectedServerError, reason: "The event feed failed; reconnect with last_event_id.")
             return
         }
-        if let reason {
-            try await outbound.close(.policyViolation, reason: reason)
+        if let closing {
+            try await outbound.close(closing.code, reason: closing.reason)
         }
     }
 
     /// Closes every socket opened with the key.
     func close(key: UUID) {
-        close("The API key was revoked.") { $0.apiKeyID == key }
+        close(Closing(code: .policyViolation, reason: "The API key was revoked.")) { $0.apiKeyID == key }
     }
 
     /// Closes every socket of the tenant.
     func close(tenant: UUID) {
-        close("The organization is suspended.") { $0.tenantID == tenant }
+        close(Closing(code: .policyViolation, reason: "The organization is suspended.")) { $0.tenantID == tenant }
     }
 
-    private func close(_ reason: String, where matches: (Subscriber) -> Bool) {
+    /// Closes every socket, as the service stops: its clients reconnect to another replica.
+    func closeAll() {
+        close(Closing(code: .goingAway, reason: "The server is stopping; reconnect with last_event_id.")) { _ in true }
+    }
+
+    private func close(_ closing: Closing, where matches: (Subscriber) -> Bool) {
         sockets.withLock { sockets in
-            for socket in sockets.values where matches(socket.subscriber) { socket.end.yield(reason) }
+            for socket in sockets.values where matches(socket.subscriber) { socket.close.yield(closing) }
         }
+    }
+}
+
+/// Closes the open sockets when the service is asked to stop, before the server waits for its
+/// connections to end.
+struct ClosingSocketsOnShutdown: Service {
+    let feeds: OpenFeeds
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        feeds.closeAll()
     }
 }
