@@ -55,4 +55,5 @@ Check it:
 Call it (or point an OpenAI SDK at base_url http://127.0.0.1:28080/v1):
   . $run/switchyard.env && curl -s \$SWITCHYARD_URL/v1/chat/completions -H "Authorization: Bearer \$SWITCHYARD_API_KEY" \\
     -H 'Content-Type: application/json' -d '{"model":"local-chat","messages":[{"role":"user","content":"Hello"}]}'
+Follow the tenant's events (a WebSocket; see the README): \$SWITCHYARD_REALTIME_URL with the same key
 MSG
