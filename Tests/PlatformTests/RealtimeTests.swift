@@ -84,10 +84,7 @@ import Testing
                 let (record, secret) = try await APIKeyRepository.create(name: "realtime", role: .viewer, expiresAt: expiresAt, in: tx)
                 return (record.id, secret.value)
             }
-            let closed = try await WebSocketClient.connect(
-                url: "ws://\(address)/v1/realtime", configuration: .init(additionalHeaders: [.authorization: "Bearer \(secret)"]),
-                logger: TestEnvironment.logger
-            ) { inbound, _, _ in
+            let closed = try await connect(address, key: secret) { inbound, _, _ in
                 switch ending {
                 case .keyRevoked:
                     #expect(try await eventually(timeout: .seconds(5)) { realtime.openSockets == 1 })
@@ -135,16 +132,7 @@ import Testing
         try await withRealtime(RealtimeConfig(port: 0, idleWait: .seconds(1), maxSocketsPerTenant: 1)) { address, database, bus, realtime in
             let (_, key) = try await makeTenantWithKey(database, role: .viewer)
             let (neighbour, neighbourKey) = try await makeTenantWithKey(database, role: .viewer)
-            let (released, release) = AsyncStream.makeStream(of: Void.self)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    try await WebSocketClient.connect(
-                        url: "ws://\(address)/v1/realtime", configuration: .init(additionalHeaders: [.authorization: "Bearer \(key)"]),
-                        logger: TestEnvironment.logger
-                    ) { _, _, _ in
-                        for await _ in released {}
-                    }
-                }
+            try await withIdleSocket(address: address, key: key) {
                 let open = try await eventually(timeout: .seconds(5)) { realtime.openSockets == 1 }
                 try #require(open)
                 let report = try await runProcess(
@@ -159,8 +147,6 @@ import Testing
                     try await bus.publish(Envelope(tenantID: neighbour, payload: Pinged(number: 1)))
                 }
                 #expect(other.map(\.event.payload.number) == [1])
-                release.finish()
-                try await group.waitForAll()
             }
         }
     }
@@ -172,10 +158,7 @@ import Testing
         try await withRealtime { address, database, _, realtime in
             let (_, key) = try await makeTenantWithKey(database, role: .viewer)
             client.start {
-                try await WebSocketClient.connect(
-                    url: "ws://\(address)/v1/realtime", configuration: .init(additionalHeaders: [.authorization: "Bearer \(key)"]),
-                    logger: TestEnvironment.logger
-                ) { inbound, _, _ in
+                try await connect(address, key: key) { inbound, _, _ in
                     for try await _ in inbound {}
                 }
             }
@@ -208,16 +191,8 @@ import Testing
             let (tenant, key) = try await makeTenantWithKey(database, role: .viewer)
             let padding = String(repeating: "x", count: 4096)
             let count = 2000  // 8 MB: more than the slow socket's buffers on both sides hold
-            let (released, release) = AsyncStream.makeStream(of: Void.self)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    try await WebSocketClient.connect(
-                        url: "ws://\(address)/v1/realtime", configuration: .init(additionalHeaders: [.authorization: "Bearer \(key)"]),
-                        logger: TestEnvironment.logger
-                    ) { _, _, _ in
-                        for await _ in released {}  // reads nothing until the fast socket has everything
-                    }
-                }
+            // The idle socket reads nothing until the other has everything.
+            try await withIdleSocket(address: address, key: key) {
                 let open = try await eventually(timeout: .seconds(5)) { realtime.openSockets == 1 }
                 try #require(open)
                 let received = try await receive(count, address: address, key: key) {
@@ -227,10 +202,34 @@ import Testing
                 }
                 #expect(received.count == count)
                 #expect(received.map(\.event.payload.number) == Array(1...count))
-                release.finish()
-                try await group.waitForAll()
             }
         }
+    }
+
+    /// Holds a socket open that reads nothing while `body` runs.
+    func withIdleSocket(address: String, key: String, _ body: () async throws -> Void) async throws {
+        let (released, release) = AsyncStream.makeStream(of: Void.self)
+        defer { release.finish() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await connect(address, key: key) { _, _, _ in
+                    for await _ in released {}
+                }
+            }
+            try await body()
+            release.finish()
+            try await group.waitForAll()
+        }
+    }
+
+    /// A socket on `/v1/realtime` with the key, run by `handler`; the close frame the server sent.
+    @discardableResult
+    func connect(
+        _ address: String, key: String, query: String = "", handler: @escaping WebSocketDataHandler<WebSocketClient.Context>
+    ) async throws -> WebSocketCloseFrame? {
+        try await WebSocketClient.connect(
+            url: "ws://\(address)/v1/realtime\(query)", configuration: .init(additionalHeaders: [.authorization: "Bearer \(key)"]),
+            logger: TestEnvironment.logger, handler: handler)
     }
 
     /// Opens a socket, runs `whileOpen`, and returns the first `count` events it carries.
@@ -238,10 +237,7 @@ import Testing
         _ count: Int, address: String, key: String, query: String = "", whileOpen: @escaping @Sendable () async throws -> Void
     ) async throws -> [(id: UInt64, event: Envelope<Pinged>)] {
         let messages = TextLog()
-        try await WebSocketClient.connect(
-            url: "ws://\(address)/v1/realtime\(query)", configuration: .init(additionalHeaders: [.authorization: "Bearer \(key)"]),
-            logger: TestEnvironment.logger
-        ) { inbound, outbound, _ in
+        try await connect(address, key: key, query: query) { inbound, outbound, _ in
             try await whileOpen()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
