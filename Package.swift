@@ -33,6 +33,7 @@ let serviceDependencies: [String: [Target.Dependency]] = [
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
         .product(name: "HTTPTypes", package: "swift-http-types"),
+        .product(name: "Crypto", package: "swift-crypto"),
     ],
     "Router": [
         .product(name: "Yams", package: "Yams"),

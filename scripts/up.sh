@@ -17,9 +17,14 @@ set -a
 set +a
 "$run/bin/switchyard" migrate
 
-# The admin token is made once and kept, like the database passwords.
+# The services' secrets are made once and kept, like the database passwords: the admin token, and
+# the realtime replicas' shared secret that seals event ids (added to an older services.env).
+random_secret() { head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9'; }
 if [ ! -f "$run/services.env" ]; then
-  (umask 077; echo "SWITCHYARD_ADMIN_TOKEN=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" >"$run/services.env")
+  (umask 077; echo "SWITCHYARD_ADMIN_TOKEN=$(random_secret)" >"$run/services.env")
+fi
+if ! grep -q '^SWITCHYARD_REALTIME_CURSOR_SECRET=' "$run/services.env"; then
+  echo "SWITCHYARD_REALTIME_CURSOR_SECRET=$(random_secret)" >>"$run/services.env"
 fi
 
 bash scripts/services.sh start "$replicas"

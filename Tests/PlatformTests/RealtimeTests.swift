@@ -5,6 +5,7 @@ import HummingbirdWSClient
 import RealtimeService
 import SwitchyardBus
 import SwitchyardDatabase
+import SwitchyardRuntime
 import Synchronization
 import Testing
 
@@ -13,7 +14,7 @@ import Testing
     @Test func aSocketCarriesItsTenantsEventsInOrderAndResumesAfterTheLastOneItSaw() async throws {
         try await withRealtime { address, database, bus, _ in
             let (tenant, key) = try await makeTenantWithKey(database, role: .viewer)
-            let (neighbour, _) = try await makeTenantWithKey(database)
+            let (neighbour, neighbourKey) = try await makeTenantWithKey(database)
             try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 0)))  // before the socket: not sent
 
             let first = try await receive(3, address: address, key: key) {
@@ -24,12 +25,16 @@ import Testing
             }
             #expect(first.map(\.event.payload.number) == [1, 2, 3])
             #expect(first.allSatisfy { $0.event.tenantID == tenant })
-            #expect(first.map(\.id) == first.map(\.id).sorted())
+            // Ids are sealed positions: distinct, and no stream sequence shows through.
+            #expect(Set(first.map(\.id)).count == 3 && first.allSatisfy { UInt64($0.id) == nil && $0.id.count == 70 }, "\(first.map(\.id))")
 
             // Published while no socket was open: a socket that names the last event it saw gets them.
             for number in 4...5 { try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: number))) }
             let resumed = try await receive(3, address: address, key: key, query: "?last_event_id=\(first[1].id)") {}
             #expect(resumed.map(\.event.payload.number) == [3, 4, 5])
+            // Another tenant cannot use them.
+            let borrowed = try await send(.GET, "http://\(address)/v1/realtime?last_event_id=\(first[1].id)", key: neighbourKey)
+            #expect(borrowed.status == 400 && borrowed.error?.param == "last_event_id", "\(borrowed.text)")
         }
     }
 
@@ -129,7 +134,7 @@ import Testing
     }
 
     @Test func aTenantHoldsAtMostItsShareOfSocketsOnAReplica() async throws {
-        try await withRealtime(RealtimeConfig(port: 0, idleWait: .seconds(1), maxSocketsPerTenant: 1)) { address, database, bus, realtime in
+        try await withRealtime(RealtimeConfig(cursorSecret: realtimeTestSecret, port: 0, idleWait: .seconds(1), maxSocketsPerTenant: 1)) { address, database, bus, realtime in
             let (_, key) = try await makeTenantWithKey(database, role: .viewer)
             let (neighbour, neighbourKey) = try await makeTenantWithKey(database, role: .viewer)
             try await withIdleSocket(address: address, key: key) {
@@ -235,7 +240,7 @@ import Testing
     /// Opens a socket, runs `whileOpen`, and returns the first `count` events it carries.
     func receive(
         _ count: Int, address: String, key: String, query: String = "", whileOpen: @escaping @Sendable () async throws -> Void
-    ) async throws -> [(id: UInt64, event: Envelope<Pinged>)] {
+    ) async throws -> [(id: String, event: Envelope<Pinged>)] {
         let messages = TextLog()
         try await connect(address, key: key, query: query) { inbound, outbound, _ in
             try await whileOpen()
@@ -287,14 +292,16 @@ import Testing
     }
 
     struct Frame: Decodable {
-        var id: UInt64
+        var id: String
         var event: Envelope<Pinged>
     }
 }
 
+let realtimeTestSecret = Secret("realtime-test-cursor-secret-" + String(repeating: "s", count: 32))
+
 /// A realtime server on a free port of loopback, on the test database and NATS server.
 func withRealtime(
-    _ config: RealtimeConfig = RealtimeConfig(port: 0, idleWait: .seconds(1)), _ body: (_ address: String, Database, Bus, Realtime) async throws -> Void
+    _ config: RealtimeConfig = RealtimeConfig(cursorSecret: realtimeTestSecret, port: 0, idleWait: .seconds(1)), _ body: (_ address: String, Database, Bus, Realtime) async throws -> Void
 ) async throws {
     try await withDatabase { database in
         try await withBus { bus in

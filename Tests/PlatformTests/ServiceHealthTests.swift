@@ -39,7 +39,8 @@ import Testing
             let process = try ChildProcess(service.rawValue, environment: [
                 "DATABASE_URL": String(databaseURL), "NATS_URL": nats.url,
                 "SWITCHYARD_\(service.rawValue.uppercased())_OPS_PORT": String(port),
-                "SWITCHYARD_GATEWAY_PORT": String(freePort()),
+                "SWITCHYARD_GATEWAY_PORT": String(freePort()), "SWITCHYARD_REALTIME_PORT": String(freePort()),
+                "SWITCHYARD_REALTIME_CURSOR_SECRET": realtimeTestSecret.value,
                 "SWITCHYARD_LOG_LEVEL": "error",
             ], log: directory.appendingPathComponent("\(service.rawValue).log"))
             services.append((service, port, process))

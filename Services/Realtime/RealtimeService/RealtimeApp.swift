@@ -28,8 +28,15 @@ public struct RealtimeConfig: Sendable {
     /// `SWITCHYARD_REALTIME_MAX_SOCKETS_PER_TENANT`: sockets one tenant may hold open on one
     /// replica, each a consumer on the stream.
     public var maxSocketsPerTenant: Int
+    /// `SWITCHYARD_REALTIME_CURSOR_SECRET`: seals the event ids sockets carry; the same on every
+    /// replica, so a client resumes on any of them (`EventCursors`).
+    public var cursorSecret: Secret<String>
 
-    public init(host: String = "127.0.0.1", port: Int = 28090, idleWait: Duration = .seconds(5), maxSocketsPerTenant: Int = 100) {
+    public init(
+        cursorSecret: Secret<String>, host: String = "127.0.0.1", port: Int = 28090, idleWait: Duration = .seconds(5),
+        maxSocketsPerTenant: Int = 100
+    ) {
+        self.cursorSecret = cursorSecret
         self.host = host
         self.port = port
         self.idleWait = idleWait
@@ -37,7 +44,11 @@ public struct RealtimeConfig: Sendable {
     }
 
     public init(settings: Settings) throws(ConfigError) {
-        self.init()
+        let secret = try settings.required("SWITCHYARD_REALTIME_CURSOR_SECRET")
+        guard secret.utf8.count >= 32 else {
+            throw ConfigError(variable: "SWITCHYARD_REALTIME_CURSOR_SECRET", reason: "must be at least 32 characters")
+        }
+        self.init(cursorSecret: Secret(secret))
         host = settings.string("SWITCHYARD_REALTIME_HOST") ?? host
         port = try settings.port("SWITCHYARD_REALTIME_PORT", default: port)
         maxSocketsPerTenant = try settings.integer("SWITCHYARD_REALTIME_MAX_SOCKETS_PER_TENANT", default: maxSocketsPerTenant, in: 1...100_000)
@@ -78,7 +89,9 @@ public struct Realtime: Sendable {
 
     func application(onServerRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
         let router = Router(context: RealtimeContext.self)
-        EventFeedRoutes(database: database, bus: bus, feeds: feeds, idleWait: config.idleWait).add(to: router)
+        EventFeedRoutes(
+            database: database, bus: bus, feeds: feeds, cursors: EventCursors(secret: config.cursorSecret.value), idleWait: config.idleWait
+        ).add(to: router)
         let port = config.port
         return Application(
             router: router,

@@ -14,6 +14,7 @@ import SwitchyardBus
 /// feed and nothing else: its backlog stays in the stream, not in this process's memory.
 struct EventFeed: Sendable {
     let subscriber: Subscriber
+    let cursors: EventCursors
     let logger: Logger
     static let batch = 64
 
@@ -25,7 +26,7 @@ struct EventFeed: Sendable {
                 while !Task.isCancelled {
                     let deliveries = try await reader.next(Self.batch).filter(isWanted)
                     for delivery in deliveries {
-                        try await outbound.writeTextMessage(Self.message(delivery))
+                        try await outbound.writeTextMessage(message(delivery))
                     }
                     sent.increment(by: deliveries.count)
                 }
@@ -46,10 +47,11 @@ struct EventFeed: Sendable {
         return delivery.message.subject.split(separator: ".", maxSplits: 2).last.map { types.contains(String($0)) } ?? false
     }
 
-    /// `{"id":<stream sequence>,"event":<the envelope as it was published>}`; the envelope is
+    /// `{"id":"<sealed position>","event":<the envelope as it was published>}`; the envelope is
     /// passed on without being decoded.
-    static func message(_ delivery: Delivery) -> String {
-        #"{"id":\#(delivery.streamSequence),"event":"# + String(decoding: delivery.message.payload, as: UTF8.self) + "}"
+    func message(_ delivery: Delivery) -> String {
+        let id = cursors.id(tenant: subscriber.tenantID, sequence: delivery.streamSequence)
+        return #"{"id":"\#(id)","event":"# + String(decoding: delivery.message.payload, as: UTF8.self) + "}"
     }
 }
 

@@ -11,7 +11,7 @@ import SwitchyardBus
 import SwitchyardDatabase
 
 /// `GET /v1/realtime`: a WebSocket carrying the caller's tenant's events, one text message
-/// each, `{"id": <position>, "event": <envelope>}`, from the moment it opens, or from the event
+/// each, `{"id": "<opaque position>", "event": <envelope>}`, from the moment it opens, or from the event
 /// after `last_event_id` (a query parameter, or the `Last-Event-ID` header) when a client
 /// reconnects; `types` (e.g. `usage.recorded,budget.threshold_crossed`) keeps those types only.
 /// It needs an API key with `realtime:subscribe`, checked before the socket opens.
@@ -22,6 +22,7 @@ struct EventFeedRoutes: Sendable {
     let database: Database
     let bus: Bus
     let feeds: OpenFeeds
+    let cursors: EventCursors
     let idleWait: Duration
 
     func add(to router: Router<RealtimeContext>) {
@@ -55,7 +56,7 @@ struct EventFeedRoutes: Sendable {
         }, onUpgrade: { inbound, outbound, context in
             switch context.requestContext.socket.get() {
             case .feed(let subscriber):
-                try await feeds.run(EventFeed(subscriber: subscriber, logger: context.logger), inbound: inbound, outbound: outbound)
+                try await feeds.run(EventFeed(subscriber: subscriber, cursors: cursors, logger: context.logger), inbound: inbound, outbound: outbound)
             case .refused(let refusal):
                 try await outbound.close(WebSocketErrorCode(codeNumber: 4000 + refusal.status.code), reason: refusal.reason)
             case nil:
@@ -100,8 +101,9 @@ struct EventFeedRoutes: Sendable {
         guard let given = request.uri.queryParameters["last_event_id"].map(String.init) ?? request.headers[.lastEventID] else {
             return Asked(key: key, start: .new, types: types)
         }
-        guard let last = UInt64(given) else {
-            throw Refusal(.invalidRequest, "last_event_id must be the id of an event this feed sent.", code: "invalid_value", param: "last_event_id")
+        guard let last = cursors.sequence(of: given, tenant: key.tenantID) else {
+            throw Refusal(.invalidRequest, "last_event_id must be the id of an event a socket of yours was sent.", code: "invalid_value",
+                          param: "last_event_id")
         }
         return Asked(key: key, start: .after(last), types: types)
     }
