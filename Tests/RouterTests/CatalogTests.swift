@@ -49,11 +49,13 @@ import Testing
                      max_output_tokens: 16384, capabilities: [chat], price: {input_micros_per_million: 1, output_micros_per_million: 1}}
                   - {name: a/anthropic, provider: anthropic, base_url: "http://127.0.0.1:1/v1", upstream_model: m, context_window: 200000,
                      capabilities: [chat], price: {input_micros_per_million: 1, output_micros_per_million: 1}}
-                  - {name: a/anthropic-stated, provider: anthropic, base_url: "http://127.0.0.1:1/v1", upstream_model: m, context_window: 200000,
+                  - {name: a/anthropic-long, provider: anthropic, base_url: "http://127.0.0.1:1/v1", upstream_model: m, context_window: 200000,
                      max_output_tokens: 64000, capabilities: [chat], price: {input_micros_per_million: 1, output_micros_per_million: 1}}
+                  - {name: a/anthropic-short, provider: anthropic, base_url: "http://127.0.0.1:1/v1", upstream_model: m, context_window: 200000,
+                     max_output_tokens: 1000, capabilities: [chat], price: {input_micros_per_million: 1, output_micros_per_million: 1}}
             """, file: "bounds.yaml")
         let bounds = try #require(catalog.model("bounds")).deployments.map(\.completionTokensAtMost)
-        #expect(bounds == [LocalModel.defaultReplyTokens, 20, 128_000, 16_384, 4096, 64_000])
+        #expect(bounds == [LocalModel.defaultReplyTokens, 20, 128_000, 16_384, 4096, 4096, 1000])
     }
 
     @Test func theExampleCatalogIsValid() throws {

@@ -134,8 +134,8 @@ struct ModelCalls: Sendable {
     }
 
     /// Completion tokens a call is reserved at against a budget or a monthly token quota: its
-    /// limit or the most the model produces, whichever is smaller. Only a router from before the models list stated
-    /// that bound leaves a call without a limit at the estimate.
+    /// limit or the most the model produces, whichever is smaller. Only a router from before the
+    /// model list stated that bound leaves a call without a limit at the estimate.
     static func reservedCompletionTokens(limit: Int?, model: ModelInfo) -> Int {
         switch (limit, model.maxCompletionTokens) {
         case let (limit?, most?): min(limit, most)
@@ -313,8 +313,8 @@ final class ChatStream: @unchecked Sendable {
 }
 
 /// Each tenant's models as the router lists them, with their prices and completion bounds,
-/// kept for a minute or until the tenant's routing or prices change: what a call is reserved at
-/// against a budget.
+/// kept for a minute or until the tenant's routing or prices change or a router reloads its
+/// catalog: what a call is reserved at against a budget or a monthly token quota.
 final class ModelPrices: Sendable {
     let router: RouterClient
     private let cache = Mutex<[UUID: (models: [String: ModelInfo], fetchedAt: ContinuousClock.Instant)]>([:])

@@ -78,13 +78,14 @@ public struct Deployment: Sendable, Equatable {
     public var completionTokensAtMost: Int {
         let most = switch provider {
         case .local: LocalModel.defaultReplyTokens
-        case .anthropic: maxOutputTokens ?? Self.anthropicDefaultMaxTokens
+        case .anthropic: min(maxOutputTokens ?? Self.anthropicDefaultMaxTokens, Self.anthropicDefaultMaxTokens)
         case .openai: maxOutputTokens ?? contextWindow
         }
         return min(most, contextWindow)
     }
 
-    /// Anthropic's `max_tokens` for a call that sets none, where the catalog states no
-    /// `max_output_tokens`.
+    /// Anthropic's `max_tokens` for a call that sets none (or the model's `maxOutputTokens`, if
+    /// smaller). Not the model's own maximum: Anthropic refuses a whole (unstreamed) answer that
+    /// may take longer than ten minutes, which a large `max_tokens` alone can mean.
     static let anthropicDefaultMaxTokens = 4096
 }
