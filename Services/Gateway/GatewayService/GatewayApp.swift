@@ -28,7 +28,7 @@ public struct Gateway: Sendable {
     let database: Database
     let bus: Bus
     let calls: ModelCalls
-    let prices: ModelPrices
+    let modelTerms: ModelTerms
     let idempotency: IdempotencyMiddleware?
     let redis: RedisClient?
     let logger: Logger
@@ -60,9 +60,9 @@ public struct Gateway: Sendable {
                 logger: logger)
         }
         let router = RouterClient(bus: bus, timeout: config.modelCallTimeout)
-        prices = ModelPrices(router: router)
+        modelTerms = ModelTerms(router: router)
         calls = ModelCalls(
-            router: router, quotas: quotas, prices: prices,
+            router: router, quotas: quotas, modelTerms: modelTerms,
             settlements: WorkAfterAnswer(name: "quota_settlements", logger: logger), logger: logger)
         idempotency = redis.map {
             IdempotencyMiddleware(
@@ -93,10 +93,10 @@ public struct Gateway: Sendable {
 
     /// A revoked key leaves the cache at once; a tenant whose limits changed has its keys read
     /// again, with the new limits, on their next use; so does a member whose roles changed, and
-    /// the model prices of a tenant whose routing or prices changed, and every tenant's when a
+    /// the model terms of a tenant whose routing or prices changed, and every tenant's when a
     /// router reloaded its catalog.
     func cacheInvalidation() -> [EventListener] {
-        let (keys, tenants, prices) = (self.keys, tokens?.tenants, self.prices)
+        let (keys, tenants, terms) = (self.keys, tokens?.tenants, modelTerms)
         return [
             listener(for: APIKeyRevoked.self) { event in keys.forget(prefix: event.payload.prefix) },
             listener(for: QuotaLimitsChanged.self) { event in
@@ -108,11 +108,11 @@ public struct Gateway: Sendable {
                 tenants?.forget(event.tenantID)
             },
             listener(for: MemberChanged.self) { event in tenants?.forget(member: event.payload.subject, of: event.tenantID) },
-            listener(for: RoutingChanged.self) { event in prices.forget(event.tenantID) },
+            listener(for: RoutingChanged.self) { event in terms.forget(event.tenantID) },
             listener(for: PricesChanged.self) { event in
-                event.tenantID == .everyTenant ? prices.forgetAll() : prices.forget(event.tenantID)
+                event.tenantID == .everyTenant ? terms.forgetAll() : terms.forget(event.tenantID)
             },
-            listener(for: CatalogReloaded.self) { _ in prices.forgetAll() },
+            listener(for: CatalogReloaded.self) { _ in terms.forgetAll() },
         ]
     }
 

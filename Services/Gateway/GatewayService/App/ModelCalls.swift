@@ -10,7 +10,7 @@ import SwitchyardRuntime
 struct ModelCalls: Sendable {
     let router: RouterClient
     let quotas: QuotaLimiter?
-    let prices: ModelPrices
+    let modelTerms: ModelTerms
     /// Settlements that need not hold the answer back (see `settle`).
     let settlements: WorkAfterAnswer
     let logger: Logger
@@ -122,7 +122,7 @@ struct ModelCalls: Sendable {
         guard let quotas else { return nil }
         var (tokensAtMost, cost): (Int?, Int64) = (nil, 0)
         if caller.hasBudget || caller.hasMonthlyTokenQuota, let tenant = caller.tenantID,
-           let terms = try await prices.terms(of: model, tenant: tenant, requestID: requestID) {
+           let terms = try await modelTerms.terms(of: model, tenant: tenant, requestID: requestID) {
             let completionAtMost = Self.reservedCompletionTokens(limit: completionLimit, model: terms)
             tokensAtMost = promptAtMost + completionAtMost
             if caller.hasBudget, let price = terms.pricing {
@@ -315,7 +315,7 @@ final class ChatStream: @unchecked Sendable {
 /// Each tenant's models as the router lists them, with their prices and completion bounds,
 /// kept for a minute or until the tenant's routing or prices change or a router reloads its
 /// catalog: what a call is reserved at against a budget or a monthly token quota.
-final class ModelPrices: Sendable {
+final class ModelTerms: Sendable {
     let router: RouterClient
     private let cache = Mutex<[UUID: (models: [String: ModelInfo], fetchedAt: ContinuousClock.Instant)]>([:])
     static let timeToLive = Duration.seconds(60)
@@ -333,13 +333,13 @@ final class ModelPrices: Sendable {
         return models[model]
     }
 
-    /// Reads the tenant's prices again on its next call: a routing override that lets a dearer
+    /// Reads the tenant's models again on its next call: a routing override that lets a dearer
     /// deployment answer raises what a call is reserved at.
     func forget(_ tenant: UUID) {
         _ = cache.withLock { $0.removeValue(forKey: tenant) }
     }
 
-    /// Reads every tenant's prices again: the price book changed.
+    /// Reads every tenant's models again: the price book or a catalog changed.
     func forgetAll() {
         cache.withLock { $0.removeAll() }
     }

@@ -72,7 +72,7 @@ struct CatalogReloading: Sendable {
         do {
             try await bus.publish(Envelope(tenantID: .everyTenant, payload: CatalogReloaded(instance: instance, models: models)))
         } catch {
-            // Gateways read the model list again within `ModelPrices.timeToLive` all the same.
+            // Gateways read the model list again within `ModelTerms.timeToLive` all the same.
             logger.warning("catalog.reloaded could not be announced", metadata: ["error": "\(error)"])
         }
         return CatalogReloadResult(instance: instance, status: "reloaded", models: models)
