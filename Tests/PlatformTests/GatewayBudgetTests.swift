@@ -26,13 +26,7 @@ import Testing
                     // At $5,000 a million tokens, a call of this prompt and 6 completion tokens costs
                     // about $0.10; it is reserved at more (the prompt's byte count bounds its tokens).
                     let body = chatJSON(model: "pricey-chat", maxTokens: 6)
-                    let answers = try await withThrowingTaskGroup(of: HTTPAnswer.self) { group in
-                        for index in 0..<40 {
-                            let url = gateway.urls[index % 2] + "/v1/chat/completions"
-                            group.addTask { try await send(.POST, url, key: owner, json: body) }
-                        }
-                        return try await group.reduce(into: []) { $0.append($1) }
-                    }
+                    let answers = try await gateway.chatAtOnce(40, key: owner, body: body)
                     let admitted = answers.filter { $0.status == 200 }
                     let refused = answers.filter { $0.status == 429 }
                     #expect(admitted.count + refused.count == 40)
@@ -73,13 +67,7 @@ import Testing
                                              json: #"{"amount_micros":10000000,"policy":"block"}"#)
                     #expect(set.status == 200, "\(set.text)")
                     let body = chatJSON(model: "long-chat")
-                    let answers = try await withThrowingTaskGroup(of: HTTPAnswer.self) { group in
-                        for index in 0..<12 {
-                            let url = gateway.urls[index % 2] + "/v1/chat/completions"
-                            group.addTask { try await send(.POST, url, key: owner, json: body) }
-                        }
-                        return try await group.reduce(into: []) { $0.append($1) }
-                    }
+                    let answers = try await gateway.chatAtOnce(12, key: owner, body: body)
                     let admitted = answers.filter { $0.status == 200 }
                     let refused = answers.filter { $0.status == 429 }
                     #expect(admitted.count + refused.count == 12, "\(answers.map(\.status))")
@@ -134,13 +122,7 @@ import Testing
             let (tenant, key) = try await makeTenantWithKey(database, tenantLimits: QuotaLimits(tokensPerMonth: 10_000))
             try await withGateway(tenant: tenant, replicas: 2, catalog: try Self.longAnswersCatalog(url)) { gateway in
                 let body = chatJSON(model: "long-chat")
-                let answers = try await withThrowingTaskGroup(of: HTTPAnswer.self) { group in
-                    for index in 0..<12 {
-                        let url = gateway.urls[index % 2] + "/v1/chat/completions"
-                        group.addTask { try await send(.POST, url, key: key, json: body) }
-                    }
-                    return try await group.reduce(into: []) { $0.append($1) }
-                }
+                let answers = try await gateway.chatAtOnce(12, key: key, body: body)
                 let admitted = answers.filter { $0.status == 200 }
                 let refused = answers.filter { $0.status == 429 }
                 #expect(admitted.count + refused.count == 12, "\(answers.map(\.status))")

@@ -11,13 +11,7 @@ import Testing
             // A daily limit refills one request every 28.8 minutes: none refills during the test.
             let (tenant, key) = try await makeTenantWithKey(database, limits: QuotaLimits(requestsPerDay: 50))
             try await withGateway(tenant: tenant, replicas: 2) { gateway in
-                let answers = try await withThrowingTaskGroup(of: HTTPAnswer.self) { group in
-                    for index in 0..<200 {
-                        let url = gateway.urls[index % 2] + "/v1/chat/completions"
-                        group.addTask { try await send(.POST, url, key: key, json: chatJSON(maxTokens: 8)) }
-                    }
-                    return try await group.reduce(into: []) { $0.append($1) }
-                }
+                let answers = try await gateway.chatAtOnce(200, key: key, body: chatJSON(maxTokens: 8))
                 let admitted = answers.filter { $0.status == 200 }
                 let refused = answers.filter { $0.status == 429 }
                 #expect(admitted.count == 50)

@@ -29,6 +29,17 @@ struct GatewayUnderTest: Sendable {
     var settlements: [WorkAfterAnswer]
     var url: String { urls[0] }
 
+    /// `count` chat completions sent at once, spread over the replicas in turn.
+    func chatAtOnce(_ count: Int, key: String, body: String) async throws -> [HTTPAnswer] {
+        try await withThrowingTaskGroup(of: HTTPAnswer.self) { group in
+            for index in 0..<count {
+                let url = urls[index % urls.count] + "/v1/chat/completions"
+                group.addTask { try await send(.POST, url, key: key, json: body) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+    }
+
     /// Waits until every call answered so far has settled its quotas.
     func settled() async throws {
         let done = try await eventually(timeout: .seconds(5)) { settlements.allSatisfy { $0.count == 0 } }
