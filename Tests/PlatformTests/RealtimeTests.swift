@@ -38,6 +38,31 @@ import Testing
         }
     }
 
+    /// A changed secret: ids sealed under the previous one still resume while it is given as the
+    /// previous secret, and are refused once it is not.
+    @Test func idsOutliveAChangeOfSecretWhileThePreviousOneIsGiven() async throws {
+        let newSecret = Secret("realtime-test-new-cursor-secret-" + String(repeating: "n", count: 32))
+        let (tenant, key) = try await withDatabase { try await makeTenantWithKey($0, role: .viewer) }
+        var seen: [(id: String, event: Envelope<Pinged>)] = []
+        try await withRealtime { address, _, bus, _ in
+            seen = try await receive(1, address: address, key: key) {
+                try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 1)))
+            }
+            try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 2)))
+        }
+        let lastSeen = try #require(seen.first?.id)
+        var rotated = RealtimeConfig(cursorSecret: newSecret, port: 0, idleWait: .seconds(1))
+        rotated.previousCursorSecret = realtimeTestSecret
+        try await withRealtime(rotated) { address, _, _, _ in
+            let resumed = try await receive(1, address: address, key: key, query: "?last_event_id=\(lastSeen)") {}
+            #expect(resumed.map(\.event.payload.number) == [2])
+        }
+        try await withRealtime(RealtimeConfig(cursorSecret: newSecret, port: 0, idleWait: .seconds(1))) { address, _, _, _ in
+            let refused = try await send(.GET, "http://\(address)/v1/realtime?last_event_id=\(lastSeen)", key: key)
+            #expect(refused.status == 400 && refused.error?.param == "last_event_id", "\(refused.text)")
+        }
+    }
+
     @Test func aRefusedSocketClosesWithTheStatusInItsCodeAndAPlainRequestGetsTheStatus() async throws {
         try await withRealtime { address, database, _, _ in
             let (_, viewer) = try await makeTenantWithKey(database, role: .viewer)

@@ -31,6 +31,9 @@ public struct RealtimeConfig: Sendable {
     /// `SWITCHYARD_REALTIME_CURSOR_SECRET`: seals the event ids sockets carry; the same on every
     /// replica, so a client resumes on any of them (`EventCursors`).
     public var cursorSecret: Secret<String>
+    /// `SWITCHYARD_REALTIME_PREVIOUS_CURSOR_SECRET`: the secret before the current one, still
+    /// accepted for resuming while the secret is changed.
+    public var previousCursorSecret: Secret<String>?
 
     public init(
         cursorSecret: Secret<String>, host: String = "127.0.0.1", port: Int = 28090, idleWait: Duration = .seconds(5),
@@ -49,6 +52,7 @@ public struct RealtimeConfig: Sendable {
             throw ConfigError(variable: "SWITCHYARD_REALTIME_CURSOR_SECRET", reason: "must be at least 32 characters")
         }
         self.init(cursorSecret: Secret(secret))
+        previousCursorSecret = settings.string("SWITCHYARD_REALTIME_PREVIOUS_CURSOR_SECRET").map(Secret.init)
         host = settings.string("SWITCHYARD_REALTIME_HOST") ?? host
         port = try settings.port("SWITCHYARD_REALTIME_PORT", default: port)
         maxSocketsPerTenant = try settings.integer("SWITCHYARD_REALTIME_MAX_SOCKETS_PER_TENANT", default: maxSocketsPerTenant, in: 1...100_000)
@@ -89,9 +93,8 @@ public struct Realtime: Sendable {
 
     func application(onServerRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
         let router = Router(context: RealtimeContext.self)
-        EventFeedRoutes(
-            database: database, bus: bus, feeds: feeds, cursors: EventCursors(secret: config.cursorSecret.value), idleWait: config.idleWait
-        ).add(to: router)
+        let cursors = EventCursors(secret: config.cursorSecret.value, previous: config.previousCursorSecret?.value)
+        EventFeedRoutes(database: database, bus: bus, feeds: feeds, cursors: cursors, idleWait: config.idleWait).add(to: router)
         let port = config.port
         return Application(
             router: router,

@@ -157,13 +157,19 @@ final class OpenFeeds: Sendable {
     }
 }
 
-/// Closes the open sockets when the service is asked to stop, before the server waits for its
-/// connections to end.
+/// Closes the open sockets when the service is asked to stop, and waits (a few seconds at most)
+/// until their close frames are written: the server, asked to stop next, would otherwise end
+/// their handlers first, and the clients would not learn to reconnect elsewhere.
 struct ClosingSocketsOnShutdown: Service {
     let feeds: OpenFeeds
+    static let closeWait = Duration.seconds(5)
 
     func run() async throws {
         try? await gracefulShutdown()
         feeds.closeAll()
+        let deadline = ContinuousClock.now + Self.closeWait
+        while feeds.count > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
     }
 }
