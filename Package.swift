@@ -20,6 +20,10 @@ let serviceDependencies: [String: [Target.Dependency]] = [
         .product(name: "PostgresNIO", package: "postgres-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
     ],
+    "Ingestion": [
+        .product(name: "PostgresNIO", package: "postgres-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+    ],
     "Gateway": [
         "SwitchyardAdministration",
         .product(name: "JWTKit", package: "jwt-kit"),
@@ -159,6 +163,7 @@ let package = Package(
             path: "Tests/RouterTests"),
         .testTarget(name: "AnalyticsTests", dependencies: ["AnalyticsService"], path: "Tests/AnalyticsTests"),
         .testTarget(name: "BillingTests", dependencies: ["BillingService"], path: "Tests/BillingTests"),
+        .testTarget(name: "IngestionTests", dependencies: ["IngestionService"], path: "Tests/IngestionTests"),
         .testTarget(
             name: "PlatformTests",
             dependencies: [
@@ -167,7 +172,8 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                "RouterService", "GatewayService", "BillingService", "AnalyticsService", "RealtimeService", "SwitchyardAdministration",
+                "RouterService", "GatewayService", "BillingService", "AnalyticsService", "RealtimeService", "IngestionService",
+                "SwitchyardAdministration",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -28,6 +28,22 @@ func json(_ value: some Encodable) throws -> [String: Any] {
         _ = try roundTrip(Envelope(tenantID: tenant, payload: UsageRecorded(
             requestID: "req_01", apiKeyID: UUID(), model: "local-chat", deployment: "local/local-chat",
             promptTokens: 12, completionTokens: 30, costMicros: 1_250, latencyMs: 41, ttftMs: 7, status: .succeeded)))
+        _ = try roundTrip(Envelope(tenantID: tenant, payload: DocumentUploaded(documentID: UUID(), name: "a.md", bytes: 12)))
+        _ = try roundTrip(Envelope(tenantID: tenant, payload: DocumentIndexed(documentID: UUID(), chunkCount: 3, embeddingModel: "local-embedding")))
+        _ = try roundTrip(Envelope(tenantID: tenant, payload: DocumentFailed(documentID: UUID(), reason: "no text")))
+    }
+
+    @Test func documentsAndSearchResultsRoundTrip() throws {
+        let document = Document(
+            id: UUID(), name: "a.md", mediaType: .markdown, bytes: 12, status: .indexed, chunkCount: 1, embeddingModel: "local-embedding",
+            failure: nil, createdAt: Date().roundedToMilliseconds, indexedAt: Date().roundedToMilliseconds)
+        _ = try roundTrip(DocumentList(data: [document], hasMore: false))
+        _ = try roundTrip(DocumentCreateCall(tenantID: tenant, apiKeyID: UUID(), upload: DocumentUpload(name: "a.md", text: "# A", mediaType: .markdown)))
+        _ = try roundTrip(SearchCall(tenantID: tenant, apiKeyID: nil, requestID: "req_1", search: SearchRequest(query: "a", limit: 3, documentIDs: [document.id])))
+        _ = try roundTrip(SearchResults(data: [.init(documentID: document.id, documentName: "a.md", chunkIndex: 0, text: "A", score: 0.032,
+                                                     similarity: 0.5, keywordRank: nil)], model: "local-embedding"))
+        let object = try json(document)
+        #expect(object["media_type"] as? String == "text/markdown" && object["chunk_count"] as? Int == 1 && object["object"] as? String == "document")
     }
 
     @Test func theWireIsSnakeCaseWithMillisecondDates() throws {

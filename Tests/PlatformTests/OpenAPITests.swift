@@ -49,7 +49,9 @@ import Testing
             let (tenant, key) = try await makeTenantWithKey(database, role: .owner)
             let spare = try await makeKey(database, tenant: tenant, role: .viewer)
             try await withGateway(tenant: tenant) { gateway in
-                try await withServiceGroup(billingServices(gateway, tenant: tenant) + analyticsServices(gateway, tenant: tenant)) {
+                let services = billingServices(gateway, tenant: tenant) + analyticsServices(gateway, tenant: tenant)
+                    + ingestionServices(gateway, tenant: tenant)
+                try await withServiceGroup(services) {
                     let report = try await runProcess(schemathesis, arguments: [
                         "--config-file", TestEnvironment.root.appendingPathComponent("Tests/Fixtures/python/schemathesis.toml").path,
                         "run", gateway.url + "/openapi.json",

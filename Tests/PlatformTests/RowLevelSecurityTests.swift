@@ -43,6 +43,15 @@ import Testing
                 """)
             try await tx.execute("INSERT INTO analytics_budgets (tenant_id, api_key_id, amount_micros) VALUES (\(tenant), \(key.id), 1000)")
             try await tx.execute("INSERT INTO analytics_processed_events (tenant_id, event_id) VALUES (\(tenant), \(UUID()))")
+            let document = UUID.timeOrdered()
+            try await tx.execute("""
+                INSERT INTO documents (tenant_id, id, name, media_type, body, bytes, embedding_model)
+                VALUES (\(tenant), \(document), 'seed.txt', 'text/plain', 'Seed words.', 11, 'local-embedding')
+                """)
+            try await tx.execute("""
+                INSERT INTO document_chunks (tenant_id, document_id, chunk_index, text, embedding)
+                VALUES (\(tenant), \(document), 0, 'Seed words.', '{0.6,0.8}')
+                """)
         }
     }
 
@@ -76,6 +85,18 @@ import Testing
         let rows = try await tx.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \"\(table)\" WHERE \(condition)", binds: bindings))
         for try await count in rows.decode(Int.self) { return count }
         return 0
+    }
+
+    /// A table's columns that an INSERT may name: not dropped, not generated.
+    static func writableColumns(_ table: String, _ database: Database) async throws -> [String] {
+        let rows = try await database.client.query("""
+            SELECT attname::text FROM pg_attribute
+            WHERE attrelid = \(table)::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+            ORDER BY attnum
+            """)
+        var columns: [String] = []
+        for try await name in rows.decode(String.self) { columns.append(name) }
+        return columns
     }
 
     /// Runs one statement as `tenant` and reports the rows it touched, or the SQLSTATE it failed with.
@@ -136,11 +157,15 @@ import Testing
                 #expect(othersAsSeenByA == 0, "\(table.name): A reads others' rows")
                 #expect(ownAsSeenByA > 0, "\(table.name): A cannot read its own rows")
 
-                // Insert: a copy of A's own row, relabelled as B's, is refused.
+                // Insert: a copy of A's own row, relabelled as B's, is refused. Generated columns
+                // are left for PostgreSQL to compute.
+                let columns = try await Self.writableColumns(table.name, database).map { "\"\($0)\"" }.joined(separator: ", ")
                 let insert = await Self.attempt("""
-                    INSERT INTO "\(table.name)"
-                    SELECT (jsonb_populate_record(NULL::"\(table.name)", to_jsonb(r) || jsonb_build_object('tenant_id', $1::uuid))).*
-                    FROM "\(table.name)" r LIMIT 1 RETURNING 1
+                    INSERT INTO "\(table.name)" (\(columns))
+                    SELECT \(columns)
+                    FROM jsonb_populate_record(NULL::"\(table.name)",
+                                               (SELECT to_jsonb(r) FROM "\(table.name)" r LIMIT 1) || jsonb_build_object('tenant_id', $1::uuid))
+                    RETURNING 1
                     """, binding: b, as: a, in: database)
                 #expect(insert.sqlState == "42501", "\(table.name): A inserted a row for B: \(insert)")
 

@@ -150,6 +150,7 @@ public struct Gateway: Sendable {
         InvoiceRoutes(billing: BillingClient(bus: bus)).addRoutes(to: v1)
         PaymentWebhookRoutes(secret: config.paymentWebhookSecret, billing: BillingClient(bus: bus), redis: redis, body: body).addRoutes(to: router)
         AnalyticsRoutes(bus: bus).addRoutes(to: v1)
+        DocumentRoutes(ingestion: IngestionClient(bus: bus), body: body).addRoutes(to: v1)
         AdminRoutes(database: database, bus: bus, body: body).addRoutes(to: admin)
         routes.load(router.routes.map { ($0.method, $0.path.description) })
         return router

@@ -4,6 +4,7 @@ import BillingService
 import Contracts
 import Foundation
 @testable import GatewayService
+import IngestionService
 import NIOCore
 import NIOHTTP1
 import RouterService
@@ -245,6 +246,14 @@ func analyticsServices(_ gateway: GatewayUnderTest, tenant: UUID) -> [any Servic
     AnalyticsApp.services(
         bus: gateway.bus, database: gateway.database, consumerName: uniqueName("analytics"),
         filterSubject: Subject.events(ofTenant: tenant), logger: TestEnvironment.logger)
+}
+
+/// The ingestion service (indexing `tenant`'s uploads only, under a consumer name of its own)
+/// and its responders, on the gateway's bus.
+func ingestionServices(_ gateway: GatewayUnderTest, tenant: UUID, config: IngestionConfig = IngestionConfig()) -> [any Service] {
+    IngestionApp.services(
+        config: config, bus: gateway.bus, database: gateway.database, consumerName: uniqueName("ingestion"),
+        filterSubject: Subject.event(tenant: tenant, type: DocumentUploaded.eventType), logger: TestEnvironment.logger)
 }
 
 /// A proxy in front of the test Redis holding back the gateway's quota settlements, and a

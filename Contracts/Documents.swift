@@ -1,0 +1,342 @@
+import Foundation
+
+// `/v1/documents` and `/v1/search`, answered by the ingestion service: a tenant's documents,
+// split into chunks, embedded and indexed, and searched by meaning and by words at once.
+
+public enum IngestionVerb {
+    /// A `DocumentCreateCall`, answered with the stored `Document` (status `processing`).
+    public static let create = "create"
+    /// A `DocumentListCall`, answered with a `DocumentList`.
+    public static let list = "list"
+    /// A `DocumentCall`, answered with the `Document`.
+    public static let show = "show"
+    /// A `DocumentCall`, answered with a `DocumentDeleted`.
+    public static let delete = "delete"
+    /// A `SearchCall`, answered with `SearchResults`.
+    public static let search = "search"
+}
+
+/// What a document's text is written in; the ingestion service reads its words out of it.
+public enum DocumentMediaType: String, Codable, Sendable, CaseIterable {
+    case plain = "text/plain"
+    case markdown = "text/markdown"
+    case html = "text/html"
+}
+
+public enum DocumentStatus: String, Codable, Sendable, CaseIterable {
+    /// Stored; its chunks are being made and embedded.
+    case processing
+    /// Searchable.
+    case indexed
+    /// It could not be indexed; `failure` says why.
+    case failed
+}
+
+/// Bounds a document is held to, checked by the gateway (naming the field) and again by the
+/// ingestion service.
+public enum DocumentLimits {
+    /// A document's text, in UTF-8 bytes. A call carries it whole over NATS, whose messages are
+    /// 1 MB at most by default.
+    public static let maxTextBytes = 512 * 1024
+    public static let maxNameLength = 255
+    /// Results one search answers at most.
+    public static let maxSearchResults = 50
+    public static let maxQueryBytes = 4096
+}
+
+/// `POST /v1/documents`.
+public struct DocumentUpload: Codable, Sendable, Equatable {
+    public var name: String
+    public var text: String
+    /// `text/plain` when not given.
+    public var mediaType: DocumentMediaType?
+
+    public init(name: String, text: String, mediaType: DocumentMediaType? = nil) {
+        self.name = name
+        self.text = text
+        self.mediaType = mediaType
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, text
+        case mediaType = "media_type"
+    }
+}
+
+/// A document as the API shows it: never its text, which its chunks carry into search results.
+public struct Document: Codable, Sendable, Equatable {
+    public var object = "document"
+    public var id: UUID
+    public var name: String
+    public var mediaType: DocumentMediaType
+    /// The UTF-8 bytes of its text as uploaded.
+    public var bytes: Int
+    public var status: DocumentStatus
+    /// Set once indexed.
+    public var chunkCount: Int?
+    /// The model its chunks were embedded with.
+    public var embeddingModel: String
+    /// Why it could not be indexed, when it failed.
+    public var failure: String?
+    public var createdAt: Date
+    public var indexedAt: Date?
+
+    public init(
+        id: UUID, name: String, mediaType: DocumentMediaType, bytes: Int, status: DocumentStatus, chunkCount: Int?,
+        embeddingModel: String, failure: String?, createdAt: Date, indexedAt: Date?
+    ) {
+        self.id = id
+        self.name = name
+        self.mediaType = mediaType
+        self.bytes = bytes
+        self.status = status
+        self.chunkCount = chunkCount
+        self.embeddingModel = embeddingModel
+        self.failure = failure
+        self.createdAt = createdAt
+        self.indexedAt = indexedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case object, id, name
+        case mediaType = "media_type"
+        case bytes, status
+        case chunkCount = "chunk_count"
+        case embeddingModel = "embedding_model"
+        case failure
+        case createdAt = "created_at"
+        case indexedAt = "indexed_at"
+    }
+}
+
+/// A page of a tenant's documents, newest first, as OpenAI pages its lists.
+public struct DocumentList: Codable, Sendable, Equatable {
+    public var object = "list"
+    public var data: [Document]
+    public var hasMore: Bool
+
+    public init(data: [Document], hasMore: Bool) {
+        self.data = data
+        self.hasMore = hasMore
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case object, data
+        case hasMore = "has_more"
+    }
+}
+
+public struct DocumentDeleted: Codable, Sendable, Equatable {
+    public var object = "document.deleted"
+    public var id: UUID
+    public var deleted = true
+
+    public init(id: UUID) { self.id = id }
+}
+
+/// A document to store, on `svc.ingestion.create`, for the caller named by its key.
+public struct DocumentCreateCall: Codable, Sendable, Equatable {
+    public var tenantID: UUID
+    /// The key that uploaded it: its indexing's embedding calls are charged to it.
+    public var apiKeyID: UUID?
+    public var upload: DocumentUpload
+
+    public init(tenantID: UUID, apiKeyID: UUID?, upload: DocumentUpload) {
+        self.tenantID = tenantID
+        self.apiKeyID = apiKeyID
+        self.upload = upload
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case tenantID = "tenant_id"
+        case apiKeyID = "api_key_id"
+        case upload
+    }
+}
+
+/// A page of documents, newest first, on `svc.ingestion.list`.
+public struct DocumentListCall: Codable, Sendable, Equatable {
+    public var tenantID: UUID
+    public var limit: Int
+    /// A document id: the page starts after it.
+    public var after: UUID?
+
+    public init(tenantID: UUID, limit: Int, after: UUID?) {
+        self.tenantID = tenantID
+        self.limit = limit
+        self.after = after
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case tenantID = "tenant_id"
+        case limit, after
+    }
+}
+
+/// One document, on `svc.ingestion.show` and `svc.ingestion.delete`.
+public struct DocumentCall: Codable, Sendable, Equatable {
+    public var tenantID: UUID
+    public var documentID: UUID
+
+    public init(tenantID: UUID, documentID: UUID) {
+        self.tenantID = tenantID
+        self.documentID = documentID
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case tenantID = "tenant_id"
+        case documentID = "document_id"
+    }
+}
+
+/// `POST /v1/search`.
+public struct SearchRequest: Codable, Sendable, Equatable {
+    public var query: String
+    /// 10 when not given; at most `DocumentLimits.maxSearchResults`.
+    public var limit: Int?
+    /// Only these documents' chunks; every indexed document of the tenant when not given.
+    public var documentIDs: [UUID]?
+
+    public init(query: String, limit: Int? = nil, documentIDs: [UUID]? = nil) {
+        self.query = query
+        self.limit = limit
+        self.documentIDs = documentIDs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case query, limit
+        case documentIDs = "document_ids"
+    }
+}
+
+/// A search of a tenant's documents, on `svc.ingestion.search`.
+public struct SearchCall: Codable, Sendable, Equatable {
+    public var tenantID: UUID
+    /// The key searching: the query's embedding is charged to it.
+    public var apiKeyID: UUID?
+    public var requestID: String
+    public var search: SearchRequest
+
+    public init(tenantID: UUID, apiKeyID: UUID?, requestID: String, search: SearchRequest) {
+        self.tenantID = tenantID
+        self.apiKeyID = apiKeyID
+        self.requestID = requestID
+        self.search = search
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case tenantID = "tenant_id"
+        case apiKeyID = "api_key_id"
+        case requestID = "request_id"
+        case search
+    }
+}
+
+/// The chunks that answer a search best, best first.
+public struct SearchResults: Codable, Sendable, Equatable {
+    public var object = "list"
+    public var data: [Hit]
+    /// The model the query was embedded with.
+    public var model: String
+
+    public init(data: [Hit], model: String) {
+        self.data = data
+        self.model = model
+    }
+
+    public struct Hit: Codable, Sendable, Equatable {
+        public var object = "search.result"
+        public var documentID: UUID
+        public var documentName: String
+        /// The chunk's place in its document, from 0.
+        public var chunkIndex: Int
+        /// The chunk's text, as read out of the document.
+        public var text: String
+        /// Reciprocal rank fusion of the two rankings below: higher is better; comparable
+        /// between the results of one search only.
+        public var score: Double
+        /// Cosine similarity of the chunk's embedding and the query's.
+        public var similarity: Double
+        /// The chunk's place among the chunks matching the query's words, from 1; nil when
+        /// it holds none of them.
+        public var keywordRank: Int?
+
+        public init(documentID: UUID, documentName: String, chunkIndex: Int, text: String, score: Double, similarity: Double, keywordRank: Int?) {
+            self.documentID = documentID
+            self.documentName = documentName
+            self.chunkIndex = chunkIndex
+            self.text = text
+            self.score = score
+            self.similarity = similarity
+            self.keywordRank = keywordRank
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case object
+            case documentID = "document_id"
+            case documentName = "document_name"
+            case chunkIndex = "chunk_index"
+            case text, score, similarity
+            case keywordRank = "keyword_rank"
+        }
+    }
+}
+
+/// A document was stored: the ingestion service's consumer chunks, embeds and indexes it.
+public struct DocumentUploaded: EventPayload {
+    public static let eventType = EventType(domain: "document", name: "uploaded")
+    public static let version = 1
+    public var documentID: UUID
+    public var name: String
+    public var bytes: Int
+
+    public init(documentID: UUID, name: String, bytes: Int) {
+        self.documentID = documentID
+        self.name = name
+        self.bytes = bytes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case documentID = "document_id"
+        case name, bytes
+    }
+}
+
+/// A document became searchable.
+public struct DocumentIndexed: EventPayload {
+    public static let eventType = EventType(domain: "document", name: "indexed")
+    public static let version = 1
+    public var documentID: UUID
+    public var chunkCount: Int
+    public var embeddingModel: String
+
+    public init(documentID: UUID, chunkCount: Int, embeddingModel: String) {
+        self.documentID = documentID
+        self.chunkCount = chunkCount
+        self.embeddingModel = embeddingModel
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case documentID = "document_id"
+        case chunkCount = "chunk_count"
+        case embeddingModel = "embedding_model"
+    }
+}
+
+/// A document could not be indexed and will not be tried again.
+public struct DocumentFailed: EventPayload {
+    public static let eventType = EventType(domain: "document", name: "failed")
+    public static let version = 1
+    public var documentID: UUID
+    public var reason: String
+
+    public init(documentID: UUID, reason: String) {
+        self.documentID = documentID
+        self.reason = reason
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case documentID = "document_id"
+        case reason
+    }
+}

@@ -1,0 +1,79 @@
+import Contracts
+import Foundation
+import Hummingbird
+
+/// `/v1/documents` and `/v1/search`: the caller's tenant's documents, stored and indexed by the
+/// ingestion service, and searched by meaning and by words together.
+struct DocumentRoutes: Sendable {
+    let ingestion: IngestionClient
+    let body: JSONBody
+
+    func addRoutes(to group: RouterGroup<GatewayContext>) {
+        group.post("documents", use: create)
+        group.get("documents", use: list)
+        group.get("documents/:document", use: show)
+        group.delete("documents/:document", use: delete)
+        group.post("search", use: search)
+    }
+
+    /// 202: the document is stored and will be searchable once its status is `indexed`.
+    func create(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        try caller.require(.documentsWrite)
+        let upload = try await body.decode(DocumentUpload.self, from: request)
+        // Checked here as well as by ingestion: a text this long would not fit in a bus message.
+        guard upload.text.utf8.count <= DocumentLimits.maxTextBytes else {
+            throw APIError(.invalidRequest, "text may be at most \(DocumentLimits.maxTextBytes) bytes of UTF-8.",
+                           code: "document_too_large", param: "text", status: .contentTooLarge)
+        }
+        let call = DocumentCreateCall(tenantID: try caller.requireTenant(), apiKeyID: caller.apiKeyID, upload: upload)
+        return try Response.json(try await ingestion.create(call, correlationID: context.requestID), status: .accepted)
+    }
+
+    /// `limit` (1–100, default 20) documents, newest first, after the document `after` names.
+    func list(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        try caller.require(.documentsRead)
+        let query = request.uri.queryParameters
+        var limit = 20
+        if let text = query.get("limit") {
+            guard let value = Int(text), (1...100).contains(value) else { throw APIError.invalid("limit", "limit must be an integer from 1 to 100.") }
+            limit = value
+        }
+        var after: UUID?
+        if let text = query.get("after") {
+            guard let id = UUID(uuidString: text) else { throw APIError.invalid("after", "after must be a document id.") }
+            after = id
+        }
+        let call = DocumentListCall(tenantID: try caller.requireTenant(), limit: limit, after: after)
+        return try Response.json(try await ingestion.list(call, correlationID: context.requestID))
+    }
+
+    func show(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        try caller.require(.documentsRead)
+        let call = DocumentCall(tenantID: try caller.requireTenant(), documentID: try Self.documentID(context))
+        return try Response.json(try await ingestion.show(call, correlationID: context.requestID))
+    }
+
+    func delete(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        try caller.require(.documentsWrite)
+        let call = DocumentCall(tenantID: try caller.requireTenant(), documentID: try Self.documentID(context))
+        return try Response.json(try await ingestion.delete(call, correlationID: context.requestID))
+    }
+
+    func search(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        try caller.require(.documentsRead)
+        let search = try await body.decode(SearchRequest.self, from: request)
+        let call = SearchCall(tenantID: try caller.requireTenant(), apiKeyID: caller.apiKeyID, requestID: context.requestID, search: search)
+        return try Response.json(try await ingestion.search(call, correlationID: context.requestID))
+    }
+
+    /// A path's document id; one that is not an id names no document.
+    private static func documentID(_ context: GatewayContext) throws(APIError) -> UUID {
+        guard let text = context.parameters.get("document"), let id = UUID(uuidString: text) else { throw APIError.notFound("document") }
+        return id
+    }
+}

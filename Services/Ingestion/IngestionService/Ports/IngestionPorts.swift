@@ -1,0 +1,86 @@
+import Contracts
+import Foundation
+import Logging
+import PostgresNIO
+import SwitchyardBus
+
+/// Ingestion's ports: the durable consumer of `document.uploaded`, and the verbs of
+/// `svc.ingestion.*` (`IngestionVerb`) the gateway calls.
+struct IngestionPorts {
+    let bus: Bus
+    let documents: Documents
+    let indexing: DocumentIndexing
+    let search: DocumentSearch
+    /// The consumer's durable name.
+    let consumerName: String
+    let logger: Logger
+
+    /// Shared by every ingestion replica (one durable name), so each document is indexed by one.
+    /// A document's embedding calls may take minutes: the acknowledgement waits that long, and
+    /// a few documents are indexed at once so as not to crowd the router. Deliveries are many:
+    /// an announcement may wait a minute for its document, and a document whose embeddings
+    /// cannot be made now is tried again for about two hours before it is marked failed.
+    func uploadConsumer(filterSubject: String = Subject.events(ofType: DocumentUploaded.eventType)) -> DurableConsumer {
+        var spec = ConsumerSpec(name: consumerName, filterSubject: filterSubject)
+        spec.ackWait = .seconds(600)
+        spec.maxInFlight = 4
+        spec.batchSize = 4
+        spec.maxDeliver = 40
+        let maxDeliver = spec.maxDeliver
+        return DurableConsumer(bus: bus, spec: spec, logger: logger) { delivery in await handle(delivery, maxDeliver: maxDeliver) }
+    }
+
+    func handle(_ delivery: Delivery, maxDeliver: Int) async -> HandlerOutcome {
+        let event: Envelope<DocumentUploaded>
+        do { event = try delivery.decode(DocumentUploaded.self) } catch { return .poison(reason: "unreadable document event: \(error)") }
+        do {
+            switch try await indexing.index(event) {
+            case .indexed(let chunks):
+                delivery.logger.info("document indexed", metadata: ["document": "\(event.payload.documentID)", "chunks": "\(chunks)"])
+            case .failed(let reason):
+                delivery.logger.warning("document not indexed", metadata: ["document": "\(event.payload.documentID)", "reason": "\(reason)"])
+            case .nothingToDo:
+                break
+            case .notStored:
+                // Stored just after its announcement, in all likelihood: ask again shortly,
+                // for a minute at most.
+                if Date().timeIntervalSince(event.occurredAt) < Self.storeWait, delivery.attempt < maxDeliver {
+                    return .retry(after: .seconds(2))
+                }
+            }
+            return .done
+        } catch {
+            delivery.logger.warning("document not indexed yet", metadata: ["document": "\(event.payload.documentID)", "error": "\(error)"])
+            guard delivery.attempt < maxDeliver else {
+                // The last delivery: the document is marked failed rather than left processing.
+                do {
+                    _ = try await indexing.fail(event, reason: "It could not be indexed after \(delivery.attempt) attempts: \(error)")
+                    return .done
+                } catch {
+                    return .poison(reason: "document \(event.payload.documentID) could not be indexed nor marked failed: \(error)")
+                }
+            }
+            return .retry(after: .seconds(min(300, 5 << min(delivery.attempt, 6))))
+        }
+    }
+
+    /// Seconds an announcement waits for its document to be stored.
+    static let storeWait: TimeInterval = 60
+
+    func responders() -> [Responder] {
+        [
+            responder(IngestionVerb.create) { (call: DocumentCreateCall) in try await documents.create(call) },
+            responder(IngestionVerb.list) { (call: DocumentListCall) in try await documents.list(call) },
+            responder(IngestionVerb.show) { (call: DocumentCall) in try await documents.show(call) },
+            responder(IngestionVerb.delete) { (call: DocumentCall) in try await documents.delete(call) },
+            responder(IngestionVerb.search) { (call: SearchCall) in try await search.search(call) },
+        ]
+    }
+
+    private func responder<Call: Decodable & SendableMetatype, Answer: Encodable & SendableMetatype>(
+        _ verb: String, _ answer: @escaping @Sendable (Call) async throws -> Answer
+    ) -> Responder {
+        Responder(bus: bus, subject: Subject.service(.ingestion, verb), queue: ServiceName.ingestion.rawValue, logger: logger,
+                  handler: .unary { request in try JSONCoding.encode(try await answer(try request.decode(Call.self))) })
+    }
+}

@@ -1,0 +1,211 @@
+import Contracts
+import Foundation
+import GatewayService
+import IngestionService
+import ServiceLifecycle
+import SwitchyardBus
+import Testing
+
+/// `/v1/documents` and `/v1/search` through the gateway, with the ingestion service indexing
+/// through the router's local embedding model, on real PostgreSQL and NATS.
+@Suite struct DocumentTests {
+    static let budgets = """
+        # Budgets
+
+        A budget caps what a tenant may spend on model calls in a calendar month. Every call is
+        reserved at the most it could cost before it runs and settled to its real cost after.
+        """
+    static let invoices = """
+        <html><head><title>Invoices</title><script>var zebra = "never indexed";</script></head>
+        <body><h1>Invoices</h1><p>An invoice closes a month of the ledger: one line per model,
+        with the discount of the tenant&#39;s contract.</p></body></html>
+        """
+
+    @Test func aDocumentIsIndexedSearchedAndDeleted() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database, role: .developer)
+            let (_, strangerKey) = try await makeTenantWithKey(database, role: .owner)
+            try await withGateway(tenant: tenant) { gateway in
+                try await withServiceGroup(ingestionServices(gateway, tenant: tenant)) {
+                    let budgets = try await upload(gateway, key: key, name: "budgets.md", text: Self.budgets, mediaType: "text/markdown")
+                    #expect(budgets.status == .processing && budgets.bytes == Self.budgets.utf8.count && budgets.embeddingModel == "local-embedding")
+                    let invoices = try await upload(gateway, key: key, name: "invoices.html", text: Self.invoices, mediaType: "text/html")
+                    for document in [budgets, invoices] {
+                        let indexed = try await waitUntilIndexed(gateway, key: key, document.id)
+                        #expect(indexed.status == .indexed && (indexed.chunkCount ?? 0) >= 1 && indexed.indexedAt != nil)
+                    }
+                    // Indexing embedded the chunks through the router, charged to the uploader's key.
+                    let usage = await gateway.usage.next(2)
+                    let records = try usage.map { try $0.decode(UsageRecorded.self).payload }
+                    #expect(records.count == 2 && records.allSatisfy { $0.model == "local-embedding" && $0.promptTokens > 0 })
+
+                    let found = try await search(gateway, key: key, #"{"query": "what does a budget reserve before a call", "limit": 5}"#)
+                    #expect(found.model == "local-embedding")
+                    #expect(found.data.first?.documentID == budgets.id, "\(found.data)")
+                    #expect(found.data.first?.documentName == "budgets.md")
+                    #expect(found.data.first?.text.contains("reserved at the most it could cost") == true)
+                    #expect(found.data.first?.keywordRank == 1)
+                    #expect(found.data.allSatisfy { $0.similarity >= -1.0001 && $0.similarity <= 1.0001 })
+                    #expect(zip(found.data, found.data.dropFirst()).allSatisfy { $0.score >= $1.score })
+
+                    // The page's words are indexed, its script's are not.
+                    let invoiceHits = try await search(gateway, key: key, #"{"query": "invoice discount", "limit": 1}"#)
+                    #expect(invoiceHits.data.first?.documentID == invoices.id)
+                    #expect(invoiceHits.data.first?.text.contains("the discount of the tenant's contract") == true)
+                    let scripted = try await search(gateway, key: key, #"{"query": "zebra"}"#)
+                    #expect(scripted.data.allSatisfy { $0.keywordRank == nil })
+
+                    // Limited to one document.
+                    let only = try await search(gateway, key: key, #"{"query": "budget", "document_ids": ["\#(invoices.id)"]}"#)
+                    #expect(!only.data.isEmpty && only.data.allSatisfy { $0.documentID == invoices.id })
+
+                    let list = try JSONCoding.decode(DocumentList.self, from: try await send(.GET, gateway.url + "/v1/documents?limit=1", key: key).body)
+                    #expect(list.data.map(\.id) == [invoices.id] && list.hasMore)
+                    let rest = try JSONCoding.decode(
+                        DocumentList.self, from: try await send(.GET, gateway.url + "/v1/documents?after=\(invoices.id)", key: key).body)
+                    #expect(rest.data.map(\.id) == [budgets.id] && !rest.hasMore)
+
+                    // Another tenant sees none of it.
+                    #expect(try await send(.GET, gateway.url + "/v1/documents/\(budgets.id)", key: strangerKey).status == 404)
+                    #expect(try await send(.DELETE, gateway.url + "/v1/documents/\(budgets.id)", key: strangerKey).status == 404)
+                    let strangers = try await search(gateway, key: strangerKey, #"{"query": "budget"}"#)
+                    #expect(strangers.data.isEmpty)
+                    let strangerList = try await send(.GET, gateway.url + "/v1/documents", key: strangerKey)
+                    #expect(try JSONCoding.decode(DocumentList.self, from: strangerList.body).data.isEmpty)
+
+                    let deleted = try await send(.DELETE, gateway.url + "/v1/documents/\(budgets.id)", key: key)
+                    #expect(deleted.status == 200)
+                    #expect(try JSONCoding.decode(DocumentDeleted.self, from: deleted.body).id == budgets.id)
+                    #expect(try await send(.GET, gateway.url + "/v1/documents/\(budgets.id)", key: key).status == 404)
+                    let after = try await search(gateway, key: key, #"{"query": "what does a budget reserve before a call"}"#)
+                    #expect(after.data.allSatisfy { $0.documentID == invoices.id })
+                }
+            }
+        }
+    }
+
+    @Test func badInputIsRefusedNamingTheField() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database, role: .developer)
+            let viewer = try await makeKey(database, tenant: tenant, role: .viewer)
+            try await withGateway(tenant: tenant) { gateway in
+                try await withServiceGroup(ingestionServices(gateway, tenant: tenant)) {
+                    let url = gateway.url + "/v1/documents"
+                    let refusals: [(String, Int, String)] = [
+                        (#"{"name": "a.txt"}"#, 400, "text"),
+                        (#"{"name": "", "text": "words"}"#, 400, "name"),
+                        (#"{"name": "   ", "text": "words"}"#, 400, "name"),
+                        (#"{"name": "\#(String(repeating: "n", count: 256))", "text": "words"}"#, 400, "name"),
+                        (#"{"name": "a.txt", "text": "  \n "}"#, 400, "text"),
+                        (#"{"name": "a.txt", "text": "a\u0000b"}"#, 400, "text"),
+                        (#"{"name": "a.pdf", "text": "words", "media_type": "application/pdf"}"#, 400, "media_type"),
+                        (#"{"name": "big.txt", "text": "\#(String(repeating: "x", count: DocumentLimits.maxTextBytes + 1))"}"#, 413, "text"),
+                    ]
+                    for (body, status, param) in refusals {
+                        let answer = try await send(.POST, url, key: key, json: body)
+                        let error = try JSONCoding.decode(ErrorBody.self, from: answer.body)
+                        #expect(answer.status == status && error.error.param == param, "\(body.prefix(80)): \(answer.status) \(error)")
+                    }
+                    let searches: [(String, String)] = [
+                        (#"{"query": ""}"#, "query"), (#"{"query": " "}"#, "query"), (#"{"query": "x", "limit": 0}"#, "limit"),
+                        (#"{"query": "x", "limit": 51}"#, "limit"), (#"{"query": "x", "document_ids": []}"#, "document_ids"),
+                        (#"{"query": "x", "document_ids": ["not-an-id"]}"#, "document_ids[0]"),
+                    ]
+                    for (body, param) in searches {
+                        let answer = try await send(.POST, gateway.url + "/v1/search", key: key, json: body)
+                        let error = try JSONCoding.decode(ErrorBody.self, from: answer.body)
+                        #expect(answer.status == 400 && error.error.param == param, "\(body): \(answer.status) \(error)")
+                    }
+                    #expect(try await send(.GET, url + "?limit=0", key: key).status == 400)
+                    #expect(try await send(.GET, url + "?after=yesterday", key: key).status == 400)
+                    #expect(try await send(.GET, url + "/not-an-id", key: key).status == 404)
+
+                    // A viewer reads and searches, and does not upload or delete.
+                    #expect(try await send(.POST, url, key: viewer.secret, json: #"{"name": "a", "text": "b"}"#).status == 403)
+                    #expect(try await send(.GET, url, key: viewer.secret).status == 200)
+                    #expect(try await send(.POST, gateway.url + "/v1/search", key: viewer.secret, json: #"{"query": "b"}"#).status == 200)
+                    // Nothing refused was stored.
+                    let list = try JSONCoding.decode(DocumentList.self, from: try await send(.GET, url, key: key).body)
+                    #expect(list.data.isEmpty)
+                }
+            }
+        }
+    }
+
+    /// A document whose chunks the router refuses to embed ends `failed`, saying why, and
+    /// `document.failed` is published; it is not retried for ever.
+    @Test func aDocumentThatCannotBeEmbeddedEndsFailed() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database, role: .developer)
+            try await withGateway(tenant: tenant) { gateway in
+                let failures = DeliveryLog()
+                let watcher = DurableConsumer(
+                    bus: gateway.bus, spec: ConsumerSpec(name: uniqueName("failed"), filterSubject: Subject.event(tenant: tenant, type: DocumentFailed.eventType)),
+                    logger: TestEnvironment.logger
+                ) { delivery in
+                    failures.record(delivery)
+                    return .done
+                }
+                // A chat model makes no embeddings: the router refuses the call for what it is.
+                let services = ingestionServices(gateway, tenant: tenant, config: IngestionConfig(embeddingModel: "local-chat")) + [watcher]
+                try await withServiceGroup(services) {
+                    let document = try await upload(gateway, key: key, name: "notes.txt", text: "Some notes.", mediaType: nil)
+                    let failed = try await waitUntil(gateway, key: key, document.id) { $0.status != .processing }
+                    #expect(failed.status == .failed && failed.chunkCount == nil)
+                    #expect(failed.failure?.contains("local-chat") == true, "\(failed.failure ?? "")")
+                    let event = try #require(await failures.next(1).first).decode(DocumentFailed.self)
+                    #expect(event.payload.documentID == document.id && event.payload.reason == failed.failure)
+                }
+            }
+        }
+    }
+
+    /// The announcement is published before the document is stored (so nothing is stored that
+    /// nothing indexes): an announcement that arrives first waits for its document.
+    @Test func anAnnouncementThatArrivesBeforeItsDocumentWaitsForIt() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database, role: .developer)
+            try await withGateway(tenant: tenant) { gateway in
+                try await withServiceGroup(ingestionServices(gateway, tenant: tenant)) {
+                    let id = UUID.timeOrdered()
+                    _ = try await gateway.bus.publish(Envelope(tenantID: tenant, payload: DocumentUploaded(documentID: id, name: "late.txt", bytes: 11)))
+                    try await Task.sleep(for: .seconds(3))
+                    try await database.withTenant(tenant) { tx in
+                        try await tx.execute("""
+                            INSERT INTO documents (tenant_id, id, name, media_type, body, bytes, embedding_model)
+                            VALUES (\(tenant), \(id), 'late.txt', 'text/plain', 'Late words.', 11, 'local-embedding')
+                            """)
+                    }
+                    let indexed = try await waitUntilIndexed(gateway, key: key, id)
+                    #expect(indexed.chunkCount == 1)
+                }
+            }
+        }
+    }
+
+    private func upload(_ gateway: GatewayUnderTest, key: String, name: String, text: String, mediaType: String?) async throws -> Document {
+        let upload = DocumentUpload(name: name, text: text, mediaType: mediaType.flatMap(DocumentMediaType.init))
+        let answer = try await send(.POST, gateway.url + "/v1/documents", key: key, json: String(decoding: try JSONCoding.encode(upload), as: UTF8.self))
+        #expect(answer.status == 202, "\(String(decoding: answer.body, as: UTF8.self))")
+        return try JSONCoding.decode(Document.self, from: answer.body)
+    }
+
+    private func waitUntilIndexed(_ gateway: GatewayUnderTest, key: String, _ id: UUID) async throws -> Document {
+        try await waitUntil(gateway, key: key, id) { $0.status == .indexed }
+    }
+
+    private func waitUntil(_ gateway: GatewayUnderTest, key: String, _ id: UUID, _ done: (Document) -> Bool) async throws -> Document {
+        var latest: Document?
+        _ = try await eventually {
+            latest = try JSONCoding.decode(Document.self, from: try await send(.GET, gateway.url + "/v1/documents/\(id)", key: key).body)
+            return latest.map(done) ?? false
+        }
+        return try #require(latest)
+    }
+
+    private func search(_ gateway: GatewayUnderTest, key: String, _ body: String) async throws -> SearchResults {
+        let answer = try await send(.POST, gateway.url + "/v1/search", key: key, json: body)
+        #expect(answer.status == 200, "\(String(decoding: answer.body, as: UTF8.self))")
+        return try JSONCoding.decode(SearchResults.self, from: answer.body)
+    }
+}

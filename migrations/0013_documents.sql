@@ -1,0 +1,51 @@
+-- A tenant's documents and the chunks the ingestion service cuts them into. A chunk keeps its
+-- text, its words for full-text search (a generated tsvector under a GIN index) and its
+-- embedding as a unit vector, so a search ranks chunks by words and by meaning at once.
+
+CREATE TABLE documents (
+    tenant_id uuid NOT NULL REFERENCES tenants (tenant_id),
+    id uuid NOT NULL,
+    name text NOT NULL CHECK (length(name) BETWEEN 1 AND 255),
+    media_type text NOT NULL CHECK (media_type IN ('text/plain', 'text/markdown', 'text/html')),
+    body text NOT NULL,
+    bytes integer NOT NULL CHECK (bytes BETWEEN 1 AND 524288),
+    status text NOT NULL DEFAULT 'processing' CHECK (status IN ('processing', 'indexed', 'failed')),
+    -- The key that uploaded it: the embedding calls that index it are charged to it.
+    api_key_id uuid,
+    embedding_model text NOT NULL,
+    chunk_count integer CHECK (chunk_count >= 0),
+    failure text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    indexed_at timestamptz,
+    PRIMARY KEY (tenant_id, id)
+);
+
+-- Lists page newest first (ids are time-ordered UUIDs).
+CREATE INDEX documents_newest ON documents (tenant_id, id DESC);
+
+CREATE TABLE document_chunks (
+    tenant_id uuid NOT NULL,
+    document_id uuid NOT NULL,
+    chunk_index integer NOT NULL CHECK (chunk_index >= 0),
+    text text NOT NULL,
+    words tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED,
+    -- A unit vector: the dot product of two is their cosine similarity.
+    embedding real[] NOT NULL,
+    PRIMARY KEY (tenant_id, document_id, chunk_index),
+    FOREIGN KEY (tenant_id, document_id) REFERENCES documents (tenant_id, id) ON DELETE CASCADE
+);
+
+CREATE INDEX document_chunks_words ON document_chunks USING gin (words);
+
+SELECT enable_tenant_isolation('documents');
+SELECT enable_tenant_isolation('document_chunks');
+
+GRANT SELECT, INSERT, UPDATE, DELETE ON documents, document_chunks TO switchyard_app;
+
+-- The dot product of two vectors of the same length (cosine similarity for unit vectors).
+CREATE FUNCTION vector_dot(a real[], b real[]) RETURNS double precision
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT sum(x::double precision * y) FROM unnest(a, b) AS pair (x, y)
+$$;
+
+GRANT EXECUTE ON FUNCTION vector_dot(real[], real[]) TO switchyard_app;
