@@ -139,17 +139,25 @@ public struct DocumentCreateCall: Codable, Sendable, Equatable {
     public var tenantID: UUID
     /// The key that uploaded it: its indexing's embedding calls are charged to it.
     public var apiKeyID: UUID?
+    /// The upload's request id, which its embedding calls are recorded under.
+    public var requestID: String
+    /// The catalog model its chunks are embedded with (the gateway's setting).
+    public var embeddingModel: String
     public var upload: DocumentUpload
 
-    public init(tenantID: UUID, apiKeyID: UUID?, upload: DocumentUpload) {
+    public init(tenantID: UUID, apiKeyID: UUID?, requestID: String, embeddingModel: String, upload: DocumentUpload) {
         self.tenantID = tenantID
         self.apiKeyID = apiKeyID
+        self.requestID = requestID
+        self.embeddingModel = embeddingModel
         self.upload = upload
     }
 
     enum CodingKeys: String, CodingKey {
         case tenantID = "tenant_id"
         case apiKeyID = "api_key_id"
+        case requestID = "request_id"
+        case embeddingModel = "embedding_model"
         case upload
     }
 }
@@ -209,18 +217,22 @@ public struct SearchRequest: Codable, Sendable, Equatable {
     }
 }
 
-/// A search of a tenant's documents, on `svc.ingestion.search`.
+/// A search of a tenant's documents, on `svc.ingestion.search`. The answer's
+/// `Switchyard-Cost-Micros` and `Switchyard-Total-Tokens` headers are the query's embedding's.
 public struct SearchCall: Codable, Sendable, Equatable {
     public var tenantID: UUID
     /// The key searching: the query's embedding is charged to it.
     public var apiKeyID: UUID?
     public var requestID: String
+    /// The catalog model the query is embedded with; only documents indexed with it are searched.
+    public var embeddingModel: String
     public var search: SearchRequest
 
-    public init(tenantID: UUID, apiKeyID: UUID?, requestID: String, search: SearchRequest) {
+    public init(tenantID: UUID, apiKeyID: UUID?, requestID: String, embeddingModel: String, search: SearchRequest) {
         self.tenantID = tenantID
         self.apiKeyID = apiKeyID
         self.requestID = requestID
+        self.embeddingModel = embeddingModel
         self.search = search
     }
 
@@ -228,6 +240,7 @@ public struct SearchCall: Codable, Sendable, Equatable {
         case tenantID = "tenant_id"
         case apiKeyID = "api_key_id"
         case requestID = "request_id"
+        case embeddingModel = "embedding_model"
         case search
     }
 }
@@ -238,10 +251,13 @@ public struct SearchResults: Codable, Sendable, Equatable {
     public var data: [Hit]
     /// The model the query was embedded with.
     public var model: String
+    /// The query's embedding.
+    public var usage: EmbeddingsResponse.Usage
 
-    public init(data: [Hit], model: String) {
+    public init(data: [Hit], model: String, usage: EmbeddingsResponse.Usage) {
         self.data = data
         self.model = model
+        self.usage = usage
     }
 
     public struct Hit: Codable, Sendable, Equatable {

@@ -10,8 +10,10 @@ CREATE TABLE documents (
     body text NOT NULL,
     bytes integer NOT NULL CHECK (bytes BETWEEN 1 AND 524288),
     status text NOT NULL DEFAULT 'processing' CHECK (status IN ('processing', 'indexed', 'failed')),
-    -- The key that uploaded it: the embedding calls that index it are charged to it.
+    -- The key that uploaded it and the upload's request id: the embedding calls that index it
+    -- are charged to that key, recorded under that id.
     api_key_id uuid,
+    request_id text NOT NULL,
     embedding_model text NOT NULL,
     chunk_count integer CHECK (chunk_count >= 0),
     failure text,

@@ -38,10 +38,11 @@ func json(_ value: some Encodable) throws -> [String: Any] {
             id: UUID(), name: "a.md", mediaType: .markdown, bytes: 12, status: .indexed, chunkCount: 1, embeddingModel: "local-embedding",
             failure: nil, createdAt: Date().roundedToMilliseconds, indexedAt: Date().roundedToMilliseconds)
         _ = try roundTrip(DocumentList(data: [document], hasMore: false))
-        _ = try roundTrip(DocumentCreateCall(tenantID: tenant, apiKeyID: UUID(), upload: DocumentUpload(name: "a.md", text: "# A", mediaType: .markdown)))
-        _ = try roundTrip(SearchCall(tenantID: tenant, apiKeyID: nil, requestID: "req_1", search: SearchRequest(query: "a", limit: 3, documentIDs: [document.id])))
+        _ = try roundTrip(DocumentCreateCall(tenantID: tenant, apiKeyID: UUID(), requestID: "req_1", embeddingModel: "local-embedding", upload: DocumentUpload(name: "a.md", text: "# A", mediaType: .markdown)))
+        _ = try roundTrip(SearchCall(tenantID: tenant, apiKeyID: nil, requestID: "req_1", embeddingModel: "local-embedding", search: SearchRequest(query: "a", limit: 3, documentIDs: [document.id])))
         _ = try roundTrip(SearchResults(data: [.init(documentID: document.id, documentName: "a.md", chunkIndex: 0, text: "A", score: 0.032,
-                                                     similarity: 0.5, keywordRank: nil)], model: "local-embedding"))
+                                                     similarity: 0.5, keywordRank: nil)], model: "local-embedding",
+                                        usage: .init(promptTokens: 2)))
         let object = try json(document)
         #expect(object["media_type"] as? String == "text/markdown" && object["chunk_count"] as? Int == 1 && object["object"] as? String == "document")
     }

@@ -106,6 +106,13 @@ import Testing
                         let error = try JSONCoding.decode(ErrorBody.self, from: answer.body)
                         #expect(answer.status == status && error.error.param == param, "\(body.prefix(80)): \(answer.status) \(error)")
                     }
+                    // Past the gateway's 4 MiB, with and without an idempotency key (whose
+                    // middleware reads the body first): 413, never a 500.
+                    let huge = #"{"name": "huge.txt", "text": "\#(String(repeating: "x", count: 5 << 20))"}"#
+                    for headers in [[], [("Idempotency-Key", "huge-\(UUID())")]] {
+                        let answer = try await send(.POST, url, key: key, json: huge, headers: headers)
+                        #expect(answer.status == 413 && answer.error?.code == "request_too_large", "\(headers): \(answer.status) \(answer.text)")
+                    }
                     let searches: [(String, String)] = [
                         (#"{"query": ""}"#, "query"), (#"{"query": " "}"#, "query"), (#"{"query": "x", "limit": 0}"#, "limit"),
                         (#"{"query": "x", "limit": 51}"#, "limit"), (#"{"query": "x", "document_ids": []}"#, "document_ids"),
@@ -137,7 +144,10 @@ import Testing
     @Test func aDocumentThatCannotBeEmbeddedEndsFailed() async throws {
         try await withDatabase { database in
             let (tenant, key) = try await makeTenantWithKey(database, role: .developer)
-            try await withGateway(tenant: tenant) { gateway in
+            var config = GatewayConfig(port: 0)
+            // A chat model makes no embeddings: the router refuses the calls for what they are.
+            config.documentsEmbeddingModel = "local-chat"
+            try await withGateway(tenant: tenant, config: config) { gateway in
                 let failures = DeliveryLog()
                 let watcher = DurableConsumer(
                     bus: gateway.bus, spec: ConsumerSpec(name: uniqueName("failed"), filterSubject: Subject.event(tenant: tenant, type: DocumentFailed.eventType)),
@@ -146,15 +156,58 @@ import Testing
                     failures.record(delivery)
                     return .done
                 }
-                // A chat model makes no embeddings: the router refuses the call for what it is.
-                let services = ingestionServices(gateway, tenant: tenant, config: IngestionConfig(embeddingModel: "local-chat")) + [watcher]
-                try await withServiceGroup(services) {
+                try await withServiceGroup(ingestionServices(gateway, tenant: tenant) + [watcher]) {
                     let document = try await upload(gateway, key: key, name: "notes.txt", text: "Some notes.", mediaType: nil)
                     let failed = try await waitUntil(gateway, key: key, document.id) { $0.status != .processing }
                     #expect(failed.status == .failed && failed.chunkCount == nil)
                     #expect(failed.failure?.contains("local-chat") == true, "\(failed.failure ?? "")")
                     let event = try #require(await failures.next(1).first).decode(DocumentFailed.self)
                     #expect(event.payload.documentID == document.id && event.payload.reason == failed.failure)
+                    // A search cannot embed its query either: unavailable, naming why, never a 500.
+                    let search = try await send(.POST, gateway.url + "/v1/search", key: key, json: #"{"query": "notes"}"#)
+                    #expect(search.status == 503 && search.text.contains("local-chat"), "\(search.status) \(search.text)")
+                }
+            }
+        }
+    }
+
+    /// Uploads and searches take the caller's limits as embedding calls: a document is reserved
+    /// at the most its chunks can cost, so documents uploaded together never pass a budget, and a
+    /// refused upload stores nothing.
+    @Test func uploadsTakeTheCallersLimitsAndNeverPassABudget() async throws {
+        try await withDatabase { database in
+            let (tenant, owner) = try await makeTenantWithKey(database, role: .owner)
+            let limited = try await makeKey(database, tenant: tenant, role: .developer, limits: QuotaLimits(requestsPerMinute: 2))
+            try await withGateway(tenant: tenant, replicas: 2) { gateway in
+                // Billing seeds the budget's counter from the ledger.
+                try await withServiceGroup(ingestionServices(gateway, tenant: tenant) + billingServices(gateway, tenant: tenant)) {
+                    // 1 cent; at 0.02 micro-USD a token, 100 KB is reserved at 200,000 tokens, 4,000 micro-USD.
+                    let set = try await send(.PUT, gateway.url + "/admin/tenants/\(tenant)/budget", key: owner,
+                                             json: #"{"amount_micros":10000,"policy":"block"}"#)
+                    #expect(set.status == 200, "\(set.text)")
+                    let text = String(repeating: "Budgets hold across replicas. ", count: 100_000 / 30)
+                    let body = String(decoding: try JSONCoding.encode(DocumentUpload(name: "big.txt", text: text)), as: UTF8.self)
+                    let answers = try await withThrowingTaskGroup(of: HTTPAnswer.self) { group in
+                        for index in 0..<8 {
+                            let url = gateway.urls[index % 2] + "/v1/documents"
+                            group.addTask { try await send(.POST, url, key: owner, json: body) }
+                        }
+                        return try await group.reduce(into: [HTTPAnswer]()) { $0.append($1) }
+                    }
+                    let admitted = answers.filter { $0.status == 202 }
+                    let refused = answers.filter { $0.status == 429 }
+                    #expect(admitted.count == 2 && refused.count == 6, "\(answers.map(\.status))")
+                    #expect(refused.allSatisfy { $0.error?.type == .insufficientQuota }, "\(refused.first?.text ?? "")")
+                    let stored = try JSONCoding.decode(DocumentList.self, from: try await send(.GET, gateway.url + "/v1/documents", key: owner).body)
+                    #expect(stored.data.count == admitted.count)
+
+                    // A key's request rate counts uploads and searches, with OpenAI's headers.
+                    let search = #"{"query": "replicas"}"#
+                    let first = try await send(.POST, gateway.url + "/v1/search", key: limited.secret, json: search)
+                    #expect(first.status == 200 && first.headers.first(name: "x-ratelimit-limit-requests") == "2", "\(first.text)")
+                    #expect(try await send(.POST, gateway.url + "/v1/search", key: limited.secret, json: search).status == 200)
+                    let third = try await send(.POST, gateway.url + "/v1/search", key: limited.secret, json: search)
+                    #expect(third.status == 429 && third.headers.first(name: "retry-after") != nil)
                 }
             }
         }
@@ -172,8 +225,8 @@ import Testing
                     try await Task.sleep(for: .seconds(3))
                     try await database.withTenant(tenant) { tx in
                         try await tx.execute("""
-                            INSERT INTO documents (tenant_id, id, name, media_type, body, bytes, embedding_model)
-                            VALUES (\(tenant), \(id), 'late.txt', 'text/plain', 'Late words.', 11, 'local-embedding')
+                            INSERT INTO documents (tenant_id, id, name, media_type, body, bytes, request_id, embedding_model)
+                            VALUES (\(tenant), \(id), 'late.txt', 'text/plain', 'Late words.', 11, 'req_late', 'local-embedding')
                             """)
                     }
                     let indexed = try await waitUntilIndexed(gateway, key: key, id)

@@ -45,8 +45,8 @@ import Testing
             try await tx.execute("INSERT INTO analytics_processed_events (tenant_id, event_id) VALUES (\(tenant), \(UUID()))")
             let document = UUID.timeOrdered()
             try await tx.execute("""
-                INSERT INTO documents (tenant_id, id, name, media_type, body, bytes, embedding_model)
-                VALUES (\(tenant), \(document), 'seed.txt', 'text/plain', 'Seed words.', 11, 'local-embedding')
+                INSERT INTO documents (tenant_id, id, name, media_type, body, bytes, request_id, embedding_model)
+                VALUES (\(tenant), \(document), 'seed.txt', 'text/plain', 'Seed words.', 11, 'req_seed', 'local-embedding')
                 """)
             try await tx.execute("""
                 INSERT INTO document_chunks (tenant_id, document_id, chunk_index, text, embedding)

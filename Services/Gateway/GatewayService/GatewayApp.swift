@@ -150,7 +150,8 @@ public struct Gateway: Sendable {
         InvoiceRoutes(billing: BillingClient(bus: bus)).addRoutes(to: v1)
         PaymentWebhookRoutes(secret: config.paymentWebhookSecret, billing: BillingClient(bus: bus), redis: redis, body: body).addRoutes(to: router)
         AnalyticsRoutes(bus: bus).addRoutes(to: v1)
-        DocumentRoutes(ingestion: IngestionClient(bus: bus), body: body).addRoutes(to: v1)
+        DocumentRoutes(documents: DocumentCalls(ingestion: IngestionClient(bus: bus), calls: calls, embeddingModel: config.documentsEmbeddingModel),
+                       body: body).addRoutes(to: v1)
         AdminRoutes(database: database, bus: bus, body: body).addRoutes(to: admin)
         routes.load(router.routes.map { ($0.method, $0.path.description) })
         return router
@@ -182,6 +183,10 @@ public struct GatewayConfig: Sendable {
     /// `SWITCHYARD_GATEWAY_BUDGET_CHECK_INTERVAL`: how often each budget counter in use is
     /// checked against billing's ledger and corrected (`BudgetReconciler`); `0s` never.
     public var budgetCheckInterval: Duration = .seconds(300)
+    /// `SWITCHYARD_DOCUMENTS_EMBEDDING_MODEL`: the catalog model documents' chunks and search
+    /// queries are embedded with. A document keeps the model it was indexed with; searches find
+    /// the documents indexed with the model in force.
+    public var documentsEmbeddingModel = "local-embedding"
 
     public init(
         host: String = "127.0.0.1", port: Int = 28080, maxBodyBytes: Int = 4 << 20, modelCallTimeout: Duration = .seconds(300),
@@ -214,6 +219,7 @@ public struct GatewayConfig: Sendable {
         rateLimitsWhenRedisDown = try settings.choice("SWITCHYARD_RATE_LIMITS_WHEN_REDIS_DOWN", default: rateLimitsWhenRedisDown)
         jwt = try JWTSettings(settings: settings)
         budgetCheckInterval = try settings.duration("SWITCHYARD_GATEWAY_BUDGET_CHECK_INTERVAL", default: budgetCheckInterval)
+        documentsEmbeddingModel = settings.string("SWITCHYARD_DOCUMENTS_EMBEDDING_MODEL") ?? documentsEmbeddingModel
         paymentWebhookSecret = settings.string("SWITCHYARD_PAYMENT_WEBHOOK_SECRET").map(Secret.init)
         if let secret = paymentWebhookSecret, secret.value.utf8.count < 32 {
             throw ConfigError(variable: "SWITCHYARD_PAYMENT_WEBHOOK_SECRET", reason: "must be at least 32 characters")

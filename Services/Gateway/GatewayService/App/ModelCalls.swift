@@ -118,7 +118,7 @@ struct ModelCalls: Sendable {
     /// Monthly token quotas take `promptAtMost` prompt tokens and the most completion tokens the
     /// call can get, and budgets that at the model's highest price: bounds it cannot exceed, so
     /// calls in flight together never pass them.
-    private func admit(_ caller: Caller, _ model: String, requestID: String, prompt: Int, promptAtMost: Int, completionLimit: Int?) async throws -> Admission? {
+    func admit(_ caller: Caller, _ model: String, requestID: String, prompt: Int, promptAtMost: Int, completionLimit: Int?) async throws -> Admission? {
         guard let quotas else { return nil }
         var (tokensAtMost, cost): (Int?, Int64) = (nil, 0)
         if caller.hasBudget || caller.hasMonthlyTokenQuota, let tenant = caller.tenantID,
@@ -150,7 +150,7 @@ struct ModelCalls: Sendable {
     /// slot free for the next one. Any other call answers first and settles beside it (one Redis
     /// round trip less on the way back): until then its reservation stands, so a caller's next
     /// call meets the limits as a call made at the same time would have, never looser ones.
-    private func settle(_ admission: Admission?, _ caller: Caller, actualTokens: Int?, actualCostMicros: Int64?) async {
+    func settle(_ admission: Admission?, _ caller: Caller, actualTokens: Int?, actualCostMicros: Int64?) async {
         // No task for a call that took nothing.
         guard let quotas, let admission, admission.tookAnything else { return }
         let tenant = caller.tenantID

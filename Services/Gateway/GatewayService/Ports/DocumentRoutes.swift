@@ -5,7 +5,7 @@ import Hummingbird
 /// `/v1/documents` and `/v1/search`: the caller's tenant's documents, stored and indexed by the
 /// ingestion service, and searched by meaning and by words together.
 struct DocumentRoutes: Sendable {
-    let ingestion: IngestionClient
+    let documents: DocumentCalls
     let body: JSONBody
 
     func addRoutes(to group: RouterGroup<GatewayContext>) {
@@ -26,8 +26,8 @@ struct DocumentRoutes: Sendable {
             throw APIError(.invalidRequest, "text may be at most \(DocumentLimits.maxTextBytes) bytes of UTF-8.",
                            code: "document_too_large", param: "text", status: .contentTooLarge)
         }
-        let call = DocumentCreateCall(tenantID: try caller.requireTenant(), apiKeyID: caller.apiKeyID, upload: upload)
-        return try Response.json(try await ingestion.create(call, correlationID: context.requestID), status: .accepted)
+        let (document, admission) = try await documents.create(upload, caller: caller, requestID: context.requestID)
+        return try Self.json(document, status: .accepted, admission)
     }
 
     /// `limit` (1–100, default 20) documents, newest first, after the document `after` names.
@@ -46,29 +46,36 @@ struct DocumentRoutes: Sendable {
             after = id
         }
         let call = DocumentListCall(tenantID: try caller.requireTenant(), limit: limit, after: after)
-        return try Response.json(try await ingestion.list(call, correlationID: context.requestID))
+        return try Response.json(try await documents.ingestion.list(call, correlationID: context.requestID))
     }
 
     func show(_ request: Request, context: GatewayContext) async throws -> Response {
         let caller = try context.requireCaller()
         try caller.require(.documentsRead)
         let call = DocumentCall(tenantID: try caller.requireTenant(), documentID: try Self.documentID(context))
-        return try Response.json(try await ingestion.show(call, correlationID: context.requestID))
+        return try Response.json(try await documents.ingestion.show(call, correlationID: context.requestID))
     }
 
     func delete(_ request: Request, context: GatewayContext) async throws -> Response {
         let caller = try context.requireCaller()
         try caller.require(.documentsWrite)
         let call = DocumentCall(tenantID: try caller.requireTenant(), documentID: try Self.documentID(context))
-        return try Response.json(try await ingestion.delete(call, correlationID: context.requestID))
+        return try Response.json(try await documents.ingestion.delete(call, correlationID: context.requestID))
     }
 
     func search(_ request: Request, context: GatewayContext) async throws -> Response {
         let caller = try context.requireCaller()
         try caller.require(.documentsRead)
         let search = try await body.decode(SearchRequest.self, from: request)
-        let call = SearchCall(tenantID: try caller.requireTenant(), apiKeyID: caller.apiKeyID, requestID: context.requestID, search: search)
-        return try Response.json(try await ingestion.search(call, correlationID: context.requestID))
+        let (results, admission) = try await documents.search(search, caller: caller, requestID: context.requestID)
+        return try Self.json(results, status: .ok, admission)
+    }
+
+    /// With the rate limit headers of the call's admission.
+    private static func json(_ value: some Encodable, status: HTTPResponse.Status, _ admission: Admission?) throws -> Response {
+        var response = try Response.json(value, status: status)
+        InferenceRoutes.add(admission?.headers ?? [], to: &response.headers)
+        return response
     }
 
     /// A path's document id; one that is not an id names no document.

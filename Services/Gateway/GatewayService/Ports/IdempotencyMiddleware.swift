@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import HTTPTypes
 import Logging
+import NIOCore
 import Synchronization
 
 /// `Idempotency-Key` on POST: the same key and body within 24 hours answer the stored response
@@ -119,6 +120,9 @@ struct IdempotencyMiddleware: RouterMiddleware {
         do {
             return try await request.collectBody(upTo: maxBodyBytes)
         } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError.bodyTooLarge(maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            // What collecting a body that arrives in several parts throws.
             throw APIError.bodyTooLarge(maxBodyBytes)
         }
     }

@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// Reads a JSON request body within the configured size cap, and says which field is wrong
 /// when it cannot be read: the message a caller needs to fix the request.
@@ -26,6 +27,9 @@ struct JSONBody: Sendable {
         do {
             buffer = try await request.body.collect(upTo: maxBytes)
         } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError.bodyTooLarge(maxBytes)
+        } catch is NIOTooManyBytesError {
+            // What collecting a body that arrives in several parts throws.
             throw APIError.bodyTooLarge(maxBytes)
         }
         guard buffer.readableBytes > 0 else {

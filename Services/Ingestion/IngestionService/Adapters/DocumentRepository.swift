@@ -10,6 +10,8 @@ enum DocumentRepository {
         var document: Document
         var body: String
         var apiKeyID: UUID?
+        /// The upload's request id: its embedding calls are recorded under it.
+        var requestID: String
     }
 
     /// One chunk ready to store: its text and unit embedding.
@@ -20,13 +22,12 @@ enum DocumentRepository {
 
     private static let columns = "id, name, media_type, bytes, status, chunk_count, embedding_model, failure, created_at, indexed_at"
 
-    static func insert(
-        id: UUID, upload: DocumentUpload, mediaType: DocumentMediaType, apiKeyID: UUID?, embeddingModel: String, in tx: TenantTransaction
-    ) async throws -> Document {
+    static func insert(id: UUID, call: DocumentCreateCall, mediaType: DocumentMediaType, in tx: TenantTransaction) async throws -> Document {
+        let upload = call.upload
         let rows = try await tx.query("""
-            INSERT INTO documents (tenant_id, id, name, media_type, body, bytes, api_key_id, embedding_model)
+            INSERT INTO documents (tenant_id, id, name, media_type, body, bytes, api_key_id, request_id, embedding_model)
             VALUES (\(tx.tenantID), \(id), \(upload.name), \(mediaType.rawValue), \(upload.text), \(Int32(upload.text.utf8.count)),
-                    \(apiKeyID), \(embeddingModel))
+                    \(call.apiKeyID), \(call.requestID), \(call.embeddingModel))
             RETURNING \(unescaped: columns)
             """)
         return try await documents(rows)[0]
@@ -56,11 +57,11 @@ enum DocumentRepository {
 
     /// The document with its text.
     static func forIndexing(_ id: UUID, in tx: TenantTransaction) async throws -> Stored? {
-        let rows = try await tx.query("SELECT \(unescaped: columns), body, api_key_id FROM documents WHERE id = \(id)")
-        for try await (id, name, mediaType, bytes, status, chunkCount, model, failure, createdAt, indexedAt, body, apiKeyID)
-            in rows.decode((UUID, String, String, Int32, String, Int32?, String, String?, Date, Date?, String, UUID?).self) {
+        let rows = try await tx.query("SELECT \(unescaped: columns), body, api_key_id, request_id FROM documents WHERE id = \(id)")
+        for try await (id, name, mediaType, bytes, status, chunkCount, model, failure, createdAt, indexedAt, body, apiKeyID, requestID)
+            in rows.decode((UUID, String, String, Int32, String, Int32?, String, String?, Date, Date?, String, UUID?, String).self) {
             let document = Self.document(id, name, mediaType, bytes, status, chunkCount, model, failure, createdAt, indexedAt)
-            return Stored(document: document, body: body, apiKeyID: apiKeyID)
+            return Stored(document: document, body: body, apiKeyID: apiKeyID, requestID: requestID)
         }
         return nil
     }

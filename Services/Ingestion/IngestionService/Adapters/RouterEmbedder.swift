@@ -18,6 +18,14 @@ enum EmbeddingFailure: Error, CustomStringConvertible {
     }
 }
 
+/// Unit vectors of texts, in order, and what making them cost.
+struct Embedded: Sendable {
+    var vectors: [[Float]] = []
+    var tokens = 0
+    /// Nil when the router did not say.
+    var costMicros: Int64? = 0
+}
+
 /// Embeddings from the router (`svc.router.embeddings`), charged to the tenant and key the
 /// call names, like a caller's own call through the gateway.
 struct RouterEmbedder: Sendable {
@@ -26,27 +34,32 @@ struct RouterEmbedder: Sendable {
     var batchSize = 64
     var timeout: Duration = .seconds(120)
 
-    /// Unit vectors of `texts`, in order.
-    func embed(_ texts: [String], model: String, tenant: UUID, apiKey: UUID?, requestID: String) async throws(EmbeddingFailure) -> [[Float]] {
-        var vectors: [[Float]] = []
-        vectors.reserveCapacity(texts.count)
+    /// `texts` in calls of `batchSize`; a call after the first is recorded under the request id
+    /// with its number appended.
+    func embed(_ texts: [String], model: String, tenant: UUID, apiKey: UUID?, requestID: String) async throws(EmbeddingFailure) -> Embedded {
+        var embedded = Embedded()
+        embedded.vectors.reserveCapacity(texts.count)
         for (number, start) in stride(from: 0, to: texts.count, by: batchSize).enumerated() {
             let batch = Array(texts[start..<min(start + batchSize, texts.count)])
-            let id = texts.count > batchSize ? "\(requestID)-\(number)" : requestID
-            vectors += try await embedBatch(batch, model: model, tenant: tenant, apiKey: apiKey, requestID: id)
+            let part = try await embedBatch(batch, model: model, tenant: tenant, apiKey: apiKey, requestID: number == 0 ? requestID : "\(requestID)-\(number)")
+            embedded.vectors += part.vectors
+            embedded.tokens += part.tokens
+            embedded.costMicros = embedded.costMicros.flatMap { sum in part.costMicros.map { sum + $0 } }
         }
-        return vectors
+        return embedded
     }
 
-    private func embedBatch(_ texts: [String], model: String, tenant: UUID, apiKey: UUID?, requestID: String) async throws(EmbeddingFailure) -> [[Float]] {
+    private func embedBatch(_ texts: [String], model: String, tenant: UUID, apiKey: UUID?, requestID: String) async throws(EmbeddingFailure) -> Embedded {
         let call = RouterEmbeddingsCall(requestID: requestID, tenantID: tenant, apiKeyID: apiKey,
                                         embeddings: EmbeddingsRequest(model: model, input: .many(texts)))
         let response: EmbeddingsResponse
+        let costMicros: Int64?
         do {
             let reply = try await bus.request(
                 Subject.service(.router, RouterVerb.embeddings), payload: JSONCoding.encode(call),
                 headers: [BusHeader.correlationID: requestID], timeout: timeout)
             response = try JSONCoding.decode(EmbeddingsResponse.self, from: reply.payload)
+            costMicros = reply.headers[RouterHeader.costMicros].flatMap(Int64.init)
         } catch BusError.remote(let fault) where Self.refusals.contains(fault.code) {
             throw .refused(fault)
         } catch BusError.remote(let fault) {
@@ -65,7 +78,7 @@ struct RouterEmbedder: Sendable {
             }
             vectors.append(Self.unit(values))
         }
-        return vectors
+        return Embedded(vectors: vectors, tokens: response.usage.totalTokens, costMicros: costMicros)
     }
 
     /// Fault codes that say the call itself is wrong.

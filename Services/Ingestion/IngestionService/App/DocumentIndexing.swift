@@ -36,7 +36,9 @@ struct DocumentIndexing: Sendable {
         guard !chunks.isEmpty else { return try await fail(event, reason: "The document holds no text to index.") }
         let vectors: [[Float]]
         do {
-            vectors = try await embedder.embed(chunks, model: stored.document.embeddingModel, tenant: tenant, apiKey: stored.apiKeyID, requestID: "doc_\(Subject.token(id))")
+            vectors = try await embedder.embed(
+                chunks, model: stored.document.embeddingModel, tenant: tenant, apiKey: stored.apiKeyID, requestID: stored.requestID
+            ).vectors
         } catch .refused(let fault) {
             return try await fail(event, reason: "Its chunks could not be embedded with `\(stored.document.embeddingModel)`: \(fault.message)")
         }

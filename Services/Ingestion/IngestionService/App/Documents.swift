@@ -9,8 +9,6 @@ import SwitchyardDatabase
 struct Documents: Sendable {
     let database: Database
     let bus: Bus
-    /// The model new documents' chunks are embedded with.
-    let embeddingModel: String
     let logger: Logger
 
     /// Announces the document, then stores it. In that order, a failure between the two never
@@ -18,6 +16,9 @@ struct Documents: Sendable {
     /// not stored is dropped by `DocumentIndexing` once it is a minute old.
     func create(_ call: DocumentCreateCall) async throws -> Document {
         try Self.check(call.upload)
+        guard !call.embeddingModel.isEmpty else {
+            throw ServiceFault(code: "invalid_value", message: "embedding_model must name a model.", param: "embedding_model")
+        }
         let id = UUID.timeOrdered()
         let event = Envelope(tenantID: call.tenantID, payload: DocumentUploaded(documentID: id, name: call.upload.name, bytes: call.upload.text.utf8.count))
         do {
@@ -30,8 +31,7 @@ struct Documents: Sendable {
             // Stored well within the minute its announcement waits, or not at all.
             try await tx.execute("SET LOCAL statement_timeout = '20s'")
             return try await DocumentRepository.insert(
-                id: id, upload: call.upload, mediaType: call.upload.mediaType ?? .plain, apiKeyID: call.apiKeyID,
-                embeddingModel: embeddingModel, in: tx)
+                id: id, call: call, mediaType: call.upload.mediaType ?? .plain, in: tx)
         }
     }
 

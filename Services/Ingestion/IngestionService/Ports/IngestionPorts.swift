@@ -73,7 +73,13 @@ struct IngestionPorts {
             responder(IngestionVerb.list) { (call: DocumentListCall) in try await documents.list(call) },
             responder(IngestionVerb.show) { (call: DocumentCall) in try await documents.show(call) },
             responder(IngestionVerb.delete) { (call: DocumentCall) in try await documents.delete(call) },
-            responder(IngestionVerb.search) { (call: SearchCall) in try await search.search(call) },
+            Responder(bus: bus, subject: Subject.service(.ingestion, IngestionVerb.search), queue: ServiceName.ingestion.rawValue, logger: logger,
+                      handler: .reply { request in
+                          let (results, cost) = try await search.search(try request.decode(SearchCall.self))
+                          var headers = [RouterHeader.totalTokens: String(results.usage.totalTokens)]
+                          headers[RouterHeader.costMicros] = cost.map(String.init)
+                          return BusReply(payload: try JSONCoding.encode(results), headers: headers)
+                      }),
         ]
     }
 
