@@ -32,6 +32,10 @@ public struct ConsumerSpec: Sendable {
     /// quiet stream is then read several messages per fetch instead of one, at the cost of this
     /// much delay. For consumers that batch their work anyway; zero reads each message at once.
     public var linger: Duration = .zero
+    /// While a handler runs, tell the server this often that it is still at work (`+WPI`), so
+    /// that a short `ackWait` redelivers the message soon after a replica dies without cutting
+    /// off a handler that is merely slow. Nil for handlers that finish well within `ackWait`.
+    public var progressInterval: Duration?
 
     public init(name: String, filterSubject: String) {
         precondition(SubjectToken.isValid(name), "invalid consumer name \(name)")
@@ -205,7 +209,7 @@ public final class DurableConsumer: Service, Sendable {
             return
         }
         let started = ContinuousClock.now
-        let outcome = await handler(delivery)
+        let outcome = await handle(delivery, replyTo: replyTo)
         Timer(label: "switchyard_consumer_handle_seconds", dimensions: [("consumer", spec.name)]).record(duration: started.duration(to: .now))
         Counter(label: "switchyard_consumer_messages_total", dimensions: [
             ("consumer", spec.name), ("outcome", outcome.metricLabel),
@@ -220,6 +224,23 @@ public final class DurableConsumer: Service, Sendable {
             await deadLetter(delivery, replyTo: replyTo, error: "still failing after \(delivery.attempt) deliveries")
         case .poison(let reason):
             await deadLetter(delivery, replyTo: replyTo, error: reason)
+        }
+    }
+
+    /// The handler's outcome; with a progress interval, the server is told meanwhile that the
+    /// message is still being worked on.
+    private func handle(_ delivery: Delivery, replyTo: String) async -> HandlerOutcome {
+        guard let interval = spec.progressInterval else { return await handler(delivery) }
+        return await withTaskGroup(of: HandlerOutcome?.self) { group in
+            group.addTask { await self.handler(delivery) }
+            group.addTask {
+                while (try? await Task.sleep(for: interval)) != nil { self.acknowledge(replyTo, "+WPI") }
+                return nil
+            }
+            var outcome: HandlerOutcome?
+            while outcome == nil, let next = await group.next() { outcome = next }
+            group.cancelAll()
+            return outcome ?? .retry(after: .seconds(1))
         }
     }
 

@@ -136,6 +136,36 @@ import Testing
         }
     }
 
+    /// A handler that says it is at work keeps its message past the ack wait: it is not
+    /// delivered again meanwhile. The same handler without progress reports is.
+    @Test func aHandlerReportingProgressKeepsItsMessagePastTheAckWait() async throws {
+        try await withBus { bus in
+            for reportsProgress in [true, false] {
+                let tenant = UUID.timeOrdered()
+                var spec = ConsumerSpec(name: uniqueName("slow"), filterSubject: Subject.events(ofTenant: tenant))
+                spec.ackWait = .milliseconds(900)
+                spec.progressInterval = reportsProgress ? .milliseconds(300) : nil
+                let log = DeliveryLog()
+                let consumer = DurableConsumer(bus: bus, spec: spec, logger: TestEnvironment.logger) { delivery in
+                    log.record(delivery)
+                    // Three ack waits.
+                    try? await Task.sleep(for: .milliseconds(2700))
+                    return .done
+                }
+                try await bus.publish(Envelope(tenantID: tenant, payload: Pinged(number: 1)))
+                try await withRunning([consumer]) {
+                    _ = await log.next(1)
+                    try await Task.sleep(for: .milliseconds(3500))
+                    if reportsProgress {
+                        #expect(log.count == 1, "delivered \(log.count) times while its handler reported progress")
+                    } else {
+                        #expect(log.count > 1, "the test's handler outlasts the ack wait: it must be delivered again without progress reports")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func aMessageNeverAnsweredWithinTheAckWaitIsDeadLetteredFromTheAdvisory() async throws {
         try await withBus { bus in
             let tenant = UUID.timeOrdered()

@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import Logging
+import Metrics
 import PostgresNIO
 import SwitchyardBus
 
@@ -11,18 +12,21 @@ struct IngestionPorts {
     let documents: Documents
     let indexing: DocumentIndexing
     let search: DocumentSearch
+    let config: IngestionConfig
     /// The consumer's durable name.
     let consumerName: String
     let logger: Logger
 
     /// Shared by every ingestion replica (one durable name), so each document is indexed by one.
-    /// A document's embedding calls may take minutes: the acknowledgement waits that long, and
-    /// a few documents are indexed at once so as not to crowd the router. Deliveries are many:
-    /// an announcement may wait a minute for its document, and a document whose embeddings
-    /// cannot be made now is tried again for about two hours before it is marked failed.
+    /// A document's embedding calls may take minutes: the replica indexing it says it is at work
+    /// every third of the ack wait, and a few documents are indexed at once so as not to crowd
+    /// the router. Deliveries are many: an announcement may wait a minute for its document, and
+    /// a document whose embeddings cannot be made now is tried again for about two hours before
+    /// it is marked failed.
     func uploadConsumer(filterSubject: String = Subject.events(ofType: DocumentUploaded.eventType)) -> DurableConsumer {
         var spec = ConsumerSpec(name: consumerName, filterSubject: filterSubject)
-        spec.ackWait = .seconds(600)
+        spec.ackWait = config.ackWait
+        spec.progressInterval = config.ackWait / 3
         spec.maxInFlight = 4
         spec.batchSize = 4
         spec.maxDeliver = 40
@@ -37,8 +41,11 @@ struct IngestionPorts {
             switch try await indexing.index(event) {
             case .indexed(let chunks):
                 delivery.logger.info("document indexed", metadata: ["document": "\(event.payload.documentID)", "chunks": "\(chunks)"])
+                Counter(label: "switchyard_ingestion_documents_total", dimensions: [("outcome", "indexed")]).increment()
+                Counter(label: "switchyard_ingestion_chunks_total").increment(by: chunks)
             case .failed(let reason):
                 delivery.logger.warning("document not indexed", metadata: ["document": "\(event.payload.documentID)", "reason": "\(reason)"])
+                Counter(label: "switchyard_ingestion_documents_total", dimensions: [("outcome", "failed")]).increment()
             case .nothingToDo:
                 break
             case .notStored:
@@ -55,6 +62,7 @@ struct IngestionPorts {
                 // The last delivery: the document is marked failed rather than left processing.
                 do {
                     _ = try await indexing.fail(event, reason: "It could not be indexed after \(delivery.attempt) attempts: \(error)")
+                    Counter(label: "switchyard_ingestion_documents_total", dimensions: [("outcome", "failed")]).increment()
                     return .done
                 } catch {
                     return .poison(reason: "document \(event.payload.documentID) could not be indexed nor marked failed: \(error)")
@@ -75,7 +83,9 @@ struct IngestionPorts {
             responder(IngestionVerb.delete) { (call: DocumentCall) in try await documents.delete(call) },
             Responder(bus: bus, subject: Subject.service(.ingestion, IngestionVerb.search), queue: ServiceName.ingestion.rawValue, logger: logger,
                       handler: .reply { request in
+                          let started = ContinuousClock.now
                           let (results, cost) = try await search.search(try request.decode(SearchCall.self))
+                          Timer(label: "switchyard_ingestion_search_seconds").record(duration: started.duration(to: .now))
                           var headers = [RouterHeader.totalTokens: String(results.usage.totalTokens)]
                           headers[RouterHeader.costMicros] = cost.map(String.init)
                           return BusReply(payload: try JSONCoding.encode(results), headers: headers)
