@@ -11,9 +11,10 @@ struct Documents: Sendable {
     let bus: Bus
     let logger: Logger
 
-    /// Announces the document, then stores it. In that order, a failure between the two never
-    /// leaves a stored document that nothing will index: an announcement of a document that was
-    /// not stored is dropped by `DocumentIndexing` once it is a minute old.
+    /// Stores the document and announces it within one transaction, which commits only once
+    /// the announcement is published: a document is never stored without the event that gets it
+    /// indexed. The event may arrive before the commit, or for a transaction that then failed:
+    /// `DocumentIndexing` waits a minute for such a document, then drops the event.
     func create(_ call: DocumentCreateCall) async throws -> Document {
         try Self.check(call.upload)
         guard !call.embeddingModel.isEmpty else {
@@ -21,17 +22,17 @@ struct Documents: Sendable {
         }
         let id = UUID.timeOrdered()
         let event = Envelope(tenantID: call.tenantID, payload: DocumentUploaded(documentID: id, name: call.upload.name, bytes: call.upload.text.utf8.count))
-        do {
-            _ = try await bus.publish(event)
-        } catch {
-            logger.error("document.uploaded not published; the document is not stored", metadata: ["error": "\(error)"])
-            throw ServiceFault(code: "unavailable", message: "The document could not be queued for indexing; please retry.")
-        }
         return try await database.withTenant(call.tenantID) { tx in
             // Stored well within the minute its announcement waits, or not at all.
             try await tx.execute("SET LOCAL statement_timeout = '20s'")
-            return try await DocumentRepository.insert(
-                id: id, call: call, mediaType: call.upload.mediaType ?? .plain, in: tx)
+            let document = try await DocumentRepository.insert(id: id, call: call, mediaType: call.upload.mediaType ?? .plain, in: tx)
+            do {
+                _ = try await bus.publish(event)
+            } catch {
+                logger.error("document.uploaded not published; the document is not stored", metadata: ["error": "\(error)"])
+                throw ServiceFault(code: "unavailable", message: "The document could not be queued for indexing; please retry.")
+            }
+            return document
         }
     }
 

@@ -49,10 +49,10 @@ struct IngestionPorts {
             case .nothingToDo:
                 break
             case .notStored:
-                // Stored just after its announcement, in all likelihood: ask again shortly,
-                // for a minute at most.
+                // Its transaction commits just after the announcement, in all likelihood: ask
+                // again soon, then less often, for a minute at most.
                 if Date().timeIntervalSince(event.occurredAt) < Self.storeWait, delivery.attempt < maxDeliver {
-                    return .retry(after: .seconds(2))
+                    return .retry(after: .milliseconds(min(5_000, 50 << min(delivery.attempt, 7))))
                 }
             }
             return .done
