@@ -17,15 +17,18 @@ set -a
 set +a
 "$run/bin/switchyard" migrate
 
-# The services' secrets are made once and kept, like the database passwords: the admin token, and
-# the realtime replicas' shared secret that seals event ids (added to an older services.env).
+# The services' secrets are made once and kept, like the database passwords: the admin token,
+# the realtime replicas' shared secret that seals event ids, and the one gateways sign realtime
+# tickets with (each added to an older services.env that lacks it).
 random_secret() { head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9'; }
 if [ ! -f "$run/services.env" ]; then
   (umask 077; echo "SWITCHYARD_ADMIN_TOKEN=$(random_secret)" >"$run/services.env")
 fi
-if ! grep -q '^SWITCHYARD_REALTIME_CURSOR_SECRET=' "$run/services.env"; then
-  echo "SWITCHYARD_REALTIME_CURSOR_SECRET=$(random_secret)" >>"$run/services.env"
-fi
+for secret in SWITCHYARD_REALTIME_CURSOR_SECRET SWITCHYARD_REALTIME_TICKET_SECRET; do
+  if ! grep -q "^$secret=" "$run/services.env"; then
+    echo "$secret=$(random_secret)" >>"$run/services.env"
+  fi
+done
 
 bash scripts/services.sh start "$replicas"
 

@@ -49,6 +49,13 @@ public struct Settings: Sendable {
         return value
     }
 
+    /// A secret, or nil when unset; refused when shorter than 32 bytes.
+    public func secret(_ variable: String) throws(ConfigError) -> Secret<String>? {
+        guard let value = string(variable) else { return nil }
+        guard value.utf8.count >= 32 else { throw ConfigError(variable: variable, reason: "must be at least 32 characters") }
+        return Secret(value)
+    }
+
     public func integer(_ variable: String, default fallback: Int, in range: ClosedRange<Int>) throws(ConfigError) -> Int {
         guard let text = string(variable) else { return fallback }
         guard let value = Int(text), range.contains(value) else {

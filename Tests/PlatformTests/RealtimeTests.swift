@@ -252,19 +252,21 @@ import Testing
         }
     }
 
-    /// A socket on `/v1/realtime` with the key, run by `handler`; the close frame the server sent.
+    /// A socket on `/v1/realtime` with the key (none: a ticket in the query), run by `handler`;
+    /// the close frame the server sent.
     @discardableResult
     func connect(
-        _ address: String, key: String, query: String = "", handler: @escaping WebSocketDataHandler<WebSocketClient.Context>
+        _ address: String, key: String?, query: String = "", handler: @escaping WebSocketDataHandler<WebSocketClient.Context>
     ) async throws -> WebSocketCloseFrame? {
-        try await WebSocketClient.connect(
-            url: "ws://\(address)/v1/realtime\(query)", configuration: .init(additionalHeaders: [.authorization: "Bearer \(key)"]),
+        let headers: HTTPFields = key.map { [.authorization: "Bearer \($0)"] } ?? [:]
+        return try await WebSocketClient.connect(
+            url: "ws://\(address)/v1/realtime\(query)", configuration: .init(additionalHeaders: headers),
             logger: TestEnvironment.logger, handler: handler)
     }
 
     /// Opens a socket, runs `whileOpen`, and returns the first `count` events it carries.
     func receive(
-        _ count: Int, address: String, key: String, query: String = "", whileOpen: @escaping @Sendable () async throws -> Void
+        _ count: Int, address: String, key: String?, query: String = "", whileOpen: @escaping @Sendable () async throws -> Void
     ) async throws -> [(id: String, event: Envelope<Pinged>)] {
         let messages = TextLog()
         try await connect(address, key: key, query: query) { inbound, outbound, _ in

@@ -150,6 +150,7 @@ public struct Gateway: Sendable {
         InvoiceRoutes(billing: BillingClient(bus: bus)).addRoutes(to: v1)
         PaymentWebhookRoutes(secret: config.paymentWebhookSecret, billing: BillingClient(bus: bus), redis: redis, body: body).addRoutes(to: router)
         AnalyticsRoutes(bus: bus).addRoutes(to: v1)
+        RealtimeTicketRoutes(signer: config.realtimeTicketSecret.map(RealtimeTicketSigner.init)).addRoutes(to: v1)
         DocumentRoutes(documents: DocumentCalls(ingestion: IngestionClient(bus: bus), calls: calls, embeddingModel: config.documentsEmbeddingModel),
                        body: body).addRoutes(to: v1)
         AdminRoutes(database: database, bus: bus, body: body).addRoutes(to: admin)
@@ -180,6 +181,9 @@ public struct GatewayConfig: Sendable {
     /// `SWITCHYARD_PAYMENT_WEBHOOK_SECRET` (32 characters at least): signs the payment provider's
     /// calls to `POST /webhooks/payments`; unset, that route answers 404.
     public var paymentWebhookSecret: Secret<String>?
+    /// `SWITCHYARD_REALTIME_TICKET_SECRET` (32 characters at least, the same as the realtime
+    /// service's): signs the tickets of `POST /v1/realtime/tickets`; unset, that route answers 404.
+    public var realtimeTicketSecret: Secret<String>?
     /// `SWITCHYARD_GATEWAY_BUDGET_CHECK_INTERVAL`: how often each budget counter in use is
     /// checked against billing's ledger and corrected (`BudgetReconciler`); `0s` never.
     public var budgetCheckInterval: Duration = .seconds(300)
@@ -211,18 +215,13 @@ public struct GatewayConfig: Sendable {
         port = try settings.port("SWITCHYARD_GATEWAY_PORT", default: port)
         maxBodyBytes = try settings.integer("SWITCHYARD_GATEWAY_MAX_BODY_BYTES", default: maxBodyBytes, in: 1024...(256 << 20))
         modelCallTimeout = try settings.duration("SWITCHYARD_GATEWAY_MODEL_TIMEOUT", default: modelCallTimeout)
-        adminToken = settings.string("SWITCHYARD_ADMIN_TOKEN").map(Secret.init)
-        if let token = adminToken, token.value.utf8.count < 32 {
-            throw ConfigError(variable: "SWITCHYARD_ADMIN_TOKEN", reason: "must be at least 32 characters")
-        }
+        adminToken = try settings.secret("SWITCHYARD_ADMIN_TOKEN")
         keyCacheTimeToLive = try settings.duration("SWITCHYARD_GATEWAY_KEY_CACHE_TTL", default: keyCacheTimeToLive)
         rateLimitsWhenRedisDown = try settings.choice("SWITCHYARD_RATE_LIMITS_WHEN_REDIS_DOWN", default: rateLimitsWhenRedisDown)
         jwt = try JWTSettings(settings: settings)
         budgetCheckInterval = try settings.duration("SWITCHYARD_GATEWAY_BUDGET_CHECK_INTERVAL", default: budgetCheckInterval)
         documentsEmbeddingModel = settings.string("SWITCHYARD_DOCUMENTS_EMBEDDING_MODEL") ?? documentsEmbeddingModel
-        paymentWebhookSecret = settings.string("SWITCHYARD_PAYMENT_WEBHOOK_SECRET").map(Secret.init)
-        if let secret = paymentWebhookSecret, secret.value.utf8.count < 32 {
-            throw ConfigError(variable: "SWITCHYARD_PAYMENT_WEBHOOK_SECRET", reason: "must be at least 32 characters")
-        }
+        realtimeTicketSecret = try settings.secret("SWITCHYARD_REALTIME_TICKET_SECRET")
+        paymentWebhookSecret = try settings.secret("SWITCHYARD_PAYMENT_WEBHOOK_SECRET")
     }
 }

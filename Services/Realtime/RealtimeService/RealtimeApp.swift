@@ -34,6 +34,9 @@ public struct RealtimeConfig: Sendable {
     /// `SWITCHYARD_REALTIME_PREVIOUS_CURSOR_SECRET`: the secret before the current one, still
     /// accepted for resuming while the secret is changed.
     public var previousCursorSecret: Secret<String>?
+    /// `SWITCHYARD_REALTIME_TICKET_SECRET`: checks the tickets gateways issue
+    /// (`POST /v1/realtime/tickets`), the same on both; unset, sockets open with API keys only.
+    public var ticketSecret: Secret<String>?
 
     public init(
         cursorSecret: Secret<String>, host: String = "127.0.0.1", port: Int = 28090, idleWait: Duration = .seconds(5),
@@ -47,12 +50,12 @@ public struct RealtimeConfig: Sendable {
     }
 
     public init(settings: Settings) throws(ConfigError) {
-        let secret = try settings.required("SWITCHYARD_REALTIME_CURSOR_SECRET")
-        guard secret.utf8.count >= 32 else {
-            throw ConfigError(variable: "SWITCHYARD_REALTIME_CURSOR_SECRET", reason: "must be at least 32 characters")
+        guard let secret = try settings.secret("SWITCHYARD_REALTIME_CURSOR_SECRET") else {
+            throw ConfigError(variable: "SWITCHYARD_REALTIME_CURSOR_SECRET", reason: "is required")
         }
-        self.init(cursorSecret: Secret(secret))
+        self.init(cursorSecret: secret)
         previousCursorSecret = settings.string("SWITCHYARD_REALTIME_PREVIOUS_CURSOR_SECRET").map(Secret.init)
+        ticketSecret = try settings.secret("SWITCHYARD_REALTIME_TICKET_SECRET")
         host = settings.string("SWITCHYARD_REALTIME_HOST") ?? host
         port = try settings.port("SWITCHYARD_REALTIME_PORT", default: port)
         maxSocketsPerTenant = try settings.integer("SWITCHYARD_REALTIME_MAX_SOCKETS_PER_TENANT", default: maxSocketsPerTenant, in: 1...100_000)
@@ -82,9 +85,14 @@ public struct Realtime: Sendable {
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
         let feeds = self.feeds
         return [
-            // A revoked key's sockets and a suspended tenant's close at once, on every replica.
+            // A revoked key's sockets, a suspended tenant's and those of a member who may no
+            // longer subscribe close at once, on every replica.
             EventListener(bus: bus, events: APIKeyRevoked.self, logger: logger) { feeds.close(key: $0.payload.apiKeyID) },
             EventListener(bus: bus, events: TenantSuspended.self, logger: logger) { feeds.close(tenant: $0.tenantID) },
+            EventListener(bus: bus, events: MemberChanged.self, logger: logger) { event in
+                guard !event.payload.roles.contains(where: { $0.can(.realtimeSubscribe) }) else { return }
+                feeds.close(member: event.payload.subject, of: event.tenantID)
+            },
             application(onServerRunning: onServerRunning),
             // Last: asked to stop first, so the server does not wait on sockets that stay open.
             ClosingSocketsOnShutdown(feeds: feeds),
@@ -94,7 +102,10 @@ public struct Realtime: Sendable {
     func application(onServerRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
         let router = Router(context: RealtimeContext.self)
         let cursors = EventCursors(secret: config.cursorSecret.value, previous: config.previousCursorSecret?.value)
-        EventFeedRoutes(database: database, bus: bus, feeds: feeds, cursors: cursors, idleWait: config.idleWait).add(to: router)
+        EventFeedRoutes(
+            database: database, bus: bus, feeds: feeds, cursors: cursors, tickets: config.ticketSecret.map(RealtimeTicketSigner.init),
+            idleWait: config.idleWait
+        ).add(to: router)
         let port = config.port
         return Application(
             router: router,

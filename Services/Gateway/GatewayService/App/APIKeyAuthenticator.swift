@@ -51,7 +51,8 @@ public final class APIKeyAuthenticator: Sendable {
             }
             let caller = Caller(
                 credential: .apiKey(id: key.id), tenantID: key.tenantID, roles: [key.role], allowedModels: key.allowedModels,
-                tenantLimits: tenantLimits, keyLimits: keyLimits, tenantBudget: tenantBudget, keyBudget: keyBudget)
+                tenantLimits: tenantLimits, keyLimits: keyLimits, tenantBudget: tenantBudget, keyBudget: keyBudget,
+                credentialExpiresAt: key.expiresAt)
             let entry = Entry(secretHash: secret.hash, caller: caller, expiresAt: key.expiresAt, fetchedAt: lookupStarted)
             cache.withLock { cache in
                 let revokedAt = revoked.withLock { $0[secret.prefix] }

@@ -117,7 +117,8 @@ final class TokenAuthenticator: Sendable {
         }
         return Caller(
             credential: .token(subject: subject), tenantID: tenantID, roles: roles, allowedModels: nil,
-            tenantLimits: tenant.limits, keyLimits: .none, tenantBudget: tenant.budget)
+            tenantLimits: tenant.limits, keyLimits: .none, tenantBudget: tenant.budget,
+            credentialExpiresAt: claims.seconds("exp").map(Date.init(timeIntervalSince1970:)))
     }
 
     private func check(_ claims: TokenClaims, now: Date) throws(APIError) {

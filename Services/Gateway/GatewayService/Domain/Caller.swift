@@ -23,6 +23,8 @@ public struct Caller: Sendable, Equatable {
     public var keyLimits: QuotaLimits
     public var tenantBudget: Budget? = nil
     public var keyBudget: Budget? = nil
+    /// When the credential stops being accepted: a key's expiry, a token's `exp`.
+    public var credentialExpiresAt: Date? = nil
 
     /// Whether a call must be priced before it starts.
     var hasBudget: Bool { tenantBudget != nil || keyBudget != nil }

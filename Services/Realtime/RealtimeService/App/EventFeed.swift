@@ -140,6 +140,12 @@ final class OpenFeeds: Sendable {
         close(Closing(code: .policyViolation, reason: "The API key was revoked.")) { $0.apiKeyID == key }
     }
 
+    func close(member subject: String, of tenant: UUID) {
+        close(Closing(code: .policyViolation, reason: "Your roles no longer allow realtime:subscribe.")) {
+            $0.tenantID == tenant && $0.subject == subject
+        }
+    }
+
     /// Closes every socket of the tenant.
     func close(tenant: UUID) {
         close(Closing(code: .policyViolation, reason: "The organization is suspended.")) { $0.tenantID == tenant }

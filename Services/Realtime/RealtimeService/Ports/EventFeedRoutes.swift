@@ -9,12 +9,15 @@ import NIOWebSocket
 import Synchronization
 import SwitchyardBus
 import SwitchyardDatabase
+import SwitchyardRuntime
 
 /// `GET /v1/realtime`: a WebSocket carrying the caller's tenant's events, one text message
 /// each, `{"id": "<opaque position>", "event": <envelope>}`, from the moment it opens, or from the event
 /// after `last_event_id` (a query parameter, or the `Last-Event-ID` header) when a client
 /// reconnects; `types` (e.g. `usage.recorded,budget.threshold_crossed`) keeps those types only.
-/// It needs an API key with `realtime:subscribe`, checked before the socket opens.
+/// It needs an API key with `realtime:subscribe` (`Authorization: Bearer`), or a ticket a gateway
+/// issued (`?ticket=`, `POST /v1/realtime/tickets`, for browsers and members signed in with
+/// the identity provider), checked before the socket opens.
 /// A refused socket opens and closes at once with code 4000 + the HTTP status (4401, 4403, 4400,
 /// 4503) and the error's message as the reason, which a WebSocket client can read, unlike the
 /// status of a refused handshake; a plain HTTP request gets the status and OpenAI's error body.
@@ -23,6 +26,8 @@ struct EventFeedRoutes: Sendable {
     let bus: Bus
     let feeds: OpenFeeds
     let cursors: EventCursors
+    /// Nil: tickets are refused.
+    let tickets: RealtimeTicketSigner?
     let idleWait: Duration
 
     func add(to router: Router<RealtimeContext>) {
@@ -33,19 +38,19 @@ struct EventFeedRoutes: Sendable {
             }
             do {
                 let asked = try await authorize(request)
-                let key = asked.key
+                let who = asked.who
                 // Opened before the socket: no event published once the client holds an open
                 // socket is missed. One type is filtered by the stream, several by the feed.
                 let subject = if let types = asked.types, types.count == 1 {
-                    Subject.event(tenant: key.tenantID, type: types[0])
+                    Subject.event(tenant: who.tenantID, type: types[0])
                 } else {
-                    Subject.events(ofTenant: key.tenantID)
+                    Subject.events(ofTenant: who.tenantID)
                 }
                 let reader = try await StreamReader(
                     bus: bus, stream: StreamSpec.events.name, filterSubject: subject, from: asked.start, wait: idleWait, logger: context.logger)
                 context.socket.set(.feed(Subscriber(
-                    tenantID: key.tenantID, apiKeyID: key.id, expiresAt: key.expiresAt, types: asked.types.map { Set($0.map(\.description)) },
-                    reader: reader)))
+                    tenantID: who.tenantID, apiKeyID: who.apiKeyID, subject: who.subject, expiresAt: who.expiresAt,
+                    types: asked.types.map { Set($0.map(\.description)) }, reader: reader)))
             } catch let refusal as Refusal {
                 context.socket.set(.refused(refusal))
             } catch {
@@ -65,29 +70,26 @@ struct EventFeedRoutes: Sendable {
         })
     }
 
-    /// What a socket asks for, once its key may have it.
+    /// Who opens a socket: from their API key or their ticket.
+    struct Opener {
+        var tenantID: UUID
+        var apiKeyID: UUID?
+        var subject: String?
+        /// When the credential expires, which ends the socket.
+        var expiresAt: Date?
+    }
+
+    /// What a socket asks for, once its opener may have it.
     struct Asked {
-        var key: ResolvedAPIKey
+        var who: Opener
         var start: StreamReader.Start
         /// Nil: every type.
         var types: [EventType]?
     }
 
-    /// Checks the caller's key and reads what it asks for; throws the refusal to answer.
+    /// Checks the caller's ticket or key and reads what it asks for; throws the refusal to answer.
     func authorize(_ request: Request) async throws -> Asked {
-        guard let authorization = request.headers[.authorization], authorization.lowercased().hasPrefix("bearer ") else {
-            throw Refusal(.authentication, "You didn't provide an API key. You need to provide your API key in an Authorization header "
-                          + "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", code: "missing_api_key")
-        }
-        let key: ResolvedAPIKey
-        switch try await APIKeyRepository.resolve(String(authorization.dropFirst("bearer ".count)), using: database) {
-        case .failure(let rejection): throw Refusal(.authentication, rejection.message, code: rejection.code)
-        case .success(let resolved): key = resolved
-        }
-        guard key.role.can(.realtimeSubscribe) else {
-            throw Refusal(.permission, "Your role does not allow this (it needs `\(Permission.realtimeSubscribe.rawValue)`).",
-                          code: "insufficient_permissions")
-        }
+        let who = try await opener(request)
         var types: [EventType]?
         if let given = request.uri.queryParameters["types"] {
             let names = given.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -99,21 +101,51 @@ struct EventFeedRoutes: Sendable {
             types = parsed
         }
         guard let given = request.uri.queryParameters["last_event_id"].map(String.init) ?? request.headers[.lastEventID] else {
-            return Asked(key: key, start: .new, types: types)
+            return Asked(who: who, start: .new, types: types)
         }
-        guard let last = cursors.sequence(of: given, tenant: key.tenantID) else {
+        guard let last = cursors.sequence(of: given, tenant: who.tenantID) else {
             throw Refusal(.invalidRequest, "last_event_id must be the id of an event a socket of yours was sent.", code: "invalid_value",
                           param: "last_event_id")
         }
-        return Asked(key: key, start: .after(last), types: types)
+        return Asked(who: who, start: .after(last), types: types)
+    }
+
+    /// A ticket's opener (the gateway checked their permission when it issued it), or an API
+    /// key's, which must allow `realtime:subscribe`.
+    private func opener(_ request: Request) async throws -> Opener {
+        if let ticket = request.uri.queryParameters["ticket"] {
+            guard let tickets, let claims = tickets.claims(of: String(ticket)) else {
+                throw Refusal(.authentication, "The ticket is not valid or has expired; ask POST /v1/realtime/tickets for another.",
+                              code: "invalid_ticket")
+            }
+            return Opener(tenantID: claims.tenantID, apiKeyID: claims.apiKeyID, subject: claims.subject, expiresAt: claims.credentialExpiresAt)
+        }
+        guard let authorization = request.headers[.authorization], authorization.lowercased().hasPrefix("bearer ") else {
+            throw Refusal(.authentication, "You didn't provide an API key. You need to provide your API key in an Authorization header "
+                          + "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or a ticket (?ticket=) from POST /v1/realtime/tickets.",
+                          code: "missing_api_key")
+        }
+        let key: ResolvedAPIKey
+        switch try await APIKeyRepository.resolve(String(authorization.dropFirst("bearer ".count)), using: database) {
+        case .failure(let rejection): throw Refusal(.authentication, rejection.message, code: rejection.code)
+        case .success(let resolved): key = resolved
+        }
+        guard key.role.can(.realtimeSubscribe) else {
+            throw Refusal(.permission, "Your role does not allow this (it needs `\(Permission.realtimeSubscribe.rawValue)`).",
+                          code: "insufficient_permissions")
+        }
+        return Opener(tenantID: key.tenantID, apiKeyID: key.id, subject: nil, expiresAt: key.expiresAt)
     }
 }
 
 /// Who opened a socket, and the read of its tenant's events.
 struct Subscriber: Sendable {
     var tenantID: UUID
-    var apiKeyID: UUID
-    /// When the key expires, which ends the socket.
+    /// The key that opened it; nil for a member's ticket.
+    var apiKeyID: UUID?
+    /// The member whose ticket opened it.
+    var subject: String?
+    /// When the credential expires, which ends the socket.
     var expiresAt: Date?
     /// The event types sent (`usage.recorded`); nil for every type.
     var types: Set<String>?
