@@ -50,7 +50,7 @@ import Testing
                 """)
             try await tx.execute("""
                 INSERT INTO document_chunks (tenant_id, document_id, chunk_index, text, embedding)
-                VALUES (\(tenant), \(document), 0, 'Seed words.', '{0.6,0.8}')
+                VALUES (\(tenant), \(document), 0, 'Seed words.', decode('0000803f', 'hex'))
                 """)
         }
     }

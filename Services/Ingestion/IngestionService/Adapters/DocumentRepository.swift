@@ -76,12 +76,11 @@ enum DocumentRepository {
         var found = false
         for try await _ in marked { found = true }
         guard found else { return false }
-        // Vectors go as array literals: PostgreSQL cannot unnest an array of arrays into rows.
-        let vectors = chunks.map { "{" + $0.embedding.map { "\($0)" }.joined(separator: ",") + "}" }
         try await tx.execute("""
             INSERT INTO document_chunks (tenant_id, document_id, chunk_index, text, embedding)
-            SELECT \(tx.tenantID), \(id), c.ordinality - 1, c.text, c.embedding::real[]
-            FROM unnest(\(chunks.map(\.text))::text[], \(vectors)::text[]) WITH ORDINALITY AS c(text, embedding, ordinality)
+            SELECT \(tx.tenantID), \(id), c.ordinality - 1, c.text, c.embedding
+            FROM unnest(\(chunks.map(\.text))::text[], \(chunks.map { StoredVector.bytes(of: $0.embedding) })::bytea[])
+                WITH ORDINALITY AS c(text, embedding, ordinality)
             """)
         return true
     }
@@ -91,47 +90,63 @@ enum DocumentRepository {
         try await tx.execute("UPDATE documents SET status = 'failed', failure = \(reason) WHERE id = \(id) AND status = 'processing'")
     }
 
-    /// The chunks that answer `query` best by reciprocal rank fusion of two rankings: by cosine
-    /// similarity of their embeddings to `vector` and by full-text rank of the query's words,
-    /// each over its best `depth` chunks.
-    static func search(
-        query: String, vector: [Float], model: String, documentIDs: [UUID]?, limit: Int, depth: Int, in tx: TenantTransaction
-    ) async throws -> [SearchResults.Hit] {
-        let rows = try await tx.query("""
-            WITH searched AS (
-                SELECT c.document_id, c.chunk_index, c.words, c.embedding
-                FROM document_chunks c JOIN documents d ON d.tenant_id = c.tenant_id AND d.id = c.document_id
-                WHERE d.status = 'indexed' AND d.embedding_model = \(model)
-                  AND (\(documentIDs)::uuid[] IS NULL OR c.document_id = ANY(\(documentIDs)::uuid[]))
-            ), semantic AS (
-                SELECT document_id, chunk_index,
-                       row_number() OVER (ORDER BY vector_dot(embedding, \(vector)::real[]) DESC, document_id, chunk_index) AS rank
-                FROM searched ORDER BY rank LIMIT \(Int32(depth))
-            ), keyword AS (
-                SELECT document_id, chunk_index,
-                       row_number() OVER (ORDER BY ts_rank_cd(words, q) DESC, document_id, chunk_index) AS rank
-                FROM searched, websearch_to_tsquery('english', \(query)) AS q
-                WHERE words @@ q ORDER BY rank LIMIT \(Int32(depth))
-            ), fused AS (
-                SELECT document_id, chunk_index, k.rank AS keyword_rank,
-                       COALESCE(1.0 / (60 + s.rank), 0) + COALESCE(1.0 / (60 + k.rank), 0) AS score
-                FROM semantic s FULL JOIN keyword k USING (document_id, chunk_index)
-            )
-            SELECT f.document_id, d.name, f.chunk_index, c.text, f.score::float8,
-                   vector_dot(c.embedding, \(vector)::real[]), f.keyword_rank
-            FROM fused f
-            JOIN document_chunks c USING (document_id, chunk_index)
-            JOIN documents d ON d.id = f.document_id
-            ORDER BY f.score DESC, f.document_id, f.chunk_index
-            LIMIT \(Int32(limit))
-            """)
-        var hits: [SearchResults.Hit] = []
-        for try await (document, name, index, text, score, similarity, keywordRank)
-            in rows.decode((UUID, String, Int32, String, Double, Double, Int64?).self) {
-            hits.append(.init(documentID: document, documentName: name, chunkIndex: Int(index), text: text, score: score,
-                              similarity: similarity, keywordRank: keywordRank.map(Int.init)))
+    /// What both rankings search, written out in each (a `PostgresQuery` cannot hold another):
+    /// the chunks of indexed documents embedded with the model, of the given documents if any.
+    private static let searchedChunks = """
+        FROM document_chunks c JOIN documents d ON d.tenant_id = c.tenant_id AND d.id = c.document_id
+        WHERE d.status = 'indexed' AND d.embedding_model = $1 AND ($2::uuid[] IS NULL OR c.document_id = ANY($2::uuid[]))
+        """
+
+    /// The best `depth` chunks by PostgreSQL's full-text rank of `query`'s words, best first.
+    static func keywordRanking(query: String, model: String, documentIDs: [UUID]?, depth: Int, in tx: TenantTransaction) async throws -> [ChunkKey] {
+        var binds = PostgresBindings()
+        binds.append(model)
+        binds.append(documentIDs)
+        binds.append(query)
+        binds.append(Int32(depth))
+        let rows = try await tx.query(PostgresQuery(unsafeSQL: """
+            SELECT c.document_id, c.chunk_index \(searchedChunks) AND c.words @@ websearch_to_tsquery('english', $3)
+            ORDER BY ts_rank_cd(c.words, websearch_to_tsquery('english', $3)) DESC, c.document_id, c.chunk_index
+            LIMIT $4
+            """, binds: binds))
+        var keys: [ChunkKey] = []
+        for try await (document, index) in rows.decode((UUID, Int32).self) { keys.append(ChunkKey(documentID: document, index: Int(index))) }
+        return keys
+    }
+
+    /// Hands the stored embeddings of every searched chunk to `visit` a document at a time, as
+    /// the rows arrive: its chunks' places and their vectors one after another in that order.
+    /// One row per document, not per chunk: reading a row costs microseconds, scoring a vector
+    /// a fraction of one.
+    static func scanEmbeddings(
+        model: String, documentIDs: [UUID]?, in tx: TenantTransaction, _ visit: (UUID, [Int32], ByteBuffer) -> Void
+    ) async throws {
+        var binds = PostgresBindings()
+        binds.append(model)
+        binds.append(documentIDs)
+        let rows = try await tx.query(PostgresQuery(unsafeSQL: """
+            SELECT c.document_id, array_agg(c.chunk_index ORDER BY c.chunk_index), string_agg(c.embedding, ''::bytea ORDER BY c.chunk_index)
+            \(searchedChunks)
+            GROUP BY c.document_id
+            """, binds: binds))
+        for try await (document, indexes, vectors) in rows.decode((UUID, [Int32], ByteBuffer).self) {
+            visit(document, indexes, vectors)
         }
-        return hits
+    }
+
+    /// The text and document name of each of `keys` that still exists.
+    static func chunks(_ keys: [ChunkKey], in tx: TenantTransaction) async throws -> [ChunkKey: (name: String, text: String)] {
+        let rows = try await tx.query("""
+            SELECT c.document_id, c.chunk_index, d.name, c.text
+            FROM unnest(\(keys.map(\.documentID))::uuid[], \(keys.map { Int32($0.index) })::int4[]) AS k(document_id, chunk_index)
+            JOIN document_chunks c ON c.document_id = k.document_id AND c.chunk_index = k.chunk_index
+            JOIN documents d ON d.tenant_id = c.tenant_id AND d.id = c.document_id
+            """)
+        var found: [ChunkKey: (name: String, text: String)] = [:]
+        for try await (document, index, name, text) in rows.decode((UUID, Int32, String, String).self) {
+            found[ChunkKey(documentID: document, index: Int(index))] = (name, text)
+        }
+        return found
     }
 
     /// Rows of `columns`.

@@ -3,8 +3,10 @@ import Foundation
 import SwitchyardDatabase
 
 /// Hybrid search of a tenant's indexed documents: the query is embedded with the model the call
-/// names, and the chunks of documents indexed with it are ranked by meaning and by words
-/// together (`DocumentRepository.search`).
+/// names, and the chunks of documents indexed with it are ranked twice, by the cosine similarity
+/// of their embeddings (every chunk scored as it streams from PostgreSQL: an exact search, no
+/// approximate index) and by PostgreSQL's full-text rank, and the rankings are fused by
+/// reciprocal rank (`RankFusion`).
 struct DocumentSearch: Sendable {
     let database: Database
     let embedder: RouterEmbedder
@@ -27,10 +29,32 @@ struct DocumentSearch: Sendable {
         } catch .unavailable(let reason) {
             throw ServiceFault(code: "unavailable", message: "The query could not be embedded now: \(reason)")
         }
+        let depth = max(limit * Self.depthPerResult, 40)
         let hits = try await database.withTenant(call.tenantID) { tx in
-            try await DocumentRepository.search(
-                query: search.query, vector: query.vectors[0], model: model, documentIDs: search.documentIDs, limit: limit,
-                depth: max(limit * Self.depthPerResult, 40), in: tx)
+            let keyword = try await DocumentRepository.keywordRanking(
+                query: search.query, model: model, documentIDs: search.documentIDs, depth: depth, in: tx)
+            let keywordKeys = Set(keyword)
+            var best = BestChunks(depth: depth)
+            var similarity: [ChunkKey: Double] = [:]
+            try await DocumentRepository.scanEmbeddings(model: model, documentIDs: search.documentIDs, in: tx) { document, indexes, stored in
+                // Vectors of another length were made by another model of the same name: unranked.
+                guard let scores = StoredVector.similarities(stored, count: indexes.count, to: query.vectors[0]) else { return }
+                for (index, score) in zip(indexes, scores) {
+                    let key = ChunkKey(documentID: document, index: Int(index))
+                    best.offer(key, similarity: score)
+                    if keywordKeys.contains(key) { similarity[key] = score }
+                }
+            }
+            let semantic = best.ranked()
+            for (key, score) in semantic { similarity[key] = score }
+            let fused = RankFusion.fuse(semantic: semantic.map(\.key), keyword: keyword, limit: limit)
+            let chunks = try await DocumentRepository.chunks(fused.map(\.key), in: tx)
+            return fused.compactMap { hit -> SearchResults.Hit? in
+                guard let chunk = chunks[hit.key] else { return nil }
+                return SearchResults.Hit(
+                    documentID: hit.key.documentID, documentName: chunk.name, chunkIndex: hit.key.index, text: chunk.text, score: hit.score,
+                    similarity: similarity[hit.key] ?? 0, keywordRank: hit.keywordRank)
+            }
         }
         return (SearchResults(data: hits, model: model, usage: EmbeddingsResponse.Usage(promptTokens: query.tokens)), query.costMicros)
     }
