@@ -107,6 +107,15 @@ public final class Responder: Service, Sendable {
         self.logger = logger
     }
 
+    /// A service's verb (`svc.<service>.<verb>`, shared by its replicas in the queue group
+    /// `<service>`) that reads each call as `Call` and answers with `Answer` as JSON.
+    public static func verb<Call: Decodable & SendableMetatype, Answer: Encodable & SendableMetatype>(
+        _ service: ServiceName, _ verb: String, bus: Bus, logger: Logger, _ answer: @escaping @Sendable (Call) async throws -> Answer
+    ) -> Responder {
+        Responder(bus: bus, subject: Subject.service(service, verb), queue: service.rawValue, logger: logger,
+                  handler: .unary { request in try JSONCoding.encode(try await answer(try request.decode(Call.self))) })
+    }
+
     public func run() async throws {
         let (requests, continuation) = AsyncStream.makeStream(of: NATSMessage.self)
         // One subscription for the control messages of every stream this responder sends,

@@ -52,20 +52,19 @@ struct BillingPorts {
 
     func responders() -> [Responder] {
         [
-            responder(BillingVerb.usage) { (call: BillingUsageCall) in try await ledger.report(call) },
-            responder(BillingVerb.forecast) { (call: BillingForecastCall) in try await forecasts.forecast(call) },
-            responder(BillingVerb.budgetSpend) { (call: BillingUsageCall) in try await budgetSpends.spend(call) },
-            responder(InvoiceVerb.list) { (call: InvoiceListCall) in try await invoices.list(call) },
-            responder(InvoiceVerb.show) { (call: InvoiceCall) in try await invoices.show(call) },
-            responder(InvoiceVerb.close) { (call: InvoiceCloseCall) in try await invoices.close(call) },
-            responder(InvoiceVerb.setStatus) { (call: InvoiceStatusCall) in try await invoices.setStatus(call) },
+            verb(BillingVerb.usage) { (call: BillingUsageCall) in try await ledger.report(call) },
+            verb(BillingVerb.forecast) { (call: BillingForecastCall) in try await forecasts.forecast(call) },
+            verb(BillingVerb.budgetSpend) { (call: BillingUsageCall) in try await budgetSpends.spend(call) },
+            verb(InvoiceVerb.list) { (call: InvoiceListCall) in try await invoices.list(call) },
+            verb(InvoiceVerb.show) { (call: InvoiceCall) in try await invoices.show(call) },
+            verb(InvoiceVerb.close) { (call: InvoiceCloseCall) in try await invoices.close(call) },
+            verb(InvoiceVerb.setStatus) { (call: InvoiceStatusCall) in try await invoices.setStatus(call) },
         ]
     }
 
-    private func responder<Call: Decodable & SendableMetatype, Answer: Encodable & SendableMetatype>(
+    private func verb<Call: Decodable & SendableMetatype, Answer: Encodable & SendableMetatype>(
         _ verb: String, _ answer: @escaping @Sendable (Call) async throws -> Answer
     ) -> Responder {
-        Responder(bus: bus, subject: Subject.service(.billing, verb), queue: ServiceName.billing.rawValue, logger: logger,
-                  handler: .unary { request in try JSONCoding.encode(try await answer(try request.decode(Call.self))) })
+        Responder.verb(.billing, verb, bus: bus, logger: logger, answer)
     }
 }

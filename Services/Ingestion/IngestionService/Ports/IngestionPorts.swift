@@ -2,7 +2,6 @@ import Contracts
 import Foundation
 import Logging
 import Metrics
-import PostgresNIO
 import SwitchyardBus
 
 /// Ingestion's ports: the durable consumer of `document.uploaded`, and the verbs of
@@ -60,8 +59,10 @@ struct IngestionPorts {
             delivery.logger.warning("document not indexed yet", metadata: ["document": "\(event.payload.documentID)", "error": "\(error)"])
             guard delivery.attempt < maxDeliver else {
                 // The last delivery: the document is marked failed rather than left processing.
+                // The reason is the tenant's to read: the router's words, never the database's.
+                let why = (error as? EmbeddingFailure)?.description ?? "the document store was unavailable"
                 do {
-                    _ = try await indexing.fail(event, reason: "It could not be indexed after \(delivery.attempt) attempts: \(error)")
+                    _ = try await indexing.fail(event, reason: "It could not be indexed after \(delivery.attempt) attempts: \(why)")
                     Counter(label: "switchyard_ingestion_documents_total", dimensions: [("outcome", "failed")]).increment()
                     return .done
                 } catch {
@@ -77,10 +78,10 @@ struct IngestionPorts {
 
     func responders() -> [Responder] {
         [
-            responder(IngestionVerb.create) { (call: DocumentCreateCall) in try await documents.create(call) },
-            responder(IngestionVerb.list) { (call: DocumentListCall) in try await documents.list(call) },
-            responder(IngestionVerb.show) { (call: DocumentCall) in try await documents.show(call) },
-            responder(IngestionVerb.delete) { (call: DocumentCall) in try await documents.delete(call) },
+            verb(IngestionVerb.create) { (call: DocumentCreateCall) in try await documents.create(call) },
+            verb(IngestionVerb.list) { (call: DocumentListCall) in try await documents.list(call) },
+            verb(IngestionVerb.show) { (call: DocumentCall) in try await documents.show(call) },
+            verb(IngestionVerb.delete) { (call: DocumentCall) in try await documents.delete(call) },
             Responder(bus: bus, subject: Subject.service(.ingestion, IngestionVerb.search), queue: ServiceName.ingestion.rawValue, logger: logger,
                       handler: .reply { request in
                           let started = ContinuousClock.now
@@ -93,10 +94,9 @@ struct IngestionPorts {
         ]
     }
 
-    private func responder<Call: Decodable & SendableMetatype, Answer: Encodable & SendableMetatype>(
+    private func verb<Call: Decodable & SendableMetatype, Answer: Encodable & SendableMetatype>(
         _ verb: String, _ answer: @escaping @Sendable (Call) async throws -> Answer
     ) -> Responder {
-        Responder(bus: bus, subject: Subject.service(.ingestion, verb), queue: ServiceName.ingestion.rawValue, logger: logger,
-                  handler: .unary { request in try JSONCoding.encode(try await answer(try request.decode(Call.self))) })
+        Responder.verb(.ingestion, verb, bus: bus, logger: logger, answer)
     }
 }
