@@ -58,7 +58,7 @@ import Testing
     }
 
     @Test func ticketsAreRefusedWhenTheyAreNotTheGatewaysOrHaveExpired() async throws {
-        try await withRealtime(Self.realtimeConfig) { address, database, _, _ in
+        try await withRealtime(Self.realtimeConfig) { address, database, bus, _ in
             let (tenant, key) = try await makeTenantWithKey(database, role: .billing)
             let signer = RealtimeTicketSigner(secret: Self.secret)
             let valid = try signer.sign(RealtimeTicketClaims(
@@ -76,6 +76,18 @@ import Testing
                 #expect(answer.status == 401 && answer.error?.code == "invalid_ticket", "\(name): \(answer.status) \(answer.text)")
             }
             // A good ticket over plain HTTP: the socket would open.
+            #expect(try await send(.GET, "http://\(address)/v1/realtime?ticket=\(valid)").status == 426)
+
+            // A key's ticket opens nothing once the key is revoked, though it has not expired.
+            let keyID = UUID()
+            let keyTicket = try signer.sign(RealtimeTicketClaims(
+                tenantID: tenant, apiKeyID: keyID, subject: nil, expiresAt: Date().addingTimeInterval(60), credentialExpiresAt: nil))
+            #expect(try await send(.GET, "http://\(address)/v1/realtime?ticket=\(keyTicket)").status == 426)
+            try await bus.publish(Envelope(tenantID: tenant, payload: APIKeyRevoked(apiKeyID: keyID, prefix: "", revokedAt: Date())))
+            let refused = try await eventually(timeout: .seconds(5)) {
+                try await send(.GET, "http://\(address)/v1/realtime?ticket=\(keyTicket)").status == 401
+            }
+            #expect(refused, "a revoked key's ticket still opens sockets")
             #expect(try await send(.GET, "http://\(address)/v1/realtime?ticket=\(valid)").status == 426)
 
             // The gateway issues none to a role that may not subscribe, nor without a secret.

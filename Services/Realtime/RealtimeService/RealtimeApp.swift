@@ -69,6 +69,7 @@ public struct Realtime: Sendable {
     let database: Database
     let bus: Bus
     let feeds: OpenFeeds
+    let revocations = RecentRevocations()
     let logger: Logger
 
     /// Sockets open on this replica.
@@ -83,12 +84,18 @@ public struct Realtime: Sendable {
     }
 
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
-        let feeds = self.feeds
+        let (feeds, revocations) = (self.feeds, self.revocations)
         return [
             // A revoked key's sockets, a suspended tenant's and those of a member who may no
             // longer subscribe close at once, on every replica.
-            EventListener(bus: bus, events: APIKeyRevoked.self, logger: logger) { feeds.close(key: $0.payload.apiKeyID) },
-            EventListener(bus: bus, events: TenantSuspended.self, logger: logger) { feeds.close(tenant: $0.tenantID) },
+            EventListener(bus: bus, events: APIKeyRevoked.self, logger: logger) { event in
+                revocations.add(event.payload.apiKeyID)
+                feeds.close(key: event.payload.apiKeyID)
+            },
+            EventListener(bus: bus, events: TenantSuspended.self, logger: logger) { event in
+                revocations.add(event.tenantID)
+                feeds.close(tenant: event.tenantID)
+            },
             EventListener(bus: bus, events: MemberChanged.self, logger: logger) { event in
                 guard !event.payload.roles.contains(where: { $0.can(.realtimeSubscribe) }) else { return }
                 feeds.close(member: event.payload.subject, of: event.tenantID)
@@ -104,7 +111,7 @@ public struct Realtime: Sendable {
         let cursors = EventCursors(secret: config.cursorSecret.value, previous: config.previousCursorSecret?.value)
         EventFeedRoutes(
             database: database, bus: bus, feeds: feeds, cursors: cursors, tickets: config.ticketSecret.map(RealtimeTicketSigner.init),
-            idleWait: config.idleWait
+            revocations: revocations, idleWait: config.idleWait
         ).add(to: router)
         let port = config.port
         return Application(

@@ -119,7 +119,8 @@ final class OpenFeeds: Sendable {
                 if let expiresAt = feed.subscriber.expiresAt {
                     group.addTask {
                         try await Task.sleep(for: .seconds(max(0, expiresAt.timeIntervalSinceNow)))
-                        return Closing(code: .policyViolation, reason: "The API key expired.")
+                        let what = feed.subscriber.apiKeyID == nil ? "Your sign-in expired." : "The API key expired."
+                        return Closing(code: .policyViolation, reason: what)
                     }
                 }
                 defer { group.cancelAll() }

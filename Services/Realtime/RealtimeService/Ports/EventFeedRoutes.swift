@@ -28,6 +28,8 @@ struct EventFeedRoutes: Sendable {
     let cursors: EventCursors
     /// Nil: tickets are refused.
     let tickets: RealtimeTicketSigner?
+    /// Keys and tenants whose tickets no longer open sockets.
+    let revocations: RecentRevocations
     let idleWait: Duration
 
     func add(to router: Router<RealtimeContext>) {
@@ -114,7 +116,8 @@ struct EventFeedRoutes: Sendable {
     /// key's, which must allow `realtime:subscribe`.
     private func opener(_ request: Request) async throws -> Opener {
         if let ticket = request.uri.queryParameters["ticket"] {
-            guard let tickets, let claims = tickets.claims(of: String(ticket)) else {
+            guard let tickets, let claims = tickets.claims(of: String(ticket)),
+                  !revocations.contains(claims.apiKeyID), !revocations.contains(claims.tenantID) else {
                 throw Refusal(.authentication, "The ticket is not valid or has expired; ask POST /v1/realtime/tickets for another.",
                               code: "invalid_ticket")
             }
