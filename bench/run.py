@@ -2,8 +2,9 @@
 """`make bench`: the gateway path against a direct upstream and a one-hop proxy, in one run.
 
 Starts its own PostgreSQL, Redis and NATS under .run-bench on free ports, the fake upstream
-(bench/upstream), nginx as a plain reverse proxy, and Switchyard's gateway, router, billing and
-analytics (release builds, logging at `info` as in production), then drives the same load at each target
+(bench/upstream), nginx as a plain reverse proxy, and Switchyard's seven services (release builds,
+logging at `info` as in production; realtime, ingestion and orchestrator idle beside the load, as
+they run in production), then drives the same load at each target
 in turn: wrk with bench/wrk/chat.lua for c1, c16, c64; bench/stream_client.py for 64
 concurrent streams and a soak of up to 2000 held streams. Writes bench/results/<date>-<host>.md
 and a .tsv beside it.
@@ -285,8 +286,11 @@ http {{
             "SWITCHYARD_GATEWAY_PORT": str(self.gateway_port),
             "SWITCHYARD_GATEWAY_OPS_PORT": str(free_port()), "SWITCHYARD_ROUTER_OPS_PORT": str(free_port()),
             "SWITCHYARD_BILLING_OPS_PORT": str(free_port()), "SWITCHYARD_ANALYTICS_OPS_PORT": str(free_port()),
+            "SWITCHYARD_REALTIME_OPS_PORT": str(free_port()), "SWITCHYARD_INGESTION_OPS_PORT": str(free_port()),
+            "SWITCHYARD_ORCHESTRATOR_OPS_PORT": str(free_port()), "SWITCHYARD_REALTIME_PORT": str(free_port()),
+            "SWITCHYARD_REALTIME_CURSOR_SECRET": "bench-cursor-secret-" + "b" * 32,
         })
-        for service in ("billing", "analytics", "router", "gateway"):
+        for service in SERVICES:
             self.start(service, [str(self.bin / service)])
         wait_for_port(self.gateway_port, "the gateway")
 
@@ -336,12 +340,17 @@ http {{
             "redis": Group("redis", redis),
             "billing": Group("billing", lambda: pid("billing")),
             "analytics": Group("analytics", lambda: pid("analytics")),
+            "realtime": Group("realtime", lambda: pid("realtime")),
+            "ingestion": Group("ingestion", lambda: pid("ingestion")),
+            "orchestrator": Group("orchestrator", lambda: pid("orchestrator")),
             "postgres": Group("postgres", postgres),
         }
 
 
 # --- Cases ----------------------------------------------------------------------------------
 
+# Started in this order: the gateway last, once what it calls listens.
+SERVICES = ("billing", "analytics", "realtime", "ingestion", "orchestrator", "router", "gateway")
 PATHS = {"direct": [], "one-hop": ["nginx"], "switchyard": ["gateway", "router", "nats", "redis"]}
 OFF_PATH = {"switchyard": ["billing", "analytics", "postgres"]}
 
@@ -528,7 +537,7 @@ def main():
         platform.switchyard()
         time.sleep(2)
         groups = platform.groups()
-        idle_rss = {name: (groups[name].rss(), groups[name].private_mb()) for name in ("gateway", "router", "billing", "analytics", "upstream")}
+        idle_rss = {name: (groups[name].rss(), groups[name].private_mb()) for name in (*reversed(SERVICES), "upstream")}
         urls = {"direct": f"http://127.0.0.1:{platform.upstream_port}", "one-hop": f"http://127.0.0.1:{platform.nginx_port}",
                 "switchyard": f"http://127.0.0.1:{platform.gateway_port}"}
         rows = []
