@@ -20,6 +20,10 @@ let serviceDependencies: [String: [Target.Dependency]] = [
         .product(name: "PostgresNIO", package: "postgres-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
     ],
+    "Orchestrator": [
+        .product(name: "PostgresNIO", package: "postgres-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+    ],
     "Ingestion": [
         .product(name: "PostgresNIO", package: "postgres-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -173,7 +177,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                "RouterService", "GatewayService", "BillingService", "AnalyticsService", "RealtimeService", "IngestionService",
+                "RouterService", "GatewayService", "BillingService", "AnalyticsService", "RealtimeService", "IngestionService", "OrchestratorService",
                 "SwitchyardAdministration",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "JWTKit", package: "jwt-kit"),

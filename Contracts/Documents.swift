@@ -39,6 +39,8 @@ public enum DocumentLimits {
     /// 1 MB at most by default.
     public static let maxTextBytes = 512 * 1024
     public static let maxNameLength = 255
+    /// Characters of a chunk at most.
+    public static let maxChunkCharacters = 1200
     /// Results one search answers at most.
     public static let maxSearchResults = 50
     public static let maxQueryBytes = 4096

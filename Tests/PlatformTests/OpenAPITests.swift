@@ -50,7 +50,7 @@ import Testing
             let spare = try await makeKey(database, tenant: tenant, role: .viewer)
             try await withGateway(tenant: tenant) { gateway in
                 let services = billingServices(gateway, tenant: tenant) + analyticsServices(gateway, tenant: tenant)
-                    + ingestionServices(gateway, tenant: tenant)
+                    + ingestionServices(gateway, tenant: tenant) + orchestratorServices(gateway, tenant: tenant)
                 try await withServiceGroup(services) {
                     let report = try await runProcess(schemathesis, arguments: [
                         "--config-file", TestEnvironment.root.appendingPathComponent("Tests/Fixtures/python/schemathesis.toml").path,

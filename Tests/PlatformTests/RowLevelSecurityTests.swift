@@ -52,6 +52,18 @@ import Testing
                 INSERT INTO document_chunks (tenant_id, document_id, chunk_index, text, embedding)
                 VALUES (\(tenant), \(document), 0, 'Seed words.', decode('0000803f', 'hex'))
                 """)
+            let workflow = UUID.timeOrdered()
+            try await tx.execute("""
+                INSERT INTO workflows (tenant_id, id, spec) VALUES (\(tenant), \(workflow), '{"name": "seed", "inputs": [], "steps": []}')
+                """)
+            try await tx.execute("""
+                INSERT INTO workflow_runs (tenant_id, id, workflow_id, spec, input, request_id, embedding_model)
+                VALUES (\(tenant), \(workflow), \(workflow), '{"name": "seed", "inputs": [], "steps": []}', '{}', 'req_seed', 'local-embedding')
+                """)
+            try await tx.execute("""
+                INSERT INTO workflow_run_steps (tenant_id, run_id, step_index, name, status, output, attempts)
+                VALUES (\(tenant), \(workflow), 0, 'seed', 'succeeded', 'done', 1)
+                """)
         }
     }
 

@@ -5,6 +5,7 @@ import Contracts
 import Foundation
 @testable import GatewayService
 import IngestionService
+import OrchestratorService
 import NIOCore
 import NIOHTTP1
 import RouterService
@@ -254,6 +255,15 @@ func ingestionServices(_ gateway: GatewayUnderTest, tenant: UUID) -> [any Servic
     IngestionApp.services(
         bus: gateway.bus, database: gateway.database, consumerName: uniqueName("ingestion"),
         filterSubject: Subject.event(tenant: tenant, type: DocumentUploaded.eventType), logger: TestEnvironment.logger)
+}
+
+/// The orchestrator (carrying out `tenant`'s runs only, under a consumer name of its own) and
+/// its responders, on the gateway's bus; steps retry at once.
+func orchestratorServices(_ gateway: GatewayUnderTest, tenant: UUID) -> [any Service] {
+    OrchestratorApp.services(
+        config: OrchestratorConfig(retryDelays: [.milliseconds(10)]), bus: gateway.bus, database: gateway.database,
+        consumerName: uniqueName("orchestrator"), filterSubject: Subject.event(tenant: tenant, type: RunRequested.eventType),
+        logger: TestEnvironment.logger)
 }
 
 /// A proxy in front of the test Redis holding back the gateway's quota settlements, and a

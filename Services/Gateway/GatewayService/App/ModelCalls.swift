@@ -119,18 +119,39 @@ struct ModelCalls: Sendable {
     /// call can get, and budgets that at the model's highest price: bounds it cannot exceed, so
     /// calls in flight together never pass them.
     func admit(_ caller: Caller, _ model: String, requestID: String, prompt: Int, promptAtMost: Int, completionLimit: Int?) async throws -> Admission? {
+        try await admit(caller, requestID: requestID, calls: [
+            PlannedCall(model: model, prompt: prompt, promptAtMost: promptAtMost, completionLimit: completionLimit),
+        ])
+    }
+
+    /// One model call of a request that makes several (a workflow run's steps).
+    struct PlannedCall {
+        var model: String
+        /// Prompt tokens, about.
+        var prompt: Int
+        var promptAtMost: Int
+        /// Nil: the model's own bound.
+        var completionLimit: Int?
+    }
+
+    /// Takes the caller's limits once for all of `calls`: as one request, their estimates
+    /// together against token rates, and their bounds together, each at its model's price,
+    /// against monthly token quotas and budgets.
+    func admit(_ caller: Caller, requestID: String, calls: [PlannedCall]) async throws -> Admission? {
         guard let quotas else { return nil }
         var (tokensAtMost, cost): (Int?, Int64) = (nil, 0)
-        if caller.hasBudget || caller.hasMonthlyTokenQuota, let tenant = caller.tenantID,
-           let terms = try await modelTerms.terms(of: model, tenant: tenant, requestID: requestID) {
-            let completionAtMost = Self.reservedCompletionTokens(limit: completionLimit, model: terms)
-            tokensAtMost = promptAtMost + completionAtMost
-            if caller.hasBudget, let price = terms.pricing {
-                cost = price.reservedMicros(promptTokens: promptAtMost, completionTokens: completionAtMost)
+        if caller.hasBudget || caller.hasMonthlyTokenQuota, let tenant = caller.tenantID {
+            for call in calls {
+                guard let terms = try await modelTerms.terms(of: call.model, tenant: tenant, requestID: requestID) else { continue }
+                let completionAtMost = Self.reservedCompletionTokens(limit: call.completionLimit, model: terms)
+                tokensAtMost = (tokensAtMost ?? 0) + call.promptAtMost + completionAtMost
+                if caller.hasBudget, let price = terms.pricing {
+                    cost += price.reservedMicros(promptTokens: call.promptAtMost, completionTokens: completionAtMost)
+                }
             }
         }
-        return try await quotas.admit(caller, requestID: requestID, estimatedTokens: prompt + (completionLimit ?? Self.defaultCompletionEstimate),
-                                      tokensAtMost: tokensAtMost, estimatedCostMicros: cost)
+        let estimate = calls.reduce(0) { $0 + $1.prompt + ($1.completionLimit ?? Self.defaultCompletionEstimate) }
+        return try await quotas.admit(caller, requestID: requestID, estimatedTokens: estimate, tokensAtMost: tokensAtMost, estimatedCostMicros: cost)
     }
 
     /// Completion tokens a call is reserved at against a budget or a monthly token quota: its

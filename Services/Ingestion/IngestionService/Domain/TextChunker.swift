@@ -1,3 +1,5 @@
+import Contracts
+
 /// Cuts a document's text into chunks small enough to embed and to show as a search result.
 ///
 /// A chunk ends at the best break in the second half of its window: a paragraph's end, else a
@@ -6,7 +8,7 @@
 /// spans a break is whole in one of the two chunks.
 struct TextChunker: Sendable {
     /// Characters of a chunk at most.
-    var size = 1200
+    var size = DocumentLimits.maxChunkCharacters
     /// Characters a chunk repeats of the one before.
     var overlap = 150
 

@@ -1,0 +1,61 @@
+import Contracts
+import Foundation
+import SwitchyardBus
+
+/// Why a step's call failed.
+enum StepFailure: Error, CustomStringConvertible {
+    /// Refused for what it asks (no such model, bad input): trying again changes nothing.
+    case refused(String)
+    /// Could not be answered now; trying again may pass.
+    case unavailable(String)
+
+    var description: String {
+        switch self {
+        case .refused(let why), .unavailable(let why): why
+        }
+    }
+}
+
+/// The calls a run's steps make: chat completions from the router, searches from ingestion,
+/// charged to the run's tenant and key and recorded under the run's request id and the step.
+struct StepCalls: Sendable {
+    let bus: Bus
+    var timeout: Duration = .seconds(300)
+
+    func chat(_ completion: ChatCompletionRequest, tenant: UUID, apiKey: UUID?, requestID: String) async throws(StepFailure) -> String {
+        let call = RouterChatCall(requestID: requestID, tenantID: tenant, apiKeyID: apiKey, completion: completion)
+        let reply = try await request(.router, RouterVerb.chat, call, requestID: requestID)
+        guard let answer = try? JSONCoding.decode(ChatCompletion.self, from: reply) else {
+            throw .unavailable("the router's answer could not be read")
+        }
+        return answer.choices.first?.message.content?.text ?? ""
+    }
+
+    func search(_ call: SearchCall) async throws(StepFailure) -> [String] {
+        let reply = try await request(.ingestion, IngestionVerb.search, call, requestID: call.requestID)
+        guard let results = try? JSONCoding.decode(SearchResults.self, from: reply) else {
+            throw .unavailable("the search's answer could not be read")
+        }
+        return results.data.map(\.text)
+    }
+
+    /// Fault codes that say the call itself is wrong.
+    static let refusals: Set<String> = [
+        "model_not_found", "unsupported_model", "invalid_value", "invalid_request", "upstream_error", "context_length_exceeded",
+        "embedding_refused", "routing_unavailable",
+    ]
+
+    private func request(_ service: ServiceName, _ verb: String, _ call: some Encodable, requestID: String) async throws(StepFailure) -> Data {
+        do {
+            let reply = try await bus.request(
+                Subject.service(service, verb), payload: JSONCoding.encode(call), headers: [BusHeader.correlationID: requestID], timeout: timeout)
+            return reply.payload
+        } catch BusError.remote(let fault) where Self.refusals.contains(fault.code) {
+            throw .refused(fault.message)
+        } catch BusError.remote(let fault) {
+            throw .unavailable(fault.message)
+        } catch {
+            throw .unavailable("\(service.rawValue) did not answer: \(error)")
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import Contracts
+import Foundation
+import PostgresNIO
+import SwitchyardDatabase
+
+/// Workflows, runs and the steps runs finished, inside the tenant transaction a use case opened.
+enum WorkflowRepository {
+    static func insert(_ workflow: Workflow, in tx: TenantTransaction) async throws {
+        try await tx.execute("""
+            INSERT INTO workflows (tenant_id, id, spec, created_at)
+            VALUES (\(tx.tenantID), \(workflow.id), \(try json(workflow.spec))::jsonb, \(workflow.createdAt))
+            """)
+    }
+
+    static func list(in tx: TenantTransaction) async throws -> [Workflow] {
+        try await workflows(try await tx.query("SELECT id, spec::text, created_at FROM workflows ORDER BY id DESC LIMIT 500"))
+    }
+
+    static func find(_ id: UUID, in tx: TenantTransaction) async throws -> Workflow? {
+        try await workflows(try await tx.query("SELECT id, spec::text, created_at FROM workflows WHERE id = \(id)")).first
+    }
+
+    static func delete(_ id: UUID, in tx: TenantTransaction) async throws -> Bool {
+        for try await _ in try await tx.query("DELETE FROM workflows WHERE id = \(id) RETURNING id") { return true }
+        return false
+    }
+
+    /// A run as the orchestrator carries it out: its spec as it was started, who pays for it,
+    /// and the steps finished so far.
+    struct StoredRun {
+        var tenantID: UUID
+        var run: Run
+        var spec: WorkflowSpec
+        var apiKeyID: UUID?
+        var requestID: String
+        var embeddingModel: String
+    }
+
+    static func insertRun(id: UUID, call: RunStartCall, spec: WorkflowSpec, in tx: TenantTransaction) async throws -> Date {
+        let rows = try await tx.query("""
+            INSERT INTO workflow_runs (tenant_id, id, workflow_id, spec, input, api_key_id, request_id, embedding_model)
+            VALUES (\(tx.tenantID), \(id), \(call.workflowID), \(try json(spec))::jsonb, \(try json(call.input))::jsonb,
+                    \(call.apiKeyID), \(call.requestID), \(call.embeddingModel))
+            RETURNING created_at
+            """)
+        for try await created in rows.decode(Date.self) { return created }
+        throw WorkflowStoreError.notStored
+    }
+
+    static func run(_ id: UUID, in tx: TenantTransaction) async throws -> StoredRun? {
+        let rows = try await tx.query("""
+            SELECT workflow_id, spec::text, input::text, status, api_key_id, request_id, embedding_model, output, error, created_at, finished_at
+            FROM workflow_runs WHERE id = \(id)
+            """)
+        for try await (workflow, spec, input, status, apiKey, requestID, model, output, error, created, finished)
+            in rows.decode((UUID, String, String, String, UUID?, String, String, String?, String?, Date, Date?).self) {
+            let spec = try JSONCoding.decode(WorkflowSpec.self, from: Data(spec.utf8))
+            let steps = try await self.steps(of: id, in: tx)
+            let run = Run(
+                id: id, workflowID: workflow, status: RunStatus(rawValue: status) ?? .failed,
+                input: try JSONCoding.decode([String: String].self, from: Data(input.utf8)), steps: steps, output: output, error: error,
+                createdAt: created, finishedAt: finished)
+            return StoredRun(tenantID: tx.tenantID, run: run, spec: spec, apiKeyID: apiKey, requestID: requestID, embeddingModel: model)
+        }
+        return nil
+    }
+
+    static func steps(of run: UUID, in tx: TenantTransaction) async throws -> [Run.Step] {
+        let rows = try await tx.query("""
+            SELECT name, status, output, error, attempts FROM workflow_run_steps WHERE run_id = \(run) ORDER BY step_index
+            """)
+        var steps: [Run.Step] = []
+        for try await (name, status, output, error, attempts) in rows.decode((String, String, String?, String?, Int32).self) {
+            steps.append(Run.Step(name: name, status: RunStatus(rawValue: status) ?? .failed, output: output, error: error, attempts: Int(attempts)))
+        }
+        return steps
+    }
+
+    /// Records a finished step, once: false when it had been recorded (by another delivery).
+    static func recordStep(run: UUID, index: Int, _ step: Run.Step, in tx: TenantTransaction) async throws -> Bool {
+        let rows = try await tx.query("""
+            INSERT INTO workflow_run_steps (tenant_id, run_id, step_index, name, status, output, error, attempts)
+            VALUES (\(tx.tenantID), \(run), \(Int32(index)), \(step.name), \(step.status.rawValue), \(step.output), \(step.error), \(Int32(step.attempts)))
+            ON CONFLICT DO NOTHING RETURNING step_index
+            """)
+        for try await _ in rows { return true }
+        return false
+    }
+
+    static func markRunning(_ run: UUID, in tx: TenantTransaction) async throws {
+        try await tx.execute("UPDATE workflow_runs SET status = 'running' WHERE id = \(run) AND status = 'queued'")
+    }
+
+    /// Ends the run, once: false when it had ended.
+    static func finish(_ run: UUID, status: RunStatus, output: String?, error: String?, in tx: TenantTransaction) async throws -> Bool {
+        let rows = try await tx.query("""
+            UPDATE workflow_runs SET status = \(status.rawValue), output = \(output), error = \(error), finished_at = now()
+            WHERE id = \(run) AND status IN ('queued', 'running') RETURNING id
+            """)
+        for try await _ in rows { return true }
+        return false
+    }
+
+    private static func workflows(_ rows: PostgresRowSequence) async throws -> [Workflow] {
+        var workflows: [Workflow] = []
+        for try await (id, spec, created) in rows.decode((UUID, String, Date).self) {
+            workflows.append(Workflow(id: id, spec: try JSONCoding.decode(WorkflowSpec.self, from: Data(spec.utf8)), createdAt: created))
+        }
+        return workflows
+    }
+
+    private static func json(_ value: some Encodable) throws -> String {
+        String(decoding: try JSONCoding.encode(value), as: UTF8.self)
+    }
+}
+
+enum WorkflowStoreError: Error {
+    case notStored
+}

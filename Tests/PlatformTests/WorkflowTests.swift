@@ -1,0 +1,157 @@
+import Contracts
+import Foundation
+import GatewayService
+import SwitchyardBus
+import Testing
+
+/// `/v1/workflows` and `/v1/runs` through the gateway, with the orchestrator carrying out runs
+/// through the router and ingestion, on real PostgreSQL and NATS.
+@Suite struct WorkflowTests {
+    static let handbook = """
+        {"name": "answer from the handbook", "inputs": ["question"], "steps": [
+          {"name": "find", "type": "search", "query": "{{input.question}}", "limit": 2},
+          {"name": "answer", "type": "chat", "model": "local-chat", "max_tokens": 20, "messages": [
+            {"role": "system", "content": "Answer from these notes only:\\n{{steps.find.output}}"},
+            {"role": "user", "content": "{{ input.question }}"}]}]}
+        """
+
+    @Test func aRunSearchesThenAnswersAndRecordsEachStep() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database, role: .developer)
+            let (_, stranger) = try await makeTenantWithKey(database, role: .owner)
+            try await withGateway(tenant: tenant) { gateway in
+                try await withServiceGroup(ingestionServices(gateway, tenant: tenant) + orchestratorServices(gateway, tenant: tenant)) {
+                    let upload = #"{"name": "budgets.md", "text": "A budget caps what a tenant spends on model calls in a month."}"#
+                    let document = try JSONCoding.decode(Document.self, from: try await send(.POST, gateway.url + "/v1/documents", key: key, json: upload).body)
+                    #expect(try await eventually {
+                        try JSONCoding.decode(Document.self, from: try await send(.GET, gateway.url + "/v1/documents/\(document.id)", key: key).body).status == .indexed
+                    })
+
+                    let created = try await send(.POST, gateway.url + "/v1/workflows", key: key, json: Self.handbook)
+                    #expect(created.status == 201, "\(created.text)")
+                    let workflow = try created.decode(Workflow.self)
+                    #expect(workflow.spec.steps.map(\.name) == ["find", "answer"])
+                    let listed = try await send(.GET, gateway.url + "/v1/workflows", key: key).decode(ListOf<Workflow>.self)
+                    #expect(listed.data.map(\.id) == [workflow.id])
+
+                    let started = try await send(.POST, gateway.url + "/v1/workflows/\(workflow.id)/runs", key: key,
+                                                 json: #"{"input": {"question": "what does a budget cap"}}"#)
+                    #expect(started.status == 202, "\(started.text)")
+                    let queued = try started.decode(Run.self)
+                    #expect(queued.status == .queued && queued.input == ["question": "what does a budget cap"])
+                    let run = try await waitForRun(gateway, key: key, queued.id)
+                    #expect(run.status == .succeeded, "\(run)")
+                    #expect(run.steps.map(\.name) == ["find", "answer"] && run.steps.allSatisfy { $0.status == .succeeded && $0.attempts == 1 })
+                    #expect(run.steps[0].output?.contains("A budget caps what a tenant spends") == true, "\(run.steps[0])")
+                    #expect(run.output == run.steps[1].output && !(run.output ?? "").isEmpty)
+                    #expect(run.finishedAt != nil)
+
+                    // The answer's call was the caller's, recorded under the run's request and the step.
+                    let calls = await gateway.usage.next(3).compactMap { try? $0.decode(UsageRecorded.self).payload }
+                    let answer = try #require(calls.first { $0.model == "local-chat" })
+                    #expect(answer.requestID.hasSuffix("-answer") && answer.completionTokens <= 20, "\(calls)")
+
+                    // Another tenant sees none of it.
+                    #expect(try await send(.GET, gateway.url + "/v1/workflows/\(workflow.id)", key: stranger).status == 404)
+                    #expect(try await send(.GET, gateway.url + "/v1/runs/\(run.id)", key: stranger).status == 404)
+                    #expect(try await send(.POST, gateway.url + "/v1/workflows/\(workflow.id)/runs", key: stranger,
+                                           json: #"{"input": {"question": "x"}}"#).status == 404)
+
+                    let deleted = try await send(.DELETE, gateway.url + "/v1/workflows/\(workflow.id)", key: key)
+                    #expect(deleted.status == 200)
+                    #expect(try await send(.GET, gateway.url + "/v1/workflows/\(workflow.id)", key: key).status == 404)
+                    // Its runs stay readable.
+                    #expect(try await send(.GET, gateway.url + "/v1/runs/\(run.id)", key: key).status == 200)
+                }
+            }
+        }
+    }
+
+    @Test func badSpecsAndInputsAreRefusedNamingTheField() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database, role: .developer)
+            let viewer = try await makeKey(database, tenant: tenant, role: .viewer)
+            try await withGateway(tenant: tenant) { gateway in
+                try await withServiceGroup(orchestratorServices(gateway, tenant: tenant)) {
+                    let chat = #"{"name": "a", "type": "chat", "model": "local-chat", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}"#
+                    let specs: [(String, String)] = [
+                        (#"{"name": "w", "inputs": [], "steps": []}"#, "steps"),
+                        (#"{"name": "w", "inputs": ["a b"], "steps": [\#(chat)]}"#, "inputs[0]"),
+                        (#"{"name": "w", "inputs": [], "steps": [{"name": "a", "type": "chat", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}]}"#, "steps[0].model"),
+                        (#"{"name": "w", "inputs": [], "steps": [{"name": "a", "type": "chat", "model": "m", "messages": [{"role": "user", "content": "x"}]}]}"#, "steps[0].max_tokens"),
+                        (#"{"name": "w", "inputs": [], "steps": [\#(chat), \#(chat)]}"#, "steps[1].name"),
+                        (#"{"name": "w", "inputs": [], "steps": [{"name": "s", "type": "search", "query": "{{input.nope}}"}]}"#, "steps[0].query"),
+                        (#"{"name": "w", "inputs": [], "steps": [{"name": "s", "type": "search", "query": "{{steps.later.output}}"}, \#(chat)]}"#, "steps[0].query"),
+                        (#"{"name": "w", "inputs": [], "steps": [{"name": "s", "type": "search", "query": "q", "limit": 99}]}"#, "steps[0].limit"),
+                        (#"{"name": "w", "inputs": [], "steps": [{"name": "s", "type": "dance"}]}"#, "steps[0].type"),
+                        (#"{"name": "w", "inputs": [], "steps": [{"name": "s", "type": "search", "query": "a\u0000b"}]}"#, "steps[0].query"),
+                    ]
+                    for (spec, param) in specs {
+                        let answer = try await send(.POST, gateway.url + "/v1/workflows", key: key, json: spec)
+                        #expect(answer.status == 400 && answer.error?.param == param, "\(spec): \(answer.status) \(answer.text)")
+                    }
+                    #expect(try await send(.POST, gateway.url + "/v1/workflows", key: viewer.secret, json: Self.handbook).status == 403)
+                    let workflow = try await send(.POST, gateway.url + "/v1/workflows", key: key, json: Self.handbook).decode(Workflow.self)
+                    let runs = gateway.url + "/v1/workflows/\(workflow.id)/runs"
+                    for (input, param) in [(#"{"input": {}}"#, "input.question"), (#"{"input": {"question": "q", "extra": "x"}}"#, "input.extra"),
+                                           (#"{"input": {"question": 7}}"#, "input.question")] {
+                        let answer = try await send(.POST, runs, key: key, json: input)
+                        #expect(answer.status == 400 && answer.error?.param == param, "\(input): \(answer.status) \(answer.text)")
+                    }
+                    #expect(try await send(.POST, gateway.url + "/v1/workflows/\(UUID())/runs", key: key, json: #"{"input": {}}"#).status == 404)
+                    #expect(try await send(.GET, gateway.url + "/v1/runs/not-an-id", key: key).status == 404)
+                    #expect(try await send(.POST, runs, key: viewer.secret, json: #"{"input": {"question": "q"}}"#).status == 403)
+                }
+            }
+        }
+    }
+
+    /// A step whose call is refused for what it asks ends the run `failed`, naming the step, and
+    /// `run.finished` says so; a budget a run could pass refuses it before anything runs.
+    @Test func aRefusedStepFailsTheRunAndABudgetRefusesARunItCouldPass() async throws {
+        try await withDatabase { database in
+            let (tenant, owner) = try await makeTenantWithKey(database, role: .owner)
+            try await withGateway(tenant: tenant) { gateway in
+                let finished = DeliveryLog()
+                let watcher = DurableConsumer(
+                    bus: gateway.bus, spec: ConsumerSpec(name: uniqueName("finished"), filterSubject: Subject.event(tenant: tenant, type: RunFinished.eventType)),
+                    logger: TestEnvironment.logger
+                ) { delivery in
+                    finished.record(delivery)
+                    return .done
+                }
+                try await withServiceGroup(orchestratorServices(gateway, tenant: tenant) + billingServices(gateway, tenant: tenant) + [watcher]) {
+                    let spec = #"{"name": "w", "inputs": [], "steps": [{"name": "talk", "type": "chat", "model": "local-embedding", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}]}"#
+                    let workflow = try await send(.POST, gateway.url + "/v1/workflows", key: owner, json: spec).decode(Workflow.self)
+                    let queued = try await send(.POST, gateway.url + "/v1/workflows/\(workflow.id)/runs", key: owner, json: #"{"input": {}}"#).decode(Run.self)
+                    let run = try await waitForRun(gateway, key: owner, queued.id)
+                    #expect(run.status == .failed && run.steps.first?.status == .failed && run.steps.first?.attempts == 1, "\(run)")
+                    #expect(run.error?.hasPrefix("Step talk failed:") == true, "\(run.error ?? "")")
+                    let event = try #require(await finished.next(1).first).decode(RunFinished.self).payload
+                    #expect(event.runID == run.id && event.status == .failed && event.error == run.error)
+
+                    // The model writes 48 tokens at most: at $5,000 a million tokens a run of it is
+                    // reserved at about $0.29, past a budget of $0.10.
+                    let set = try await send(.PUT, gateway.url + "/admin/tenants/\(tenant)/budget", key: owner, json: #"{"amount_micros":100000,"policy":"block"}"#)
+                    #expect(set.status == 200, "\(set.text)")
+                    let pricey = #"{"name": "w", "inputs": [], "steps": [{"name": "talk", "type": "chat", "model": "pricey-chat", "max_tokens": 1000, "messages": [{"role": "user", "content": "hi"}]}]}"#
+                    let expensive = try await send(.POST, gateway.url + "/v1/workflows", key: owner, json: pricey).decode(Workflow.self)
+                    let refused = try await send(.POST, gateway.url + "/v1/workflows/\(expensive.id)/runs", key: owner, json: #"{"input": {}}"#)
+                    #expect(refused.status == 429 && refused.error?.type == .insufficientQuota, "\(refused.text)")
+                    // A cheap run still starts.
+                    let cheap = try await send(.POST, gateway.url + "/v1/workflows/\(workflow.id)/runs", key: owner, json: #"{"input": {}}"#)
+                    #expect(cheap.status == 202, "\(cheap.text)")
+                }
+            }
+        }
+    }
+
+    private func waitForRun(_ gateway: GatewayUnderTest, key: String, _ id: UUID) async throws -> Run {
+        var latest: Run?
+        _ = try await eventually(timeout: .seconds(30)) {
+            latest = try await send(.GET, gateway.url + "/v1/runs/\(id)", key: key).decode(Run.self)
+            return latest.map { $0.status == .succeeded || $0.status == .failed } ?? false
+        }
+        return try #require(latest)
+    }
+}
