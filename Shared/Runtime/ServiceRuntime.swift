@@ -113,6 +113,7 @@ public enum ServiceRuntime {
 
         services += try await definition.build(context)
         services.append(OperationsServer.build(settings: serviceSettings, checks: checks, registry: registry, logger: logger))
+        services.append(ShutdownWatchdog(grace: serviceSettings.shutdownGrace, logger: logger))
 
         logger.info("starting", metadata: [
             "ops": "\(serviceSettings.opsHost):\(serviceSettings.opsPort)",
@@ -168,3 +169,25 @@ private let openFilesResource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
 #else
 private let openFilesResource = RLIMIT_NOFILE
 #endif
+
+/// The last resort of a stopping process: once its shutdown begins, if the process is still
+/// there five seconds after the shutdown grace (when what was left has been cancelled), it says
+/// so and exits with status 1. A part that cannot be cancelled, or a deadlock on the event loops
+/// that run every task (which would also hold back a timer among those tasks), must not keep a
+/// process from stopping: an operator, or a supervisor waiting for it, would wait for ever. The
+/// timer runs on Dispatch's threads, apart from the event loops. Last in a service group, it is
+/// the first told of the shutdown.
+struct ShutdownWatchdog: Service {
+    let grace: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        let limit = grace + .seconds(5)
+        let logger = self.logger
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(limit.components.seconds * 1000))) {
+            logger.critical("shutdown did not finish; exiting", metadata: ["after": "\(limit)"])
+            exit(1)
+        }
+    }
+}
