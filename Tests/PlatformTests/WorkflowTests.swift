@@ -146,6 +146,42 @@ import Testing
         }
     }
 
+    /// A run taken up again (after a crash: here, its first step recorded and the run announced
+    /// anew) goes on from its next step with the recorded output, and does not call the first
+    /// step again.
+    @Test func aRunTakenUpAgainGoesOnFromItsNextStep() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database, role: .developer)
+            try await withGateway(tenant: tenant) { gateway in
+                let spec = try JSONCoding.decode(WorkflowSpec.self, from: Data(Self.handbook.utf8))
+                let (workflow, run) = (UUID.timeOrdered(), UUID.timeOrdered())
+                let specJSON = String(decoding: try JSONCoding.encode(spec), as: UTF8.self)
+                try await database.withTenant(tenant) { tx in
+                    try await tx.execute("INSERT INTO workflows (tenant_id, id, spec) VALUES (\(tenant), \(workflow), \(specJSON)::jsonb)")
+                    try await tx.execute("""
+                        INSERT INTO workflow_runs (tenant_id, id, workflow_id, spec, input, status, request_id, embedding_model)
+                        VALUES (\(tenant), \(run), \(workflow), \(specJSON)::jsonb, '{"question": "what is recorded"}', 'running',
+                                'req_resumed', 'local-embedding')
+                        """)
+                    try await tx.execute("""
+                        INSERT INTO workflow_run_steps (tenant_id, run_id, step_index, name, status, output, attempts)
+                        VALUES (\(tenant), \(run), 0, 'find', 'succeeded', 'Recorded before the crash.', 2)
+                        """)
+                }
+                // No ingestion runs here: a search would fail the run.
+                try await withServiceGroup(orchestratorServices(gateway, tenant: tenant)) {
+                    _ = try await gateway.bus.publish(Envelope(tenantID: tenant, payload: RunRequested(runID: run, workflowID: workflow)))
+                    let finished = try await waitForRun(gateway, key: key, run)
+                    #expect(finished.status == .succeeded, "\(finished)")
+                    #expect(finished.steps[0] == Run.Step(name: "find", status: .succeeded, output: "Recorded before the crash.", error: nil, attempts: 2))
+                    #expect(finished.steps[1].status == .succeeded && finished.output == finished.steps[1].output)
+                    let calls = await gateway.usage.next(1).compactMap { try? $0.decode(UsageRecorded.self).payload }
+                    #expect(calls.map(\.requestID) == ["req_resumed-answer"])
+                }
+            }
+        }
+    }
+
     private func waitForRun(_ gateway: GatewayUnderTest, key: String, _ id: UUID) async throws -> Run {
         var latest: Run?
         _ = try await eventually(timeout: .seconds(30)) {
