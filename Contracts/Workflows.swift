@@ -17,6 +17,8 @@ public enum OrchestratorVerb {
     public static let startRun = "start_run"
     /// A `RunCall`, answered with the `Run`.
     public static let showRun = "show_run"
+    /// A `RunListCall`, answered with `ListOf<Run>`.
+    public static let listRuns = "list_runs"
 }
 
 /// What a workflow does: its inputs by name, then its steps in order.
@@ -253,6 +255,25 @@ public struct RunCall: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case tenantID = "tenant_id"
         case runID = "run_id"
+    }
+}
+
+/// The tenant's latest runs, newest first: of one workflow when given.
+public struct RunListCall: Codable, Sendable, Equatable {
+    public var tenantID: UUID
+    public var workflowID: UUID?
+    public var limit: Int
+
+    public init(tenantID: UUID, workflowID: UUID?, limit: Int) {
+        self.tenantID = tenantID
+        self.workflowID = workflowID
+        self.limit = limit
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case tenantID = "tenant_id"
+        case workflowID = "workflow_id"
+        case limit
     }
 }
 

@@ -45,6 +45,10 @@ import Testing
                     #expect(run.steps[0].output?.contains("A budget caps what a tenant spends") == true, "\(run.steps[0])")
                     #expect(run.output == run.steps[1].output && !(run.output ?? "").isEmpty)
                     #expect(run.finishedAt != nil)
+                    let runs = try await send(.GET, gateway.url + "/v1/runs?workflow_id=\(workflow.id)", key: key).decode(ListOf<Run>.self)
+                    #expect(runs.data.map(\.id) == [run.id] && runs.data.first?.steps.count == 2)
+                    #expect(try await send(.GET, gateway.url + "/v1/runs?workflow_id=\(UUID())", key: key).decode(ListOf<Run>.self).data.isEmpty)
+                    #expect(try await send(.GET, gateway.url + "/v1/runs?limit=0", key: key).status == 400)
 
                     // The answer's call was the caller's, recorded under the run's request and the step.
                     let calls = await gateway.usage.next(3).compactMap { try? $0.decode(UsageRecorded.self).payload }
@@ -54,6 +58,7 @@ import Testing
                     // Another tenant sees none of it.
                     #expect(try await send(.GET, gateway.url + "/v1/workflows/\(workflow.id)", key: stranger).status == 404)
                     #expect(try await send(.GET, gateway.url + "/v1/runs/\(run.id)", key: stranger).status == 404)
+                    #expect(try await send(.GET, gateway.url + "/v1/runs", key: stranger).decode(ListOf<Run>.self).data.isEmpty)
                     #expect(try await send(.POST, gateway.url + "/v1/workflows/\(workflow.id)/runs", key: stranger,
                                            json: #"{"input": {"question": "x"}}"#).status == 404)
 

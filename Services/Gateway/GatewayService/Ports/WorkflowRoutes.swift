@@ -17,6 +17,7 @@ struct WorkflowRoutes: Sendable {
         group.get("workflows/:workflow", use: show)
         group.delete("workflows/:workflow", use: delete)
         group.post("workflows/:workflow/runs", use: start)
+        group.get("runs", use: listRuns)
         group.get("runs/:run", use: showRun)
     }
 
@@ -93,6 +94,26 @@ struct WorkflowRoutes: Sendable {
         let call = RunCall(tenantID: try caller.requireTenant(), runID: try Self.id(context, "run"))
         let run: Run = try await orchestrator.request(OrchestratorVerb.showRun, call, correlationID: context.requestID)
         return try Response.json(run)
+    }
+
+    /// The latest `limit` (1–100, default 20) runs, newest first; of one workflow with `workflow_id`.
+    func listRuns(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        try caller.require(.workflowsRead)
+        let query = request.uri.queryParameters
+        var limit = 20
+        if let text = query.get("limit") {
+            guard let value = Int(text), (1...100).contains(value) else { throw APIError.invalid("limit", "limit must be an integer from 1 to 100.") }
+            limit = value
+        }
+        var workflow: UUID?
+        if let text = query.get("workflow_id") {
+            guard let id = UUID(uuidString: text) else { throw APIError.invalid("workflow_id", "workflow_id must be a workflow's id.") }
+            workflow = id
+        }
+        let call = RunListCall(tenantID: try caller.requireTenant(), workflowID: workflow, limit: limit)
+        let runs: ListOf<Run> = try await orchestrator.request(OrchestratorVerb.listRuns, call, correlationID: context.requestID)
+        return try Response.json(runs)
     }
 
     private func workflow(_ context: GatewayContext, _ caller: Caller) async throws -> Workflow {

@@ -65,6 +65,17 @@ enum WorkflowRepository {
         return nil
     }
 
+    /// The latest `limit` runs' ids, newest first, of one workflow when given.
+    static func runIDs(workflow: UUID?, limit: Int, in tx: TenantTransaction) async throws -> [UUID] {
+        let rows = try await tx.query("""
+            SELECT id FROM workflow_runs WHERE \(workflow)::uuid IS NULL OR workflow_id = \(workflow)
+            ORDER BY id DESC LIMIT \(Int32(limit))
+            """)
+        var ids: [UUID] = []
+        for try await id in rows.decode(UUID.self) { ids.append(id) }
+        return ids
+    }
+
     static func steps(of run: UUID, in tx: TenantTransaction) async throws -> [Run.Step] {
         let rows = try await tx.query("""
             SELECT name, status, output, error, attempts FROM workflow_run_steps WHERE run_id = \(run) ORDER BY step_index

@@ -64,5 +64,15 @@ struct Workflows: Sendable {
         return stored.run
     }
 
+    func listRuns(_ call: RunListCall) async throws -> ListOf<Run> {
+        ListOf(try await database.withTenant(call.tenantID) { tx in
+            var runs: [Run] = []
+            for id in try await WorkflowRepository.runIDs(workflow: call.workflowID, limit: min(max(call.limit, 1), 100), in: tx) {
+                if let stored = try await WorkflowRepository.run(id, in: tx) { runs.append(stored.run) }
+            }
+            return runs
+        })
+    }
+
     static func notFound(_ what: String) -> ServiceFault { ServiceFault(code: "not_found", message: "No such \(what).", param: what) }
 }

@@ -61,6 +61,7 @@ struct OrchestratorPorts {
             verb(OrchestratorVerb.deleteWorkflow) { (call: WorkflowCall) in try await workflows.delete(call) },
             verb(OrchestratorVerb.startRun) { (call: RunStartCall) in try await workflows.start(call) },
             verb(OrchestratorVerb.showRun) { (call: RunCall) in try await workflows.showRun(call) },
+            verb(OrchestratorVerb.listRuns) { (call: RunListCall) in try await workflows.listRuns(call) },
         ]
     }
 
