@@ -40,7 +40,9 @@ struct RunExecution: Sendable {
         for (index, step) in spec.steps.enumerated() {
             if index < stored.run.steps.count {
                 let recorded = stored.run.steps[index]
-                guard recorded.status == .succeeded else { return try await finish(event, .failed, output: nil, error: recorded.error) }
+                guard recorded.status == .succeeded else {
+                    return try await finish(event, .failed, output: nil, error: "Step \(step.name) failed: \(recorded.error ?? "")")
+                }
                 last = recorded.output
                 continue
             }
