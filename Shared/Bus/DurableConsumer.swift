@@ -42,6 +42,20 @@ public struct ConsumerSpec: Sendable {
         self.name = name
         self.filterSubject = filterSubject
     }
+
+    /// A consumer of long work (a document to index, a run to carry out), shared by replicas:
+    /// a few messages at a time, the replica at work reporting progress every third of
+    /// `ackWait`, so a replica that dies leaves its work to another that long after; many
+    /// deliveries, for handlers that wait on a commit or an outage before they give up.
+    public static func longWork(name: String, filterSubject: String, ackWait: Duration, inFlight: Int) -> ConsumerSpec {
+        var spec = ConsumerSpec(name: name, filterSubject: filterSubject)
+        spec.ackWait = ackWait
+        spec.progressInterval = ackWait / 3
+        spec.maxInFlight = inFlight
+        spec.batchSize = inFlight
+        spec.maxDeliver = 40
+        return spec
+    }
 }
 
 /// One message handed to a consumer's handler.
@@ -68,6 +82,14 @@ public enum HandlerOutcome: Sendable, Equatable {
     case retry(after: Duration)
     /// Can never succeed (unreadable, invalid): copy to the DLQ now and stop delivering.
     case poison(reason: String)
+
+    /// For an event that announces a row its publisher commits just after publishing (so that
+    /// nothing is committed unannounced) and whose row is not there yet: ask again soon, then
+    /// less often, until `patience` after the event; past it, the row was never committed.
+    public static func awaitingCommit(since occurredAt: Date, attempt: Int, maxDeliver: Int, patience: TimeInterval = 60) -> HandlerOutcome {
+        guard Date().timeIntervalSince(occurredAt) < patience, attempt < maxDeliver else { return .done }
+        return .retry(after: .milliseconds(min(5_000, 50 << min(attempt, 7))))
+    }
 }
 
 /// A pull consumer on a stream that hands each message to `handler` and acknowledges,

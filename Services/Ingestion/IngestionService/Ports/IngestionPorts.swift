@@ -16,19 +16,11 @@ struct IngestionPorts {
     let consumerName: String
     let logger: Logger
 
-    /// Shared by every ingestion replica (one durable name), so each document is indexed by one.
-    /// A document's embedding calls may take minutes: the replica indexing it says it is at work
-    /// every third of the ack wait, and a few documents are indexed at once so as not to crowd
-    /// the router. Deliveries are many: an announcement may wait a minute for its document, and
-    /// a document whose embeddings cannot be made now is tried again for about two hours before
-    /// it is marked failed.
+    /// Shared by every ingestion replica (one durable name), so each document is indexed by one;
+    /// a few at once, so as not to crowd the router. A document whose embeddings cannot be made
+    /// now is tried again for about two hours before it is marked failed.
     func uploadConsumer(filterSubject: String = Subject.events(ofType: DocumentUploaded.eventType)) -> DurableConsumer {
-        var spec = ConsumerSpec(name: consumerName, filterSubject: filterSubject)
-        spec.ackWait = config.ackWait
-        spec.progressInterval = config.ackWait / 3
-        spec.maxInFlight = 4
-        spec.batchSize = 4
-        spec.maxDeliver = 40
+        let spec = ConsumerSpec.longWork(name: consumerName, filterSubject: filterSubject, ackWait: config.ackWait, inFlight: 4)
         let maxDeliver = spec.maxDeliver
         return DurableConsumer(bus: bus, spec: spec, logger: logger) { delivery in await handle(delivery, maxDeliver: maxDeliver) }
     }
@@ -48,11 +40,7 @@ struct IngestionPorts {
             case .nothingToDo:
                 break
             case .notStored:
-                // Its transaction commits just after the announcement, in all likelihood: ask
-                // again soon, then less often, for a minute at most.
-                if Date().timeIntervalSince(event.occurredAt) < Self.storeWait, delivery.attempt < maxDeliver {
-                    return .retry(after: .milliseconds(min(5_000, 50 << min(delivery.attempt, 7))))
-                }
+                return .awaitingCommit(since: event.occurredAt, attempt: delivery.attempt, maxDeliver: maxDeliver)
             }
             return .done
         } catch {
@@ -72,9 +60,6 @@ struct IngestionPorts {
             return .retry(after: .seconds(min(300, 5 << min(delivery.attempt, 6))))
         }
     }
-
-    /// Seconds an announcement waits for its document to be stored.
-    static let storeWait: TimeInterval = 60
 
     func responders() -> [Responder] {
         [

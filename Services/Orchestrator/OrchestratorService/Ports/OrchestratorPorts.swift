@@ -14,17 +14,10 @@ struct OrchestratorPorts {
     let consumerName: String
     let logger: Logger
 
-    /// Shared by every orchestrator replica, so each run is carried out by one at a time. A run
-    /// may take minutes: the replica at work reports progress every third of the ack wait, and a
-    /// replica that dies leaves the run to another within the ack wait, from its last step
-    /// recorded.
+    /// Shared by every orchestrator replica, so each run is carried out by one at a time; a
+    /// replica that dies leaves its runs to another, which goes on from their last step recorded.
     func runConsumer(filterSubject: String = Subject.events(ofType: RunRequested.eventType)) -> DurableConsumer {
-        var spec = ConsumerSpec(name: consumerName, filterSubject: filterSubject)
-        spec.ackWait = config.ackWait
-        spec.progressInterval = config.ackWait / 3
-        spec.maxInFlight = 8
-        spec.batchSize = 8
-        spec.maxDeliver = 40
+        let spec = ConsumerSpec.longWork(name: consumerName, filterSubject: filterSubject, ackWait: config.ackWait, inFlight: 8)
         let maxDeliver = spec.maxDeliver
         return DurableConsumer(bus: bus, spec: spec, logger: logger) { delivery in await handle(delivery, maxDeliver: maxDeliver) }
     }
@@ -40,10 +33,7 @@ struct OrchestratorPorts {
             case .nothingToDo:
                 break
             case .notStored:
-                // Its transaction commits just after the announcement, in all likelihood.
-                if Date().timeIntervalSince(event.occurredAt) < 60, delivery.attempt < maxDeliver {
-                    return .retry(after: .milliseconds(min(5_000, 50 << min(delivery.attempt, 7))))
-                }
+                return .awaitingCommit(since: event.occurredAt, attempt: delivery.attempt, maxDeliver: maxDeliver)
             }
             return .done
         } catch {
