@@ -34,18 +34,8 @@ struct DocumentRoutes: Sendable {
     func list(_ request: Request, context: GatewayContext) async throws -> Response {
         let caller = try context.requireCaller()
         try caller.require(.documentsRead)
-        let query = request.uri.queryParameters
-        var limit = 20
-        if let text = query.get("limit") {
-            guard let value = Int(text), (1...100).contains(value) else { throw APIError.invalid("limit", "limit must be an integer from 1 to 100.") }
-            limit = value
-        }
-        var after: UUID?
-        if let text = query.get("after") {
-            guard let id = UUID(uuidString: text) else { throw APIError.invalid("after", "after must be a document id.") }
-            after = id
-        }
-        let call = DocumentListCall(tenantID: try caller.requireTenant(), limit: limit, after: after)
+        let page = PageQuery(request: request)
+        let call = DocumentListCall(tenantID: try caller.requireTenant(), limit: try page.limit, after: try page.id("after", of: "document"))
         return try Response.json(try await documents.ingestion.list(call, correlationID: context.requestID))
     }
 

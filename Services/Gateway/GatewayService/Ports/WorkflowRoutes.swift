@@ -100,18 +100,8 @@ struct WorkflowRoutes: Sendable {
     func listRuns(_ request: Request, context: GatewayContext) async throws -> Response {
         let caller = try context.requireCaller()
         try caller.require(.workflowsRead)
-        let query = request.uri.queryParameters
-        var limit = 20
-        if let text = query.get("limit") {
-            guard let value = Int(text), (1...100).contains(value) else { throw APIError.invalid("limit", "limit must be an integer from 1 to 100.") }
-            limit = value
-        }
-        var workflow: UUID?
-        if let text = query.get("workflow_id") {
-            guard let id = UUID(uuidString: text) else { throw APIError.invalid("workflow_id", "workflow_id must be a workflow's id.") }
-            workflow = id
-        }
-        let call = RunListCall(tenantID: try caller.requireTenant(), workflowID: workflow, limit: limit)
+        let page = PageQuery(request: request)
+        let call = RunListCall(tenantID: try caller.requireTenant(), workflowID: try page.id("workflow_id", of: "workflow"), limit: try page.limit)
         let runs: ListOf<Run> = try await orchestrator.request(OrchestratorVerb.listRuns, call, correlationID: context.requestID)
         return try Response.json(runs)
     }
