@@ -19,6 +19,8 @@ public enum OrchestratorVerb {
     public static let showRun = "show_run"
     /// A `RunListCall`, answered with `ListOf<Run>`.
     public static let listRuns = "list_runs"
+    /// A `RunCall`, answered with the `Run` (status `cancelled`).
+    public static let cancelRun = "cancel_run"
 }
 
 /// What a workflow does: its inputs by name, then its steps in order.
@@ -112,7 +114,10 @@ public struct WorkflowDeleted: Codable, Sendable, Equatable {
 }
 
 public enum RunStatus: String, Codable, Sendable, CaseIterable {
-    case queued, running, succeeded, failed
+    case queued, running, succeeded, failed, cancelled
+
+    /// Whether the run has ended, one way or another.
+    public var isFinal: Bool { self == .succeeded || self == .failed || self == .cancelled }
 }
 
 /// A run of a workflow: its input, each step's result so far, and its output (the last step's).
@@ -295,7 +300,7 @@ public struct RunRequested: EventPayload {
     }
 }
 
-/// A run ended: `succeeded` with its output, or `failed` with the step and reason.
+/// A run ended: `succeeded` with its output, `failed` with the step and reason, or `cancelled`.
 public struct RunFinished: EventPayload {
     public static let eventType = EventType(domain: "run", name: "finished")
     public static let version = 1

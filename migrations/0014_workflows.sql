@@ -17,7 +17,7 @@ CREATE TABLE workflow_runs (
     workflow_id uuid NOT NULL,
     spec jsonb NOT NULL,
     input jsonb NOT NULL,
-    status text NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+    status text NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
     -- Whose key started it and under which request: its calls are charged to the key and
     -- recorded under the request id and each step's name.
     api_key_id uuid,

@@ -187,6 +187,34 @@ import Testing
         }
     }
 
+    /// A cancelled run calls no further step and says so; a run that has ended cannot be
+    /// cancelled (409).
+    @Test func aCancelledRunStopsBeforeItsNextStep() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database, role: .developer)
+            try await withGateway(tenant: tenant) { gateway in
+                try await withServiceGroup(orchestratorServices(gateway, tenant: tenant)) {
+                    // The slow model writes 20 tokens a second: each step takes a second.
+                    let step = #"{"name": "NAME", "type": "chat", "model": "slow-chat", "max_tokens": 20, "messages": [{"role": "user", "content": "go on"}]}"#
+                    let steps = (1...5).map { step.replacingOccurrences(of: "NAME", with: "s\($0)") }.joined(separator: ", ")
+                    let workflow = try await send(.POST, gateway.url + "/v1/workflows", key: key,
+                                                  json: #"{"name": "slow", "inputs": [], "steps": [\#(steps)]}"#).decode(Workflow.self)
+                    let queued = try await send(.POST, gateway.url + "/v1/workflows/\(workflow.id)/runs", key: key, json: #"{"input": {}}"#).decode(Run.self)
+                    let cancelled = try await send(.POST, gateway.url + "/v1/runs/\(queued.id)/cancel", key: key)
+                    #expect(cancelled.status == 200, "\(cancelled.text)")
+                    #expect(try cancelled.decode(Run.self).status == .cancelled)
+                    // Long enough for the steps to have run had it not been cancelled.
+                    try await Task.sleep(for: .seconds(3))
+                    let run = try await send(.GET, gateway.url + "/v1/runs/\(queued.id)", key: key).decode(Run.self)
+                    #expect(run.status == .cancelled && run.error == "Cancelled." && run.steps.count <= 1, "\(run)")
+                    let again = try await send(.POST, gateway.url + "/v1/runs/\(queued.id)/cancel", key: key)
+                    #expect(again.status == 409 && again.error?.code == "invalid_state", "\(again.text)")
+                    #expect(try await send(.POST, gateway.url + "/v1/runs/\(UUID())/cancel", key: key).status == 404)
+                }
+            }
+        }
+    }
+
     private func waitForRun(_ gateway: GatewayUnderTest, key: String, _ id: UUID) async throws -> Run {
         var latest: Run?
         _ = try await eventually(timeout: .seconds(30)) {

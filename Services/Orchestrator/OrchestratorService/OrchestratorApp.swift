@@ -18,7 +18,7 @@ public enum OrchestratorApp {
 
     static func ports(config: OrchestratorConfig, bus: Bus, database: Database, consumerName: String, logger: Logger) -> OrchestratorPorts {
         OrchestratorPorts(
-            bus: bus, workflows: Workflows(database: database, bus: bus),
+            bus: bus, workflows: Workflows(database: database, bus: bus, logger: logger),
             execution: RunExecution(database: database, bus: bus, calls: StepCalls(bus: bus), retryDelays: config.retryDelays),
             config: config, consumerName: consumerName, logger: logger)
     }

@@ -16,6 +16,8 @@ struct OrchestratorClient: Sendable {
             throw .notFound(fault.param ?? "workflow")
         } catch BusError.remote(let fault) where fault.code == "invalid_value" {
             throw APIError.invalid(fault.param ?? "body", fault.message)
+        } catch BusError.remote(let fault) where fault.code == "invalid_state" {
+            throw APIError(.invalidRequest, fault.message, code: fault.code, status: .conflict)
         } catch {
             throw Self.unavailable
         }

@@ -19,6 +19,7 @@ struct WorkflowRoutes: Sendable {
         group.post("workflows/:workflow/runs", use: start)
         group.get("runs", use: listRuns)
         group.get("runs/:run", use: showRun)
+        group.post("runs/:run/cancel", use: cancelRun)
     }
 
     func create(_ request: Request, context: GatewayContext) async throws -> Response {
@@ -93,6 +94,15 @@ struct WorkflowRoutes: Sendable {
         try caller.require(.workflowsRead)
         let call = RunCall(tenantID: try caller.requireTenant(), runID: try Self.id(context, "run"))
         let run: Run = try await orchestrator.request(OrchestratorVerb.showRun, call, correlationID: context.requestID)
+        return try Response.json(run)
+    }
+
+    /// Stops the run before its next step; 409 for a run that has ended.
+    func cancelRun(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        try caller.require(.workflowsRun)
+        let call = RunCall(tenantID: try caller.requireTenant(), runID: try Self.id(context, "run"))
+        let run: Run = try await orchestrator.request(OrchestratorVerb.cancelRun, call, correlationID: context.requestID)
         return try Response.json(run)
     }
 

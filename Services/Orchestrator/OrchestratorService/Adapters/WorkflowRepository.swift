@@ -102,6 +102,14 @@ enum WorkflowRepository {
         try await tx.execute("UPDATE workflow_runs SET status = 'running' WHERE id = \(run) AND status = 'queued'")
     }
 
+    /// The run's status now; nil when there is no such run.
+    static func status(of run: UUID, in tx: TenantTransaction) async throws -> RunStatus? {
+        for try await status in try await tx.query("SELECT status FROM workflow_runs WHERE id = \(run)").decode(String.self) {
+            return RunStatus(rawValue: status)
+        }
+        return nil
+    }
+
     /// Ends the run, once: false when it had ended.
     static func finish(_ run: UUID, status: RunStatus, output: String?, error: String?, in tx: TenantTransaction) async throws -> Bool {
         let rows = try await tx.query("""

@@ -29,7 +29,7 @@ struct RunExecution: Sendable {
         let tenant = event.tenantID
         let id = event.payload.runID
         guard let stored = try await database.withTenant(tenant, { try await WorkflowRepository.run(id, in: $0) }) else { return .notStored }
-        guard stored.run.status == .queued || stored.run.status == .running else { return .nothingToDo }
+        guard !stored.run.status.isFinal else { return .nothingToDo }
         try await database.withTenant(tenant) { try await WorkflowRepository.markRunning(id, in: $0) }
 
         let spec = stored.spec
@@ -45,6 +45,10 @@ struct RunExecution: Sendable {
                 }
                 last = recorded.output
                 continue
+            }
+            // Cancelled meanwhile: no further step is called.
+            guard try await database.withTenant(tenant, { try await WorkflowRepository.status(of: id, in: $0) })?.isFinal == false else {
+                return .nothingToDo
             }
             let result = await attempt(step, index: index, run: stored, outputs: outputs, bounds: bounds)
             let recorded = try await database.withTenant(tenant) { try await WorkflowRepository.recordStep(run: id, index: index, result, in: $0) }

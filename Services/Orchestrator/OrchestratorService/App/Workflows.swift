@@ -10,6 +10,7 @@ import SwitchyardDatabase
 struct Workflows: Sendable {
     let database: Database
     let bus: Bus
+    let logger: Logger
 
     func create(_ call: WorkflowCreateCall) async throws -> Workflow {
         do throws(InvalidWorkflow) { try call.spec.check() } catch {
@@ -60,6 +61,26 @@ struct Workflows: Sendable {
     func showRun(_ call: RunCall) async throws -> Run {
         guard let stored = try await database.withTenant(call.tenantID, { try await WorkflowRepository.run(call.runID, in: $0) }) else {
             throw Self.notFound("run")
+        }
+        return stored.run
+    }
+
+    /// Stops a run before its next step (a step under way finishes) and announces it;
+    /// `invalid_state` for a run that has ended.
+    func cancel(_ call: RunCall) async throws -> Run {
+        let stored = try await database.withTenant(call.tenantID) { tx in
+            guard let stored = try await WorkflowRepository.run(call.runID, in: tx) else { throw Self.notFound("run") }
+            guard try await WorkflowRepository.finish(call.runID, status: .cancelled, output: nil, error: "Cancelled.", in: tx) else {
+                throw ServiceFault(code: "invalid_state", message: "The run has ended (\(stored.run.status.rawValue)); it cannot be cancelled.")
+            }
+            return try await WorkflowRepository.run(call.runID, in: tx) ?? stored
+        }
+        let finished = RunFinished(runID: call.runID, workflowID: stored.run.workflowID, status: .cancelled, error: "Cancelled.")
+        do {
+            _ = try await bus.publish(Envelope(id: .derived(from: "run.finished:\(call.runID)"), tenantID: call.tenantID, payload: finished))
+        } catch {
+            // The run is cancelled either way; only the announcement is missing.
+            logger.error("run.finished not published for a cancelled run", metadata: ["run": "\(call.runID)", "error": "\(error)"])
         }
         return stored.run
     }

@@ -52,6 +52,7 @@ struct OrchestratorPorts {
             verb(OrchestratorVerb.startRun) { (call: RunStartCall) in try await workflows.start(call) },
             verb(OrchestratorVerb.showRun) { (call: RunCall) in try await workflows.showRun(call) },
             verb(OrchestratorVerb.listRuns) { (call: RunListCall) in try await workflows.listRuns(call) },
+            verb(OrchestratorVerb.cancelRun) { (call: RunCall) in try await workflows.cancel(call) },
         ]
     }
 
