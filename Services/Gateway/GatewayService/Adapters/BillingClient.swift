@@ -4,7 +4,14 @@ import SwitchyardBus
 
 /// Billing's bus interface as the gateway calls it.
 struct BillingClient: Sendable {
-    let bus: Bus
+    let client: ServiceClient
+
+    init(bus: Bus) {
+        client = ServiceClient(
+            bus: bus, service: .billing, resource: "invoice",
+            unavailable: APIError(.serviceUnavailable, "Billing cannot answer right now; please retry.", code: "billing_unavailable",
+                                  headers: [.retryAfter: "1"]))
+    }
 
     /// The tenant's usage in `[from, to)`, from the ledger.
     func usage(tenant: UUID, apiKey: UUID? = nil, from: Date, to: Date, correlationID: String) async throws(APIError) -> UsageReport {
@@ -38,20 +45,6 @@ struct BillingClient: Sendable {
     }
 
     private func request<Answer: Decodable>(_ verb: String, _ call: some Encodable, correlationID: String) async throws(APIError) -> Answer {
-        do {
-            let reply = try await bus.request(
-                Subject.service(.billing, verb), payload: JSONCoding.encode(call),
-                headers: [BusHeader.correlationID: correlationID], timeout: .seconds(10))
-            return try JSONCoding.decode(Answer.self, from: reply.payload)
-        } catch BusError.remote(let fault) where fault.code == "not_found" {
-            throw .notFound("invoice")
-        } catch BusError.remote(let fault) where fault.code == "invalid_value" {
-            throw APIError.invalid(fault.param ?? "body", fault.message)
-        } catch BusError.remote(let fault) where fault.code == "invalid_state" {
-            throw APIError(.invalidRequest, fault.message, code: fault.code, param: fault.param, status: .conflict)
-        } catch {
-            throw APIError(.serviceUnavailable, "Billing cannot answer right now; please retry.", code: "billing_unavailable",
-                           headers: [.retryAfter: "1"])
-        }
+        try await client.request(verb, call, correlationID: correlationID)
     }
 }
