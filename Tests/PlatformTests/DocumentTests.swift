@@ -131,6 +131,10 @@ import Testing
                     #expect(try await send(.POST, url, key: viewer.secret, json: #"{"name": "a", "text": "b"}"#).status == 403)
                     #expect(try await send(.GET, url, key: viewer.secret).status == 200)
                     #expect(try await send(.POST, gateway.url + "/v1/search", key: viewer.secret, json: #"{"query": "b"}"#).status == 200)
+                    // A key limited to other models does not pay for embeddings.
+                    let chatOnly = try await makeKey(database, tenant: tenant, role: .developer, models: ["local-chat"])
+                    let refused = try await send(.POST, gateway.url + "/v1/search", key: chatOnly.secret, json: #"{"query": "b"}"#)
+                    #expect(refused.status == 403 && refused.error?.code == "model_not_allowed", "\(refused.text)")
                     // Nothing refused was stored.
                     let list = try JSONCoding.decode(DocumentList.self, from: try await send(.GET, url, key: key).body)
                     #expect(list.data.isEmpty)

@@ -153,8 +153,11 @@ public struct Gateway: Sendable {
         RealtimeTicketRoutes(signer: config.realtimeTicketSecret.map(RealtimeTicketSigner.init)).addRoutes(to: v1)
         DocumentRoutes(documents: DocumentCalls(ingestion: IngestionClient(bus: bus), calls: calls, embeddingModel: config.documentsEmbeddingModel),
                        body: body).addRoutes(to: v1)
-        WorkflowRoutes(orchestrator: OrchestratorClient(bus: bus), calls: calls, body: body, embeddingModel: config.documentsEmbeddingModel)
-            .addRoutes(to: v1)
+        let orchestrator = OrchestratorClient(bus: bus)
+        WorkflowRoutes(
+            orchestrator: orchestrator, runs: WorkflowCalls(orchestrator: orchestrator, calls: calls, embeddingModel: config.documentsEmbeddingModel),
+            body: body
+        ).addRoutes(to: v1)
         AdminRoutes(database: database, bus: bus, body: body).addRoutes(to: admin)
         routes.load(router.routes.map { ($0.method, $0.path.description) })
         return router

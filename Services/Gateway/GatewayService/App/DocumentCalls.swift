@@ -17,45 +17,32 @@ struct DocumentCalls: Sendable {
     /// check (`BudgetReconciler`), so documents uploaded together never spend past a budget.
     func create(_ upload: DocumentUpload, caller: Caller, requestID: String) async throws -> (Document, Admission?) {
         let tenant = try caller.requireTenant()
-        try checkModel(caller)
+        try caller.requireModel(embeddingModel, Self.embedded)
         let bytes = upload.text.utf8.count
         let admission = try await calls.admit(
             caller, embeddingModel, requestID: requestID, prompt: ModelCalls.estimateTokens(upload.text) * 5 / 4,
             promptAtMost: 2 * bytes, completionLimit: 0)
-        do {
+        let document = try await calls.settling(admission, caller) {
             let call = DocumentCreateCall(tenantID: tenant, apiKeyID: caller.apiKeyID, requestID: requestID, embeddingModel: embeddingModel, upload: upload)
-            let document = try await ingestion.create(call, correlationID: requestID)
-            await calls.settle(admission, caller, actualTokens: nil, actualCostMicros: nil)
-            return (document, admission)
-        } catch {
-            await calls.settle(admission, caller, actualTokens: 0, actualCostMicros: 0)
-            throw error
+            return (try await ingestion.create(call, correlationID: requestID), ModelCalls.Used.later)
         }
+        return (document, admission)
     }
 
     /// Searches the tenant's documents, settling the query's embedding at its real cost.
     func search(_ search: SearchRequest, caller: Caller, requestID: String) async throws -> (SearchResults, Admission?) {
         let tenant = try caller.requireTenant()
-        try checkModel(caller)
+        try caller.requireModel(embeddingModel, Self.embedded)
         let admission = try await calls.admit(
             caller, embeddingModel, requestID: requestID, prompt: ModelCalls.estimateTokens(search.query),
             promptAtMost: search.query.utf8.count, completionLimit: 0)
-        do {
+        let results = try await calls.settling(admission, caller) {
             let call = SearchCall(tenantID: tenant, apiKeyID: caller.apiKeyID, requestID: requestID, embeddingModel: embeddingModel, search: search)
             let (results, costMicros) = try await ingestion.search(call, correlationID: requestID)
-            await calls.settle(admission, caller, actualTokens: results.usage.totalTokens, actualCostMicros: costMicros)
-            return (results, admission)
-        } catch {
-            await calls.settle(admission, caller, actualTokens: 0, actualCostMicros: 0)
-            throw error
+            return (results, ModelCalls.Used(tokens: results.usage.totalTokens, costMicros: costMicros))
         }
+        return (results, admission)
     }
 
-    /// A key limited to some models must be allowed the embedding model: it pays for it.
-    private func checkModel(_ caller: Caller) throws(APIError) {
-        guard caller.may(use: embeddingModel) else {
-            throw APIError(.permission, "This key may not use `\(embeddingModel)`, the model documents and searches are embedded with.",
-                           code: "model_not_allowed", status: .forbidden)
-        }
-    }
+    static let embedded = "the model documents and searches are embedded with"
 }

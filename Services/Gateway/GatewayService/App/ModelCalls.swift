@@ -28,12 +28,31 @@ struct ModelCalls: Sendable {
         let call = try chatCall(request, caller: caller, requestID: requestID)
         let admission = try await admit(caller, request.model, requestID: requestID, prompt: Self.estimatePromptTokens(request),
                                         promptAtMost: Self.promptTokensAtMost(request), completionLimit: request.completionTokenLimit)
-        do {
+        let reply = try await settling(admission, caller) {
             let reply = try await router.complete(call, correlationID: requestID)
             // A router from before the tokens header: read them from the answer.
             let tokens = reply.totalTokens ?? (try? JSONCoding.decode(UsageOnly.self, from: reply.payload))?.usage?.totalTokens
-            await settle(admission, caller, actualTokens: tokens ?? 0, actualCostMicros: reply.costMicros)
-            return (reply, admission)
+            return (reply, Used(tokens: tokens ?? 0, costMicros: reply.costMicros))
+        }
+        return (reply, admission)
+    }
+
+    /// What a call under an admission used, for settling it; nil where it is not known, which
+    /// keeps what was taken (`QuotaLimiter.settle`).
+    struct Used {
+        var tokens: Int?
+        var costMicros: Int64?
+
+        /// A call whose calls happen later, elsewhere: it keeps what it was reserved at.
+        static let later = Used(tokens: nil, costMicros: nil)
+    }
+
+    /// Runs `call` under `admission` and settles what it used; a call that throws used nothing.
+    func settling<Value>(_ admission: Admission?, _ caller: Caller, _ call: () async throws -> (Value, Used)) async throws -> Value {
+        do {
+            let (value, used) = try await call()
+            await settle(admission, caller, actualTokens: used.tokens, actualCostMicros: used.costMicros)
+            return value
         } catch {
             await settle(admission, caller, actualTokens: 0, actualCostMicros: 0)
             throw error
@@ -74,17 +93,14 @@ struct ModelCalls: Sendable {
         let estimate = request.input.values.reduce(0) { $0 + Self.estimateTokens($1) }
         let admission = try await admit(caller, request.model, requestID: requestID, prompt: estimate,
                                         promptAtMost: request.input.values.reduce(0) { $0 + $1.utf8.count }, completionLimit: 0)
-        do {
+        let reply = try await settling(admission, caller) {
             let reply = try await router.embed(
                 RouterEmbeddingsCall(requestID: requestID, tenantID: tenant, apiKeyID: caller.apiKeyID, embeddings: request),
                 correlationID: requestID)
             let tokens = reply.totalTokens ?? (try? JSONCoding.decode(EmbeddingsUsageOnly.self, from: reply.payload))?.usage?.totalTokens
-            await settle(admission, caller, actualTokens: tokens ?? 0, actualCostMicros: reply.costMicros)
-            return (reply, admission)
-        } catch {
-            await settle(admission, caller, actualTokens: 0, actualCostMicros: 0)
-            throw error
+            return (reply, Used(tokens: tokens ?? 0, costMicros: reply.costMicros))
         }
+        return (reply, admission)
     }
 
     /// The models of the tenant's catalog that the caller's key may use.

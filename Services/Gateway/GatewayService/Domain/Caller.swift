@@ -54,6 +54,14 @@ public struct Caller: Sendable, Equatable {
         allowedModels.map { $0.contains(model) } ?? true
     }
 
+    /// 403 unless the caller may use `model`, which the platform calls for it (`what` says why,
+    /// e.g. "documents and searches are embedded with"): the caller pays for it.
+    func requireModel(_ model: String, _ what: String) throws(APIError) {
+        guard may(use: model) else {
+            throw APIError(.permission, "This key may not use `\(model)`, \(what).", code: "model_not_allowed", status: .forbidden)
+        }
+    }
+
     /// The caller's tenant, or 403 for the platform operator on a tenant's route.
     func requireTenant() throws(APIError) -> UUID {
         guard let tenantID else {

@@ -6,10 +6,8 @@ import Hummingbird
 /// and their runs. A run's model calls are the caller's, under their quotas and budgets.
 struct WorkflowRoutes: Sendable {
     let orchestrator: OrchestratorClient
-    let calls: ModelCalls
+    let runs: WorkflowCalls
     let body: JSONBody
-    /// What search steps embed their queries with.
-    let embeddingModel: String
 
     func addRoutes(to group: RouterGroup<GatewayContext>) {
         group.post("workflows", use: create)
@@ -53,37 +51,12 @@ struct WorkflowRoutes: Sendable {
         return try Response.json(deleted)
     }
 
-    /// 202: the run is queued. It takes the caller's limits now, once for all its steps: their
-    /// calls' most (each step's texts filled with the input and the most of the outputs before
-    /// it that it reads) at each model's price against budgets, kept until the budget check
-    /// replaces it with the ledger's, as an upload's is; so runs started together never spend
-    /// past a budget.
+    /// 202: the run is queued, having taken the caller's limits (`WorkflowCalls.start`).
     func start(_ request: Request, context: GatewayContext) async throws -> Response {
         let caller = try context.requireCaller()
         try caller.require(.workflowsRun)
         let run = try await body.decode(RunRequest.self, from: request)
-        let workflow = try await workflow(context, caller)
-        do throws(InvalidWorkflow) { try workflow.spec.check(input: run.input) } catch { throw APIError.invalid(error.param, error.message) }
-        let planned = workflow.spec.bounds(input: run.input).map { bound in
-            let model = bound.model ?? embeddingModel
-            return ModelCalls.PlannedCall(
-                model: model, prompt: (bound.promptBytes + 3) / 4, promptAtMost: bound.promptBytes, completionLimit: bound.completionTokens)
-        }
-        for call in planned where !caller.may(use: call.model) {
-            throw APIError(.permission, "This key may not use `\(call.model)`, which the workflow calls.", code: "model_not_allowed", status: .forbidden)
-        }
-        let admission = try await calls.admit(caller, requestID: context.requestID, calls: planned)
-        let started: Run
-        do {
-            let call = RunStartCall(
-                tenantID: try caller.requireTenant(), apiKeyID: caller.apiKeyID, requestID: context.requestID, workflowID: workflow.id,
-                input: run.input, embeddingModel: embeddingModel)
-            started = try await orchestrator.request(OrchestratorVerb.startRun, call, correlationID: context.requestID)
-            await calls.settle(admission, caller, actualTokens: nil, actualCostMicros: nil)
-        } catch {
-            await calls.settle(admission, caller, actualTokens: 0, actualCostMicros: 0)
-            throw error
-        }
+        let (started, admission) = try await runs.start(try await workflow(context, caller), input: run.input, caller: caller, requestID: context.requestID)
         var response = try Response.json(started, status: .accepted)
         InferenceRoutes.add(admission?.headers ?? [], to: &response.headers)
         return response
