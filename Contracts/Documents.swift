@@ -146,13 +146,17 @@ public struct DocumentCreateCall: Codable, Sendable, Equatable {
     /// The catalog model its chunks are embedded with (the gateway's setting).
     public var embeddingModel: String
     public var upload: DocumentUpload
+    /// The id to store it under, chosen by a caller that may ask again (a workflow's step): a
+    /// second call with it answers the document stored by the first. A new id when not given.
+    public var documentID: UUID?
 
-    public init(tenantID: UUID, apiKeyID: UUID?, requestID: String, embeddingModel: String, upload: DocumentUpload) {
+    public init(tenantID: UUID, apiKeyID: UUID?, requestID: String, embeddingModel: String, upload: DocumentUpload, documentID: UUID? = nil) {
         self.tenantID = tenantID
         self.apiKeyID = apiKeyID
         self.requestID = requestID
         self.embeddingModel = embeddingModel
         self.upload = upload
+        self.documentID = documentID
     }
 
     enum CodingKeys: String, CodingKey {
@@ -161,6 +165,7 @@ public struct DocumentCreateCall: Codable, Sendable, Equatable {
         case requestID = "request_id"
         case embeddingModel = "embedding_model"
         case upload
+        case documentID = "document_id"
     }
 }
 

@@ -85,6 +85,14 @@ extension WorkflowSpec {
                 if let limit = step.limit, !(1...WorkflowLimits.maxSearchLimit).contains(limit) {
                     throw invalid("\(at).limit", "limit must be from 1 to \(WorkflowLimits.maxSearchLimit).")
                 }
+            case .document:
+                guard let document = step.document else {
+                    throw invalid("\(at).document", "A document step gives the document's name and text.")
+                }
+                guard !document.name.isEmpty else { throw invalid("\(at).document.name", "A document step names its document.") }
+                guard !document.text.isEmpty else { throw invalid("\(at).document.text", "A document step sets its document's text.") }
+                texts.append(("\(at).document.name", document.name))
+                texts.append(("\(at).document.text", document.text))
             }
             for (param, text) in texts {
                 try checkText(text, param)
@@ -132,6 +140,10 @@ extension WorkflowSpec {
                 return WorkflowCallBound(model: step.model, promptBytes: prompt, completionTokens: step.maxTokens ?? 0)
             case .search:
                 return WorkflowCallBound(model: nil, promptBytes: size(step.query ?? ""), completionTokens: 0)
+            case .document:
+                // Its chunks overlap: they embed up to twice its text (as an upload is reserved).
+                let text = min(size(step.document?.text ?? ""), DocumentLimits.maxTextBytes)
+                return WorkflowCallBound(model: nil, promptBytes: 2 * text, completionTokens: 0)
             }
         }
     }
@@ -139,9 +151,12 @@ extension WorkflowSpec {
     /// The most of each step's output a later step reads (`WorkflowTemplate.fill` cuts the rest).
     public var outputBytesAtMost: [String: Int] {
         Dictionary(steps.map { step in
-            (step.name, step.type == .chat
-                ? (step.maxTokens ?? 0) * WorkflowLimits.outputBytesPerToken
-                : WorkflowTemplate.searchOutputBytesAtMost(limit: step.limit ?? WorkflowTemplate.defaultSearchLimit))
+            let bytes = switch step.type {
+            case .chat: (step.maxTokens ?? 0) * WorkflowLimits.outputBytesPerToken
+            case .search: WorkflowTemplate.searchOutputBytesAtMost(limit: step.limit ?? WorkflowTemplate.defaultSearchLimit)
+            case .document: 36  // the document's id
+            }
+            return (step.name, bytes)
         }, uniquingKeysWith: { first, _ in first })
     }
 
@@ -166,6 +181,14 @@ public enum WorkflowTemplate {
 
     public static func searchOutputBytesAtMost(limit: Int) -> Int {
         limit * (DocumentLimits.maxChunkCharacters * 4 + 2)
+    }
+
+    /// A document step's document, its name and text filled in and cut to what a document may
+    /// hold.
+    public static func document(_ document: DocumentUpload, filling fill: (String) -> String) -> DocumentUpload {
+        DocumentUpload(
+            name: cut(fill(document.name), toBytes: DocumentLimits.maxNameLength),
+            text: cut(fill(document.text), toBytes: DocumentLimits.maxTextBytes), mediaType: document.mediaType)
     }
 
     public static func references(in text: String) -> [Reference] {

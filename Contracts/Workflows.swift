@@ -1,8 +1,9 @@
 import Foundation
 
 // `/v1/workflows` and `/v1/runs`, answered by the orchestrator: a tenant's workflows (steps
-// that call models and search documents, each reading the run's input and earlier steps'
-// outputs) and their runs, carried out durably, a step at a time.
+// that call models, search documents and store them, each reading the run's input and earlier
+// steps' outputs) and their runs, carried out durably, a step at a time; a run that fails or is
+// cancelled undoes what its steps stored.
 
 public enum OrchestratorVerb {
     /// A `WorkflowCreateCall`, answered with the `Workflow`.
@@ -38,10 +39,14 @@ public struct WorkflowSpec: Codable, Sendable, Equatable {
 }
 
 /// One step. Its texts may name `{{input.NAME}}` and `{{steps.NAME.output}}` of an earlier
-/// step; its output is the model's reply (`chat`) or the found chunks' texts (`search`).
+/// step; its output is the model's reply (`chat`), the found chunks' texts (`search`) or the
+/// stored document's id (`document`).
 public struct WorkflowStep: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable, CaseIterable {
         case chat, search
+        /// Stores a document and waits until it is indexed. A run that then fails or is
+        /// cancelled deletes it again.
+        case document
     }
 
     public var name: String
@@ -53,12 +58,14 @@ public struct WorkflowStep: Codable, Sendable, Equatable {
     /// `search`: the query and how many chunks.
     public var query: String?
     public var limit: Int?
+    /// `document`: its name and text (both templates) and what the text is written in.
+    public var document: DocumentUpload?
     /// Attempts after the first when a call fails in a way that may pass (2 by default).
     public var retries: Int?
 
     public init(
         name: String, type: Kind, model: String? = nil, messages: [WorkflowMessage]? = nil, maxTokens: Int? = nil,
-        query: String? = nil, limit: Int? = nil, retries: Int? = nil
+        query: String? = nil, limit: Int? = nil, document: DocumentUpload? = nil, retries: Int? = nil
     ) {
         self.name = name
         self.type = type
@@ -67,13 +74,14 @@ public struct WorkflowStep: Codable, Sendable, Equatable {
         self.maxTokens = maxTokens
         self.query = query
         self.limit = limit
+        self.document = document
         self.retries = retries
     }
 
     enum CodingKeys: String, CodingKey {
         case name, type, model, messages
         case maxTokens = "max_tokens"
-        case query, limit, retries
+        case query, limit, document, retries
     }
 }
 
@@ -128,13 +136,21 @@ public struct Run: Codable, Sendable, Equatable {
         public var output: String?
         public var error: String?
         public var attempts: Int
+        /// When what the step stored was deleted again, the run having failed or been cancelled.
+        public var compensatedAt: Date?
 
-        public init(name: String, status: RunStatus, output: String?, error: String?, attempts: Int) {
+        public init(name: String, status: RunStatus, output: String?, error: String?, attempts: Int, compensatedAt: Date? = nil) {
             self.name = name
             self.status = status
             self.output = output
             self.error = error
             self.attempts = attempts
+            self.compensatedAt = compensatedAt
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, status, output, error, attempts
+            case compensatedAt = "compensated_at"
         }
     }
 

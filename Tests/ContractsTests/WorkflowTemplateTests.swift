@@ -38,6 +38,32 @@ import Testing
         #expect(bounds[2] == WorkflowCallBound(model: "local-chat", promptBytes: 3 + 4 + 9 + 80, completionTokens: 5))
     }
 
+    /// A document step embeds its text's chunks, which overlap: reserved at twice the most its
+    /// text can hold, never past a document's limit; later steps read its id.
+    @Test func aDocumentStepIsBoundByItsTextAndCutToADocumentsLimits() throws {
+        let store = WorkflowSpec(name: "w", inputs: ["notes"], steps: [
+            WorkflowStep(name: "store", type: .document, document: DocumentUpload(name: "Notes {{input.notes}}", text: "# Notes\n{{input.notes}}")),
+            WorkflowStep(name: "huge", type: .document, document: DocumentUpload(name: "n", text: "{{steps.store.output}}{{input.notes}}")),
+        ])
+        try store.check()
+        let notes = String(repeating: "n", count: 600 * 1024)
+        #expect(store.bounds(input: ["notes": "abc"])[0] == WorkflowCallBound(model: nil, promptBytes: 2 * (8 + 3), completionTokens: 0))
+        #expect(store.bounds(input: ["notes": notes])[1] == WorkflowCallBound(model: nil, promptBytes: 2 * DocumentLimits.maxTextBytes, completionTokens: 0))
+        #expect(store.outputBytesAtMost["store"] == 36)
+
+        let filled = WorkflowTemplate.document(store.steps[0].document!) { WorkflowTemplate.fill($0, input: ["notes": notes], outputs: [:], outputBytesAtMost: [:]) }
+        #expect(filled.name.utf8.count == DocumentLimits.maxNameLength && filled.text.utf8.count == DocumentLimits.maxTextBytes)
+
+        func refusal(_ step: WorkflowStep) -> InvalidWorkflow? {
+            do { try WorkflowSpec(name: "w", inputs: [], steps: [step]).check() } catch { return error }
+            return nil
+        }
+        #expect(refusal(WorkflowStep(name: "s", type: .document))?.param == "steps[0].document")
+        #expect(refusal(WorkflowStep(name: "s", type: .document, document: DocumentUpload(name: "", text: "t")))?.param == "steps[0].document.name")
+        #expect(refusal(WorkflowStep(name: "s", type: .document, document: DocumentUpload(name: "n", text: "")))?.param == "steps[0].document.text")
+        #expect(refusal(WorkflowStep(name: "s", type: .document, document: DocumentUpload(name: "n", text: "{{input.x}}")))?.param == "steps[0].document.text")
+    }
+
     @Test func aRunsInputMustBeTheWorkflows() {
         #expect(throws: InvalidWorkflow(param: "input.question", message: "The workflow's input question is missing.")) { try spec.check(input: [:]) }
         #expect(throws: InvalidWorkflow(param: "input.x", message: "The workflow has no input x.")) { try spec.check(input: ["question": "q", "x": "y"]) }
@@ -48,7 +74,7 @@ import Testing
         let tenant = UUID()
         _ = try roundTrip(spec)
         _ = try roundTrip(Run(id: UUID(), workflowID: UUID(), status: .succeeded, input: ["question": "q"],
-                              steps: [Run.Step(name: "find", status: .succeeded, output: "o", error: nil, attempts: 1)],
+                              steps: [Run.Step(name: "find", status: .succeeded, output: "o", error: nil, attempts: 1, compensatedAt: Date().roundedToMilliseconds)],
                               output: "o", error: nil, createdAt: Date().roundedToMilliseconds, finishedAt: Date().roundedToMilliseconds))
         _ = try roundTrip(Envelope(tenantID: tenant, payload: RunRequested(runID: UUID(), workflowID: UUID())))
         _ = try roundTrip(Envelope(tenantID: tenant, payload: RunFinished(runID: UUID(), workflowID: UUID(), status: .failed, error: "Step x failed")))

@@ -64,6 +64,10 @@ import Testing
                 INSERT INTO workflow_run_steps (tenant_id, run_id, step_index, name, status, output, attempts)
                 VALUES (\(tenant), \(workflow), 0, 'seed', 'succeeded', 'done', 1)
                 """)
+            try await tx.execute("""
+                INSERT INTO workflow_run_effects (tenant_id, run_id, step_index, kind, resource_id)
+                VALUES (\(tenant), \(workflow), 0, 'document', \(document))
+                """)
         }
     }
 

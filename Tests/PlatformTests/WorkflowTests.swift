@@ -215,6 +215,128 @@ import Testing
         }
     }
 
+    static func noteAndAnswer(answeredBy model: String, then more: String = "") -> String {
+        """
+        {"name": "note and answer", "inputs": ["note"], "steps": [
+          {"name": "store", "type": "document", "document": {"name": "note: {{input.note}}", "text": "{{input.note}}", "media_type": "text/markdown"}},
+          {"name": "find", "type": "search", "query": "{{input.note}}", "limit": 1},
+          {"name": "answer", "type": "chat", "model": "\(model)", "max_tokens": 5, "messages": [{"role": "user", "content": "{{steps.find.output}}"}]}\(more)]}
+        """
+    }
+
+    /// A run leaves all the documents its steps stored, or none: a document step's document is
+    /// indexed before the next step searches it and stays when the run succeeds; a run that then
+    /// fails deletes it again, and its step says when.
+    @Test func aFailedRunDeletesTheDocumentsItsStepsStored() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database, role: .developer)
+            try await withGateway(tenant: tenant) { gateway in
+                try await withServiceGroup(ingestionServices(gateway, tenant: tenant) + orchestratorServices(gateway, tenant: tenant)) {
+                    func run(answeredBy model: String, note: String) async throws -> Run {
+                        let created = try await send(.POST, gateway.url + "/v1/workflows", key: key, json: Self.noteAndAnswer(answeredBy: model))
+                        #expect(created.status == 201, "\(created.text)")
+                        let workflow = try created.decode(Workflow.self)
+                        let queued = try await send(.POST, gateway.url + "/v1/workflows/\(workflow.id)/runs", key: key,
+                                                    json: #"{"input": {"note": "\#(note)"}}"#).decode(Run.self)
+                        return try await waitForRun(gateway, key: key, queued.id)
+                    }
+
+                    let kept = try await run(answeredBy: "local-chat", note: "Quarterly invoices close on the fifth working day.")
+                    #expect(kept.status == .succeeded, "\(kept)")
+                    #expect(kept.steps[1].output == "Quarterly invoices close on the fifth working day.", "\(kept.steps[1])")
+                    #expect(kept.steps.allSatisfy { $0.compensatedAt == nil })
+                    let keptID = try #require(kept.steps[0].output.flatMap(UUID.init(uuidString:)))
+                    let document = try await send(.GET, gateway.url + "/v1/documents/\(keptID)", key: key).decode(Document.self)
+                    #expect(document.status == .indexed && document.name == "note: Quarterly invoices close on the fifth working day.")
+                    #expect(document.mediaType == .markdown)
+
+                    // Refused at its last step: the document stored at the first is deleted.
+                    let undone = try await run(answeredBy: "local-embedding", note: "Realtime tickets expire after sixty seconds.")
+                    #expect(undone.status == .failed && undone.error?.hasPrefix("Step answer failed:") == true, "\(undone)")
+                    #expect(undone.steps[1].output == "Realtime tickets expire after sixty seconds.", "\(undone.steps[1])")
+                    #expect(undone.steps[0].compensatedAt != nil && undone.steps[1].compensatedAt == nil, "\(undone.steps)")
+                    let undoneID = try #require(undone.steps[0].output.flatMap(UUID.init(uuidString:)))
+                    #expect(try await send(.GET, gateway.url + "/v1/documents/\(undoneID)", key: key).status == 404)
+                    let documents = try await send(.GET, gateway.url + "/v1/documents", key: key).decode(DocumentList.self)
+                    #expect(documents.data.map(\.id) == [keptID])
+                }
+            }
+        }
+    }
+
+    /// A cancelled run deletes the documents its steps stored, once the step under way ends.
+    @Test func aCancelledRunDeletesTheDocumentsItsStepsStored() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database, role: .developer)
+            try await withGateway(tenant: tenant) { gateway in
+                try await withServiceGroup(ingestionServices(gateway, tenant: tenant) + orchestratorServices(gateway, tenant: tenant)) {
+                    // Slow steps after the search (each about a second) leave time to cancel.
+                    let slow = #", {"name": "NAME", "type": "chat", "model": "slow-chat", "max_tokens": 20, "messages": [{"role": "user", "content": "go on"}]}"#
+                    let more = (1...5).map { slow.replacingOccurrences(of: "NAME", with: "slow\($0)") }.joined()
+                    let workflow = try await send(.POST, gateway.url + "/v1/workflows", key: key,
+                                                  json: Self.noteAndAnswer(answeredBy: "local-chat", then: more)).decode(Workflow.self)
+                    let queued = try await send(.POST, gateway.url + "/v1/workflows/\(workflow.id)/runs", key: key,
+                                                json: #"{"input": {"note": "Cancelled runs leave nothing behind."}}"#).decode(Run.self)
+                    #expect(try await eventually(timeout: .seconds(30)) {
+                        try await send(.GET, gateway.url + "/v1/runs/\(queued.id)", key: key).decode(Run.self).steps.count >= 3
+                    })
+                    #expect(try await send(.POST, gateway.url + "/v1/runs/\(queued.id)/cancel", key: key).status == 200)
+                    var run: Run?
+                    #expect(try await eventually(timeout: .seconds(30)) {
+                        run = try await send(.GET, gateway.url + "/v1/runs/\(queued.id)", key: key).decode(Run.self)
+                        return run?.steps.first?.compensatedAt != nil
+                    }, "\(String(describing: run))")
+                    #expect(run?.status == .cancelled && (run?.steps.count ?? 0) < 8)
+                    let id = try #require(run?.steps.first?.output.flatMap(UUID.init(uuidString:)))
+                    #expect(try await send(.GET, gateway.url + "/v1/documents/\(id)", key: key).status == 404)
+                    #expect(try await send(.GET, gateway.url + "/v1/documents", key: key).decode(DocumentList.self).data.isEmpty)
+                }
+            }
+        }
+    }
+
+    /// A document step taken up again stores its document under the id recorded before it first
+    /// acted: a document stored by an attempt whose answer was lost is the one the step ends
+    /// with, not a second.
+    @Test func aDocumentStepTakenUpAgainStoresItsDocumentOnce() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database, role: .developer)
+            try await withGateway(tenant: tenant) { gateway in
+                let spec = WorkflowSpec(name: "store", inputs: [], steps: [
+                    WorkflowStep(name: "store", type: .document, document: DocumentUpload(name: "kept once", text: "Stored once, however often asked.")),
+                ])
+                let specJSON = String(decoding: try JSONCoding.encode(spec), as: UTF8.self)
+                let (workflow, run, document) = (UUID.timeOrdered(), UUID.timeOrdered(), UUID.timeOrdered())
+                try await database.withTenant(tenant) { tx in
+                    try await tx.execute("INSERT INTO workflows (tenant_id, id, spec) VALUES (\(tenant), \(workflow), \(specJSON)::jsonb)")
+                    try await tx.execute("""
+                        INSERT INTO workflow_runs (tenant_id, id, workflow_id, spec, input, status, request_id, embedding_model)
+                        VALUES (\(tenant), \(run), \(workflow), \(specJSON)::jsonb, '{}', 'running', 'req_again', 'local-embedding')
+                        """)
+                    try await tx.execute("""
+                        INSERT INTO workflow_run_effects (tenant_id, run_id, step_index, kind, resource_id)
+                        VALUES (\(tenant), \(run), 0, 'document', \(document))
+                        """)
+                }
+                try await withServiceGroup(ingestionServices(gateway, tenant: tenant) + orchestratorServices(gateway, tenant: tenant)) {
+                    // The first attempt stored it, and its answer was lost.
+                    let call = DocumentCreateCall(
+                        tenantID: tenant, apiKeyID: nil, requestID: "req_again-store", embeddingModel: "local-embedding",
+                        upload: spec.steps[0].document!, documentID: document)
+                    let first = try await gateway.bus.request(
+                        Subject.service(.ingestion, IngestionVerb.create), payload: JSONCoding.encode(call), timeout: .seconds(10))
+                    #expect(try JSONCoding.decode(Document.self, from: first.payload).id == document)
+
+                    _ = try await gateway.bus.publish(Envelope(tenantID: tenant, payload: RunRequested(runID: run, workflowID: workflow)))
+                    let finished = try await waitForRun(gateway, key: key, run)
+                    #expect(finished.status == .succeeded && finished.output == document.uuidString.lowercased(), "\(finished)")
+                    let documents = try await send(.GET, gateway.url + "/v1/documents", key: key).decode(DocumentList.self)
+                    #expect(documents.data.map(\.id) == [document] && documents.data.first?.status == .indexed, "\(documents)")
+                }
+            }
+        }
+    }
+
     private func waitForRun(_ gateway: GatewayUnderTest, key: String, _ id: UUID) async throws -> Run {
         var latest: Run?
         _ = try await eventually(timeout: .seconds(30)) {

@@ -22,15 +22,17 @@ enum DocumentRepository {
 
     private static let columns = "id, name, media_type, bytes, status, chunk_count, embedding_model, failure, created_at, indexed_at"
 
-    static func insert(id: UUID, call: DocumentCreateCall, mediaType: DocumentMediaType, in tx: TenantTransaction) async throws -> Document {
+    /// The stored document; nil when one was stored under `id` before.
+    static func insert(id: UUID, call: DocumentCreateCall, mediaType: DocumentMediaType, in tx: TenantTransaction) async throws -> Document? {
         let upload = call.upload
         let rows = try await tx.query("""
             INSERT INTO documents (tenant_id, id, name, media_type, body, bytes, api_key_id, request_id, embedding_model)
             VALUES (\(tx.tenantID), \(id), \(upload.name), \(mediaType.rawValue), \(upload.text), \(Int32(upload.text.utf8.count)),
                     \(call.apiKeyID), \(call.requestID), \(call.embeddingModel))
+            ON CONFLICT (tenant_id, id) DO NOTHING
             RETURNING \(unescaped: columns)
             """)
-        return try await documents(rows)[0]
+        return try await documents(rows).first
     }
 
     /// `limit` documents, newest first, after `after` when given; and whether more follow.

@@ -15,17 +15,22 @@ struct Documents: Sendable {
     /// the announcement is published: a document is never stored without the event that gets it
     /// indexed. The event may arrive before the commit, or for a transaction that then failed:
     /// `DocumentIndexing` waits a minute for such a document, then drops the event.
+    /// A call naming the id of a document stored before answers that document, announcing
+    /// nothing: a caller that asks again (not knowing whether it was stored) stores it once.
     func create(_ call: DocumentCreateCall) async throws -> Document {
         try Self.check(call.upload)
         guard !call.embeddingModel.isEmpty else {
             throw ServiceFault(code: "invalid_value", message: "embedding_model must name a model.", param: "embedding_model")
         }
-        let id = UUID.timeOrdered()
+        let id = call.documentID ?? UUID.timeOrdered()
         let event = Envelope(tenantID: call.tenantID, payload: DocumentUploaded(documentID: id, name: call.upload.name, bytes: call.upload.text.utf8.count))
         return try await database.withTenant(call.tenantID) { tx in
             // Stored well within the minute its announcement waits, or not at all.
             try await tx.execute("SET LOCAL statement_timeout = '20s'")
-            let document = try await DocumentRepository.insert(id: id, call: call, mediaType: call.upload.mediaType ?? .plain, in: tx)
+            guard let document = try await DocumentRepository.insert(id: id, call: call, mediaType: call.upload.mediaType ?? .plain, in: tx) else {
+                guard let stored = try await DocumentRepository.find(id, in: tx) else { throw Self.notFound }
+                return stored
+            }
             do {
                 _ = try await bus.publish(event)
             } catch {

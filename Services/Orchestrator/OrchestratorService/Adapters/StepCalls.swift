@@ -8,18 +8,27 @@ enum StepFailure: Error, CustomStringConvertible {
     case refused(String)
     /// Could not be answered now; trying again may pass.
     case unavailable(String)
+    /// What it names is not there (a document deleted meanwhile).
+    case notFound(String)
 
     var description: String {
         switch self {
-        case .refused(let why), .unavailable(let why): why
+        case .refused(let why), .unavailable(let why), .notFound(let why): why
         }
+    }
+
+    /// Whether trying again cannot change the answer.
+    var isFinal: Bool {
+        if case .unavailable = self { false } else { true }
     }
 }
 
-/// The calls a run's steps make: chat completions from the router, searches from ingestion,
-/// charged to the run's tenant and key and recorded under the run's request id and the step.
+/// The calls a run's steps make: chat completions from the router, searches and documents from
+/// ingestion, charged to the run's tenant and key and recorded under the run's request id and the
+/// step.
 struct StepCalls: Sendable {
     let bus: Bus
+    /// How long a call, or a document's indexing, may take.
     var timeout: Duration = .seconds(300)
 
     func chat(_ completion: ChatCompletionRequest, tenant: UUID, apiKey: UUID?, requestID: String) async throws(StepFailure) -> String {
@@ -39,6 +48,41 @@ struct StepCalls: Sendable {
         return results.data.map(\.text)
     }
 
+    /// Stores the document (once, under the call's document id, however often asked) and waits
+    /// until it is indexed.
+    func storeIndexed(_ call: DocumentCreateCall) async throws(StepFailure) -> Document {
+        var document: Document = try await decoded(try await request(.ingestion, IngestionVerb.create, call, requestID: call.requestID))
+        let shown = DocumentCall(tenantID: call.tenantID, documentID: document.id)
+        let deadline = ContinuousClock.now + timeout
+        var pause = Duration.milliseconds(50)
+        while document.status == .processing {
+            guard ContinuousClock.now < deadline, !Task.isCancelled else {
+                throw .unavailable("document \(document.id) was not indexed within \(timeout)")
+            }
+            try? await Task.sleep(for: pause)
+            pause = min(pause * 2, .seconds(2))
+            document = try await decoded(try await request(.ingestion, IngestionVerb.show, shown, requestID: call.requestID))
+        }
+        guard document.status == .indexed else { throw .refused("the document could not be indexed: \(document.failure ?? "")") }
+        return document
+    }
+
+    /// Deletes a document: false when there was none (never stored, or deleted before).
+    func deleteDocument(_ call: DocumentCall, requestID: String) async throws(StepFailure) -> Bool {
+        do {
+            _ = try await request(.ingestion, IngestionVerb.delete, call, requestID: requestID)
+            return true
+        } catch {
+            if case .notFound = error { return false }
+            throw error
+        }
+    }
+
+    private func decoded<Answer: Decodable>(_ reply: Data) throws(StepFailure) -> Answer {
+        guard let answer = try? JSONCoding.decode(Answer.self, from: reply) else { throw .unavailable("ingestion's answer could not be read") }
+        return answer
+    }
+
     /// Fault codes that say the call itself is wrong.
     static let refusals: Set<String> = [
         "model_not_found", "unsupported_model", "invalid_value", "invalid_request", "upstream_error", "context_length_exceeded",
@@ -52,6 +96,8 @@ struct StepCalls: Sendable {
             return reply.payload
         } catch BusError.remote(let fault) where Self.refusals.contains(fault.code) {
             throw .refused(fault.message)
+        } catch BusError.remote(let fault) where fault.code == "not_found" {
+            throw .notFound(fault.message)
         } catch BusError.remote(let fault) {
             throw .unavailable(fault.message)
         } catch {

@@ -78,13 +78,64 @@ enum WorkflowRepository {
 
     static func steps(of run: UUID, in tx: TenantTransaction) async throws -> [Run.Step] {
         let rows = try await tx.query("""
-            SELECT name, status, output, error, attempts FROM workflow_run_steps WHERE run_id = \(run) ORDER BY step_index
+            SELECT s.name, s.status, s.output, s.error, s.attempts, e.compensated_at
+            FROM workflow_run_steps s
+            LEFT JOIN workflow_run_effects e USING (tenant_id, run_id, step_index)
+            WHERE s.run_id = \(run) ORDER BY s.step_index
             """)
         var steps: [Run.Step] = []
-        for try await (name, status, output, error, attempts) in rows.decode((String, String, String?, String?, Int32).self) {
-            steps.append(Run.Step(name: name, status: RunStatus(rawValue: status) ?? .failed, output: output, error: error, attempts: Int(attempts)))
+        for try await (name, status, output, error, attempts, compensated) in rows.decode((String, String, String?, String?, Int32, Date?).self) {
+            steps.append(Run.Step(
+                name: name, status: RunStatus(rawValue: status) ?? .failed, output: output, error: error, attempts: Int(attempts),
+                compensatedAt: compensated))
         }
         return steps
+    }
+
+    /// Something a run's step did that a failed or cancelled run undoes.
+    struct Effect: Sendable, Equatable {
+        enum Kind: String, Sendable {
+            /// Stored the document `resourceID`.
+            case document
+        }
+
+        var stepIndex: Int
+        var kind: Kind
+        var resourceID: UUID
+    }
+
+    /// Records, before the step acts, the id it acts under: `resourceID`, or the one recorded
+    /// for the step before (by an earlier attempt or delivery), which is returned.
+    static func recordEffect(run: UUID, _ effect: Effect, in tx: TenantTransaction) async throws -> UUID {
+        let rows = try await tx.query("""
+            INSERT INTO workflow_run_effects (tenant_id, run_id, step_index, kind, resource_id)
+            VALUES (\(tx.tenantID), \(run), \(Int32(effect.stepIndex)), \(effect.kind.rawValue), \(effect.resourceID))
+            ON CONFLICT (tenant_id, run_id, step_index) DO UPDATE SET resource_id = workflow_run_effects.resource_id
+            RETURNING resource_id
+            """)
+        for try await id in rows.decode(UUID.self) { return id }
+        throw WorkflowStoreError.notStored
+    }
+
+    /// The run's effects not undone yet, latest first.
+    static func effectsToUndo(of run: UUID, in tx: TenantTransaction) async throws -> [Effect] {
+        let rows = try await tx.query("""
+            SELECT step_index, kind, resource_id FROM workflow_run_effects
+            WHERE run_id = \(run) AND compensated_at IS NULL ORDER BY step_index DESC
+            """)
+        var effects: [Effect] = []
+        for try await (index, kind, resource) in rows.decode((Int32, String, UUID).self) {
+            guard let kind = Effect.Kind(rawValue: kind) else { throw WorkflowStoreError.unknownEffect(kind) }
+            effects.append(Effect(stepIndex: Int(index), kind: kind, resourceID: resource))
+        }
+        return effects
+    }
+
+    static func markCompensated(run: UUID, stepIndex: Int, in tx: TenantTransaction) async throws {
+        try await tx.execute("""
+            UPDATE workflow_run_effects SET compensated_at = now()
+            WHERE run_id = \(run) AND step_index = \(Int32(stepIndex)) AND compensated_at IS NULL
+            """)
     }
 
     /// Records a finished step, once: false when it had been recorded (by another delivery).
@@ -135,4 +186,6 @@ enum WorkflowRepository {
 
 enum WorkflowStoreError: Error {
     case notStored
+    /// Written by a newer orchestrator: this one cannot undo it.
+    case unknownEffect(String)
 }
