@@ -16,11 +16,17 @@ public enum IngestionVerb {
     public static let search = "search"
 }
 
-/// What a document's text is written in; the ingestion service reads its words out of it.
+/// What a document is written in; the ingestion service reads its words out of it.
 public enum DocumentMediaType: String, Codable, Sendable, CaseIterable {
     case plain = "text/plain"
     case markdown = "text/markdown"
     case html = "text/html"
+    /// Uploaded as `data`; its text is read when it is stored (a scanned PDF, which holds only
+    /// images, has none).
+    case pdf = "application/pdf"
+
+    /// Whether it is uploaded as a file's bytes (`data`) rather than as `text`.
+    public var isFile: Bool { self == .pdf }
 }
 
 public enum DocumentStatus: String, Codable, Sendable, CaseIterable {
@@ -38,6 +44,9 @@ public enum DocumentLimits {
     /// A document's text, in UTF-8 bytes. A call carries it whole over NATS, whose messages are
     /// 1 MB at most by default.
     public static let maxTextBytes = 512 * 1024
+    /// A file's bytes (a PDF), carried in base64 in one call as well. The text read out of it is
+    /// held to `maxTextBytes`.
+    public static let maxFileBytes = 512 * 1024
     public static let maxNameLength = 255
     /// Characters of a chunk at most.
     public static let maxChunkCharacters = 1200
@@ -46,21 +55,33 @@ public enum DocumentLimits {
     public static let maxQueryBytes = 4096
 }
 
-/// `POST /v1/documents`.
+/// `POST /v1/documents`: `text`, or for a file type (`application/pdf`) the file as `data`.
 public struct DocumentUpload: Codable, Sendable, Equatable {
     public var name: String
-    public var text: String
+    public var text: String?
+    /// The file's bytes in base64.
+    public var data: String?
     /// `text/plain` when not given.
     public var mediaType: DocumentMediaType?
 
-    public init(name: String, text: String, mediaType: DocumentMediaType? = nil) {
+    public init(name: String, text: String? = nil, data: String? = nil, mediaType: DocumentMediaType? = nil) {
         self.name = name
         self.text = text
+        self.data = data
         self.mediaType = mediaType
     }
 
+    /// What it is written in.
+    public var type: DocumentMediaType { mediaType ?? .plain }
+
+    /// The bytes uploaded: the text's UTF-8, or the file's (as its base64 says, before it is
+    /// decoded).
+    public var bytes: Int {
+        if let data { data.utf8.count / 4 * 3 } else { text?.utf8.count ?? 0 }
+    }
+
     enum CodingKeys: String, CodingKey {
-        case name, text
+        case name, text, data
         case mediaType = "media_type"
     }
 }
@@ -71,7 +92,7 @@ public struct Document: Codable, Sendable, Equatable {
     public var id: UUID
     public var name: String
     public var mediaType: DocumentMediaType
-    /// The UTF-8 bytes of its text as uploaded.
+    /// The bytes uploaded: its text's UTF-8, or the file's.
     public var bytes: Int
     public var status: DocumentStatus
     /// Set once indexed.

@@ -90,9 +90,14 @@ extension WorkflowSpec {
                     throw invalid("\(at).document", "A document step gives the document's name and text.")
                 }
                 guard !document.name.isEmpty else { throw invalid("\(at).document.name", "A document step names its document.") }
-                guard !document.text.isEmpty else { throw invalid("\(at).document.text", "A document step sets its document's text.") }
+                guard let text = document.text, !text.isEmpty else {
+                    throw invalid("\(at).document.text", "A document step sets its document's text.")
+                }
+                guard !document.type.isFile, document.data == nil else {
+                    throw invalid("\(at).document.media_type", "A document step stores text: text/plain, text/markdown or text/html.")
+                }
                 texts.append(("\(at).document.name", document.name))
-                texts.append(("\(at).document.text", document.text))
+                texts.append(("\(at).document.text", text))
             }
             for (param, text) in texts {
                 try checkText(text, param)
@@ -188,7 +193,7 @@ public enum WorkflowTemplate {
     public static func document(_ document: DocumentUpload, filling fill: (String) -> String) -> DocumentUpload {
         DocumentUpload(
             name: cut(fill(document.name), toBytes: DocumentLimits.maxNameLength),
-            text: cut(fill(document.text), toBytes: DocumentLimits.maxTextBytes), mediaType: document.mediaType)
+            text: cut(fill(document.text ?? ""), toBytes: DocumentLimits.maxTextBytes), mediaType: document.mediaType)
     }
 
     public static func references(in text: String) -> [Reference] {

@@ -3,7 +3,7 @@
 set -euo pipefail
 
 # Arguments name further packages a target needs (`make bench`: wrk, nginx-light, linux-perf).
-packages=(nats-server redis-server redis-tools postgresql libhiredis-dev pkg-config curl python3 python3-venv "$@")
+packages=(nats-server redis-server redis-tools postgresql libhiredis-dev pkg-config curl python3 python3-venv poppler-utils "$@")
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

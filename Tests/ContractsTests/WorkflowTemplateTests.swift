@@ -52,7 +52,7 @@ import Testing
         #expect(store.outputBytesAtMost["store"] == 36)
 
         let filled = WorkflowTemplate.document(store.steps[0].document!) { WorkflowTemplate.fill($0, input: ["notes": notes], outputs: [:], outputBytesAtMost: [:]) }
-        #expect(filled.name.utf8.count == DocumentLimits.maxNameLength && filled.text.utf8.count == DocumentLimits.maxTextBytes)
+        #expect(filled.name.utf8.count == DocumentLimits.maxNameLength && filled.text?.utf8.count == DocumentLimits.maxTextBytes)
 
         func refusal(_ step: WorkflowStep) -> InvalidWorkflow? {
             do { try WorkflowSpec(name: "w", inputs: [], steps: [step]).check() } catch { return error }

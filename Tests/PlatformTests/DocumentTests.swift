@@ -98,7 +98,11 @@ import Testing
                         (#"{"name": "\#(String(repeating: "n", count: 256))", "text": "words"}"#, 400, "name"),
                         (#"{"name": "a.txt", "text": "  \n "}"#, 400, "text"),
                         (#"{"name": "a.txt", "text": "a\u0000b"}"#, 400, "text"),
-                        (#"{"name": "a.pdf", "text": "words", "media_type": "application/pdf"}"#, 400, "media_type"),
+                        (#"{"name": "a.doc", "text": "words", "media_type": "application/msword"}"#, 400, "media_type"),
+                        (#"{"name": "a.pdf", "text": "words", "media_type": "application/pdf"}"#, 400, "text"),
+                        (#"{"name": "a.pdf", "media_type": "application/pdf"}"#, 400, "data"),
+                        (#"{"name": "a.pdf", "media_type": "application/pdf", "data": "not base64!"}"#, 400, "data"),
+                        (#"{"name": "a.txt", "text": "words", "data": "d29yZHM="}"#, 400, "data"),
                         (#"{"name": "big.txt", "text": "\#(String(repeating: "x", count: DocumentLimits.maxTextBytes + 1))"}"#, 413, "text"),
                     ]
                     for (body, status, param) in refusals {
@@ -145,6 +149,54 @@ import Testing
 
     /// A document whose chunks the router refuses to embed ends `failed`, saying why, and
     /// `document.failed` is published; it is not retried for ever.
+    /// A PDF's text is read when it is stored, then indexed and found like any document's. A file
+    /// that is not a PDF, cannot be read, holds no text, or whose text is longer than a document
+    /// holds is refused naming `data`, and nothing is stored.
+    @Test func aPDFsTextIsReadWhenItIsStored() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database, role: .developer)
+            try await withGateway(tenant: tenant) { gateway in
+                try await withServiceGroup(ingestionServices(gateway, tenant: tenant)) {
+                    func upload(_ name: String, _ file: Data) async throws -> HTTPAnswer {
+                        let body = #"{"name": "\#(name)", "media_type": "application/pdf", "data": "\#(file.base64EncodedString())"}"#
+                        return try await send(.POST, gateway.url + "/v1/documents", key: key, json: body)
+                    }
+                    let policy = TestPDF.make(pages: [
+                        ["Invoices close on the fifth working day of the month."],
+                        ["Refunds are credited to the next invoice, never paid out."],
+                    ])
+                    let stored = try await upload("policy.pdf", policy)
+                    #expect(stored.status == 202, "\(stored.text)")
+                    let document = try stored.decode(Document.self)
+                    #expect(document.mediaType == .pdf && document.bytes == policy.count && document.status == .processing)
+                    #expect(try await eventually {
+                        try await send(.GET, gateway.url + "/v1/documents/\(document.id)", key: key).decode(Document.self).status == .indexed
+                    })
+                    let found = try await send(.POST, gateway.url + "/v1/search", key: key, json: #"{"query": "how are refunds credited"}"#)
+                    let results = try found.decode(SearchResults.self)
+                    #expect(results.data.first?.documentID == document.id, "\(found.text)")
+                    #expect(results.data.first?.text.contains("Refunds are credited to the next invoice, never paid out.") == true, "\(found.text)")
+
+                    // 100 pages sharing one stream of 50 lines: a 26 kB file holding 1 MB of text.
+                    let line = String(repeating: "word ", count: 40)
+                    let refusals: [(String, Data, Int, String)] = [
+                        ("not a PDF", Data("plain words".utf8), 400, "is not a PDF"),
+                        ("unreadable", Data("%PDF-1.4\nnothing more".utf8), 400, "could not be read"),
+                        ("no text", TestPDF.make(pages: [[]]), 400, "holds no text"),
+                        ("too much text", TestPDF.make(pages: Array(repeating: Array(repeating: line, count: 50), count: 100)), 413, "longer than"),
+                    ]
+                    for (name, file, status, reason) in refusals {
+                        let answer = try await upload(name, file)
+                        #expect(answer.status == status && answer.error?.param == "data", "\(name): \(answer.status) \(answer.text)")
+                        #expect(answer.error?.message.contains(reason) == true, "\(name): \(answer.text)")
+                    }
+                    let listed = try await send(.GET, gateway.url + "/v1/documents", key: key).decode(DocumentList.self)
+                    #expect(listed.data.map(\.id) == [document.id])
+                }
+            }
+        }
+    }
+
     @Test func aDocumentThatCannotBeEmbeddedEndsFailed() async throws {
         try await withDatabase { database in
             let (tenant, key) = try await makeTenantWithKey(database, role: .developer)

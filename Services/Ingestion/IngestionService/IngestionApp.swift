@@ -20,7 +20,7 @@ public enum IngestionApp {
         let embedder = RouterEmbedder(bus: bus)
         return IngestionPorts(
             bus: bus,
-            documents: Documents(database: database, bus: bus, logger: logger),
+            documents: Documents(database: database, bus: bus, pdfReader: .installed(), logger: logger),
             indexing: DocumentIndexing(database: database, bus: bus, embedder: embedder),
             search: DocumentSearch(database: database, embedder: embedder),
             config: config, consumerName: consumerName, logger: logger)

@@ -12,16 +12,17 @@ struct DocumentCalls: Sendable {
 
     /// Stores a document for indexing. Its embedding calls happen later, in the ingestion
     /// service: the upload takes its limits now as one embeddings call and settles at once,
-    /// keeping what it reserved against budgets (the most its chunks can cost: twice its bytes in
-    /// tokens, since chunks overlap) until the ledger's real cost replaces it at the next budget
-    /// check (`BudgetReconciler`), so documents uploaded together never spend past a budget.
+    /// keeping what it reserved against budgets (the most its chunks can cost: twice its text's
+    /// bytes in tokens, since chunks overlap; for a file, whose text is read later, twice the most
+    /// text a document holds) until the ledger's real cost replaces it at the next budget check
+    /// (`BudgetReconciler`), so documents uploaded together never spend past a budget.
     func create(_ upload: DocumentUpload, caller: Caller, requestID: String) async throws -> (Document, Admission?) {
         let tenant = try caller.requireTenant()
         try caller.requireModel(embeddingModel, Self.embedded)
-        let bytes = upload.text.utf8.count
+        let textAtMost = upload.type.isFile ? DocumentLimits.maxTextBytes : upload.bytes
         let admission = try await calls.admit(
-            caller, embeddingModel, requestID: requestID, prompt: ModelCalls.estimateTokens(upload.text) * 5 / 4,
-            promptAtMost: 2 * bytes, completionLimit: 0)
+            caller, embeddingModel, requestID: requestID, prompt: (upload.bytes + 3) / 4 * 5 / 4,
+            promptAtMost: 2 * textAtMost, completionLimit: 0)
         let document = try await calls.settling(admission, caller) {
             let call = DocumentCreateCall(tenantID: tenant, apiKeyID: caller.apiKeyID, requestID: requestID, embeddingModel: embeddingModel, upload: upload)
             return (try await ingestion.create(call, correlationID: requestID), ModelCalls.Used.later)

@@ -21,8 +21,12 @@ struct DocumentRoutes: Sendable {
         let caller = try context.requireCaller()
         try caller.require(.documentsWrite)
         let upload = try await body.decode(DocumentUpload.self, from: request)
-        // Checked here as well as by ingestion: a text this long would not fit in a bus message.
-        guard upload.text.utf8.count <= DocumentLimits.maxTextBytes else {
+        // Checked here as well as by ingestion: one this long would not fit in a bus message.
+        if upload.data != nil, upload.bytes > DocumentLimits.maxFileBytes {
+            throw APIError(.invalidRequest, "The file may be at most \(DocumentLimits.maxFileBytes) bytes.",
+                           code: "document_too_large", param: "data", status: .contentTooLarge)
+        }
+        if let text = upload.text, text.utf8.count > DocumentLimits.maxTextBytes {
             throw APIError(.invalidRequest, "text may be at most \(DocumentLimits.maxTextBytes) bytes of UTF-8.",
                            code: "document_too_large", param: "text", status: .contentTooLarge)
         }

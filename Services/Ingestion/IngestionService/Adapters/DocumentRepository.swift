@@ -23,11 +23,12 @@ enum DocumentRepository {
     private static let columns = "id, name, media_type, bytes, status, chunk_count, embedding_model, failure, created_at, indexed_at"
 
     /// The stored document; nil when one was stored under `id` before.
-    static func insert(id: UUID, call: DocumentCreateCall, mediaType: DocumentMediaType, in tx: TenantTransaction) async throws -> Document? {
+    /// `text` is what the upload says, or what was read out of its file (`bytes` long).
+    static func insert(id: UUID, call: DocumentCreateCall, text: String, bytes: Int, in tx: TenantTransaction) async throws -> Document? {
         let upload = call.upload
         let rows = try await tx.query("""
             INSERT INTO documents (tenant_id, id, name, media_type, body, bytes, api_key_id, request_id, embedding_model)
-            VALUES (\(tx.tenantID), \(id), \(upload.name), \(mediaType.rawValue), \(upload.text), \(Int32(upload.text.utf8.count)),
+            VALUES (\(tx.tenantID), \(id), \(upload.name), \(upload.type.rawValue), \(text), \(Int32(bytes)),
                     \(call.apiKeyID), \(call.requestID), \(call.embeddingModel))
             ON CONFLICT (tenant_id, id) DO NOTHING
             RETURNING \(unescaped: columns)

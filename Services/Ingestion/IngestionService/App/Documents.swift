@@ -9,6 +9,7 @@ import SwitchyardDatabase
 struct Documents: Sendable {
     let database: Database
     let bus: Bus
+    let pdfReader: PDFReader
     let logger: Logger
 
     /// Stores the document and announces it within one transaction, which commits only once
@@ -17,19 +18,25 @@ struct Documents: Sendable {
     /// `DocumentIndexing` waits a minute for such a document, then drops the event.
     /// A call naming the id of a document stored before answers that document, announcing
     /// nothing: a caller that asks again (not knowing whether it was stored) stores it once.
+    ///
+    /// A PDF's text is read here, before it is stored: a file that cannot be read is refused to
+    /// the uploader, naming `data`, rather than failing later.
     func create(_ call: DocumentCreateCall) async throws -> Document {
-        try Self.check(call.upload)
+        try Self.check(name: call.upload.name)
+        let (text, bytes) = try await text(of: call.upload)
+        try Self.check(text: text)
         guard !call.embeddingModel.isEmpty else {
             throw ServiceFault(code: "invalid_value", message: "embedding_model must name a model.", param: "embedding_model")
         }
         let id = call.documentID ?? UUID.timeOrdered()
-        let event = Envelope(tenantID: call.tenantID, payload: DocumentUploaded(documentID: id, name: call.upload.name, bytes: call.upload.text.utf8.count))
+        let event = Envelope(tenantID: call.tenantID, payload: DocumentUploaded(documentID: id, name: call.upload.name, bytes: bytes))
         return try await database.withTenant(call.tenantID) { tx in
             // Stored well within the minute its announcement waits, or not at all.
             try await tx.execute("SET LOCAL statement_timeout = '20s'")
-            guard let document = try await DocumentRepository.insert(id: id, call: call, mediaType: call.upload.mediaType ?? .plain, in: tx) else {
-                guard let stored = try await DocumentRepository.find(id, in: tx) else { throw Self.notFound }
-                return stored
+            let stored = try await DocumentRepository.insert(id: id, call: call, text: text, bytes: bytes, in: tx)
+            guard let document = stored else {
+                guard let earlier = try await DocumentRepository.find(id, in: tx) else { throw Self.notFound }
+                return earlier
             }
             do {
                 _ = try await bus.publish(event)
@@ -41,21 +48,61 @@ struct Documents: Sendable {
         }
     }
 
+    /// The upload's text, as given or read out of its file, and the bytes uploaded.
+    func text(of upload: DocumentUpload) async throws(ServiceFault) -> (text: String, bytes: Int) {
+        func invalid(_ param: String, _ message: String) -> ServiceFault { ServiceFault(code: "invalid_value", message: message, param: param) }
+        let type = upload.type
+        guard type.isFile else {
+            guard upload.data == nil else { throw invalid("data", "data is for files (application/pdf); a \(type.rawValue) document is sent as text.") }
+            guard let text = upload.text else { throw invalid("text", "text is required for a \(type.rawValue) document.") }
+            return (text, text.utf8.count)
+        }
+        guard upload.text == nil else { throw invalid("text", "A \(type.rawValue) document is sent as data (the file in base64), not text.") }
+        guard let data = upload.data else { throw invalid("data", "data is required for a \(type.rawValue) document: the file in base64.") }
+        guard let file = Data(base64Encoded: data) else { throw invalid("data", "data must be the file in base64 (RFC 4648, no line breaks).") }
+        guard file.count <= DocumentLimits.maxFileBytes else {
+            throw ServiceFault(code: "too_large", message: "The file may be at most \(DocumentLimits.maxFileBytes) bytes.", param: "data")
+        }
+        guard file.starts(with: Data("%PDF-".utf8)) else { throw invalid("data", "data is not a PDF: it does not start with %PDF-.") }
+        let text: String
+        do {
+            text = try await pdfReader.text(of: file)
+        } catch {
+            switch error {
+            case .unreadable(let why): throw invalid("data", "The PDF could not be read: \(why).")
+            case .tooLong: throw ServiceFault(code: "too_large", message: "The PDF's text is longer than \(DocumentLimits.maxTextBytes) bytes.", param: "data")
+            case .pastLimits: throw invalid("data", "The PDF could not be read within the time and memory a document may take.")
+            case .unavailable(let why):
+                logger.error("a PDF could not be read", metadata: ["error": "\(why)"])
+                throw ServiceFault(code: "unavailable", message: "PDFs cannot be read here now; please retry later.")
+            }
+        }
+        // PostgreSQL's text cannot hold U+0000, which a PDF's text may.
+        let readable = text.replacingOccurrences(of: "\u{0}", with: "")
+        guard !readable.trimmingWhitespace().isEmpty else {
+            throw invalid("data", "The PDF holds no text to index (a scanned PDF holds only images of it).")
+        }
+        return (readable, file.count)
+    }
+
     /// What the gateway checks too, checked again here: the service does not trust its callers
     /// to have done it.
-    static func check(_ upload: DocumentUpload) throws(ServiceFault) {
+    static func check(name: String) throws(ServiceFault) {
         // Counted in code points, as the API's schema and PostgreSQL count them.
-        guard !upload.name.trimmingWhitespace().isEmpty, upload.name.unicodeScalars.count <= DocumentLimits.maxNameLength else {
+        guard !name.trimmingWhitespace().isEmpty, name.unicodeScalars.count <= DocumentLimits.maxNameLength else {
             throw ServiceFault(code: "invalid_value", message: "name must be 1 to \(DocumentLimits.maxNameLength) characters, not only spaces.", param: "name")
         }
-        guard !upload.text.trimmingWhitespace().isEmpty else {
+        try rejectNUL(name, param: "name")
+    }
+
+    static func check(text: String) throws(ServiceFault) {
+        guard !text.trimmingWhitespace().isEmpty else {
             throw ServiceFault(code: "invalid_value", message: "text must not be empty.", param: "text")
         }
-        guard upload.text.utf8.count <= DocumentLimits.maxTextBytes else {
+        guard text.utf8.count <= DocumentLimits.maxTextBytes else {
             throw ServiceFault(code: "too_large", message: "text may be at most \(DocumentLimits.maxTextBytes) bytes of UTF-8.", param: "text")
         }
-        try rejectNUL(upload.name, param: "name")
-        try rejectNUL(upload.text, param: "text")
+        try rejectNUL(text, param: "text")
     }
 
     /// PostgreSQL's text cannot hold U+0000.

@@ -6,7 +6,8 @@ import Foundation
 enum DocumentText {
     static func extract(_ body: String, as mediaType: DocumentMediaType) -> String {
         let text = switch mediaType {
-        case .plain, .markdown: body
+        // A PDF's text was read out of it when it was stored.
+        case .plain, .markdown, .pdf: body
         case .html: HTMLText.extract(body)
         }
         return normalized(text)

@@ -107,7 +107,7 @@ struct RunExecution: Sendable {
                     let call = SearchCall(tenantID: run.tenantID, apiKeyID: run.apiKeyID, requestID: requestID, embeddingModel: run.embeddingModel, search: search)
                     output = WorkflowTemplate.searchOutput(try await calls.search(call))
                 case .document:
-                    let upload = WorkflowTemplate.document(step.document ?? DocumentUpload(name: "", text: ""), filling: fill)
+                    let upload = WorkflowTemplate.document(step.document ?? DocumentUpload(name: ""), filling: fill)
                     let call = DocumentCreateCall(
                         tenantID: run.tenantID, apiKeyID: run.apiKeyID, requestID: requestID, embeddingModel: run.embeddingModel,
                         upload: upload, documentID: effect)
