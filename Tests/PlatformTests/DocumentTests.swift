@@ -150,13 +150,14 @@ import Testing
     /// A document whose chunks the router refuses to embed ends `failed`, saying why, and
     /// `document.failed` is published; it is not retried for ever.
     /// A PDF's text is read when it is stored, then indexed and found like any document's. A file
-    /// that is not a PDF, cannot be read, holds no text, or whose text is longer than a document
-    /// holds is refused naming `data`, and nothing is stored.
+    /// that is not a PDF, cannot be read, holds no text, whose text is longer than a document
+    /// holds, or that takes longer to read than allowed is refused naming `data`, and nothing is
+    /// stored.
     @Test func aPDFsTextIsReadWhenItIsStored() async throws {
         try await withDatabase { database in
             let (tenant, key) = try await makeTenantWithKey(database, role: .developer)
             try await withGateway(tenant: tenant) { gateway in
-                try await withServiceGroup(ingestionServices(gateway, tenant: tenant)) {
+                try await withServiceGroup(ingestionServices(gateway, tenant: tenant, config: IngestionConfig(pdfTimeout: .seconds(1)))) {
                     func upload(_ name: String, _ file: Data) async throws -> HTTPAnswer {
                         let body = #"{"name": "\#(name)", "media_type": "application/pdf", "data": "\#(file.base64EncodedString())"}"#
                         return try await send(.POST, gateway.url + "/v1/documents", key: key, json: body)
@@ -184,6 +185,9 @@ import Testing
                         ("unreadable", Data("%PDF-1.4\nnothing more".utf8), 400, "could not be read"),
                         ("no text", TestPDF.make(pages: [[]]), 400, "holds no text"),
                         ("too much text", TestPDF.make(pages: Array(repeating: Array(repeating: line, count: 50), count: 100)), 413, "longer than"),
+                        // 2000 pages of 5000 strokes: about 5 s of pdftotext's time on a fast machine.
+                        ("too slow", TestPDF.make(pages: Array(repeating: ["slow"], count: 2000), drawing: String(repeating: "0 0 m 1 1 l S ", count: 5000)),
+                         400, "within the time"),
                     ]
                     for (name, file, status, reason) in refusals {
                         let answer = try await upload(name, file)

@@ -20,7 +20,7 @@ public enum IngestionApp {
         let embedder = RouterEmbedder(bus: bus)
         return IngestionPorts(
             bus: bus,
-            documents: Documents(database: database, bus: bus, pdfReader: .installed(), logger: logger),
+            documents: Documents(database: database, bus: bus, pdfReader: .installed(timeout: config.pdfTimeout), logger: logger),
             indexing: DocumentIndexing(database: database, bus: bus, embedder: embedder),
             search: DocumentSearch(database: database, embedder: embedder),
             config: config, consumerName: consumerName, logger: logger)
@@ -41,14 +41,23 @@ public struct IngestionConfig: Sendable {
     /// indexed by another. A replica at work tells NATS so every third of this, however long
     /// its embedding calls take.
     public var ackWait: Duration
+    /// `SWITCHYARD_INGESTION_PDF_TIMEOUT`: how long reading one PDF's text may take (its CPU
+    /// time as well) before the upload is refused.
+    public var pdfTimeout: Duration
 
-    public init(ackWait: Duration = .seconds(60)) {
+    public init(ackWait: Duration = .seconds(60), pdfTimeout: Duration = .seconds(20)) {
         self.ackWait = ackWait
+        self.pdfTimeout = pdfTimeout
     }
 
     public init(settings: Settings) throws(ConfigError) {
         self.init()
         ackWait = try settings.duration("SWITCHYARD_INGESTION_ACK_WAIT", default: ackWait)
         guard ackWait >= .seconds(3) else { throw ConfigError(variable: "SWITCHYARD_INGESTION_ACK_WAIT", reason: "must be at least 3s") }
+        pdfTimeout = try settings.duration("SWITCHYARD_INGESTION_PDF_TIMEOUT", default: pdfTimeout)
+        // A request to store a document waits for its reading, and the gateway's call for that.
+        guard (.seconds(1)...Duration.seconds(60)).contains(pdfTimeout) else {
+            throw ConfigError(variable: "SWITCHYARD_INGESTION_PDF_TIMEOUT", reason: "must be from 1s to 60s")
+        }
     }
 }

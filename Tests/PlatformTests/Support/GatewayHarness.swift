@@ -251,9 +251,9 @@ func analyticsServices(_ gateway: GatewayUnderTest, tenant: UUID) -> [any Servic
 
 /// The ingestion service (indexing `tenant`'s uploads only, under a consumer name of its own)
 /// and its responders, on the gateway's bus.
-func ingestionServices(_ gateway: GatewayUnderTest, tenant: UUID) -> [any Service] {
+func ingestionServices(_ gateway: GatewayUnderTest, tenant: UUID, config: IngestionConfig = IngestionConfig()) -> [any Service] {
     IngestionApp.services(
-        bus: gateway.bus, database: gateway.database, consumerName: uniqueName("ingestion"),
+        config: config, bus: gateway.bus, database: gateway.database, consumerName: uniqueName("ingestion"),
         filterSubject: Subject.event(tenant: tenant, type: DocumentUploaded.eventType), logger: TestEnvironment.logger)
 }
 

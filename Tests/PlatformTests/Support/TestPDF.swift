@@ -2,10 +2,11 @@ import Foundation
 
 /// A PDF written out by hand: one Helvetica text line per string, with a correct
 /// cross-reference table, as a PDF writer makes it. Pages with the same lines share one content
-/// stream, so a small file can hold a great deal of text. Lines are ASCII without parentheses
-/// or backslashes (nothing is escaped).
+/// stream, so a small file can hold a great deal of text, or of `drawing` (content stream
+/// operators every page runs after its text). Lines are ASCII without parentheses or backslashes
+/// (nothing is escaped).
 enum TestPDF {
-    static func make(pages: [[String]]) -> Data {
+    static func make(pages: [[String]], drawing: String = "") -> Data {
         // 1: catalog, 2: page tree, 3: font; then pages and content streams.
         var objects = ["<< /Type /Catalog /Pages 2 0 R >>", "", "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
         var streams: [[String]: Int] = [:]
@@ -15,7 +16,7 @@ enum TestPDF {
             if let shared = streams[lines] {
                 stream = shared
             } else {
-                let content = "BT /F1 10 Tf 36 770 Td 12 TL " + lines.map { "(\($0)) '" }.joined(separator: " ") + " ET"
+                let content = "BT /F1 10 Tf 36 770 Td 12 TL " + lines.map { "(\($0)) '" }.joined(separator: " ") + " ET " + drawing
                 objects.append("<< /Length \(content.utf8.count) >>\nstream\n\(content)\nendstream")
                 stream = objects.count
                 streams[lines] = stream

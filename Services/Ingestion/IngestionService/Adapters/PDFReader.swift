@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import Subprocess
 
 /// Why a PDF's text could not be read.
 enum PDFReadFailure: Error, Equatable {
@@ -15,78 +16,54 @@ enum PDFReadFailure: Error, Equatable {
 
 /// Reads a PDF's text with poppler's `pdftotext` (Debian's poppler-utils), each file in a process
 /// of its own held to a time, memory and output limit: a PDF is untrusted input, and a crafted
-/// one cannot take the service down with it. The process is waited for on a Dispatch thread, not
-/// on the cooperative pool.
+/// one cannot take the service down with it. The reader gets the file on its standard input, no
+/// environment (the service's holds its secrets) and none of the service's open connections.
 struct PDFReader: Sendable {
     /// `pdftotext`'s path.
     var executable: String
-    var timeout: Duration = .seconds(20)
+    var timeout: Duration
     /// The address space the reader may use.
     var memoryBytes = 1 << 30
 
     /// `pdftotext` where Debian installs it, or as `PATH` finds it.
-    static func installed() -> PDFReader {
+    static func installed(timeout: Duration) -> PDFReader {
         let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/bin"]
         let found = directories.map { "\($0)/pdftotext" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-        return PDFReader(executable: found ?? "pdftotext")
+        return PDFReader(executable: found ?? "pdftotext", timeout: timeout)
     }
 
     func text(of pdf: Data) async throws(PDFReadFailure) -> String {
-        let result = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: read(pdf)) }
-        }
-        return try result.get()
-    }
-
-    private func read(_ pdf: Data) -> Result<String, PDFReadFailure> {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-\(UUID()).pdf")
-        defer { try? FileManager.default.removeItem(at: file) }
-        do { try pdf.write(to: file) } catch { return .failure(.unavailable("the file could not be written for reading: \(error)")) }
-
         guard FileManager.default.isExecutableFile(atPath: executable) else {
-            return .failure(.unavailable("\(executable) is not installed (Debian: poppler-utils)"))
+            throw .unavailable("\(executable) is not installed (Debian: poppler-utils)")
         }
-        let process = Process()
-        // prlimit (util-linux) bounds the reader's memory and CPU before it opens the file.
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
         let seconds = Int(timeout.components.seconds)
-        process.arguments = [
-            "--as=\(memoryBytes)", "--cpu=\(seconds)", "--", executable, "-q", "-enc", "UTF-8", "-nopgbrk", file.path, "-",
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch { return .failure(.unavailable("pdftotext could not be started: \(error)")) }
-
-        // SIGKILL: the reader is spawned from a Dispatch thread and inherits its mask, which
-        // blocks SIGTERM (`Process.terminate()`).
-        let stop = { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-        let deadline = DispatchWorkItem(block: stop)
-        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(seconds), execute: deadline)
-        var text = Data()
-        var tooLong = false
-        let reader = output.fileHandleForReading
-        while true {
-            let chunk = reader.availableData
-            guard !chunk.isEmpty else { break }
-            text.append(chunk)
-            if text.count > DocumentLimits.maxTextBytes {
-                tooLong = true
-                stop()
-                break
-            }
+        // prlimit (util-linux) bounds the reader's memory and CPU time before it reads the file.
+        let arguments = Arguments(["--as=\(memoryBytes)", "--cpu=\(seconds)", "--", executable, "-q", "-enc", "UTF-8", "-nopgbrk", "-", "-"])
+        let reading = Task {
+            try await run(
+                .path("/usr/bin/prlimit"), arguments: arguments, environment: .custom([:]), input: .data(pdf),
+                output: .string(limit: DocumentLimits.maxTextBytes))
         }
-        process.waitUntilExit()
-        deadline.cancel()
-
-        if tooLong { return .failure(.tooLong) }
-        // Stopped at the deadline, by its CPU limit, or crashed short of memory.
-        if process.terminationReason == .uncaughtSignal { return .failure(.pastLimits) }
-        switch process.terminationStatus {
-        case 0: return .success(String(decoding: text, as: UTF8.self))
-        case 3: return .failure(.unreadable("its owner does not allow its text to be copied"))
-        default: return .failure(.unreadable("it is not a PDF that can be read"))
+        // Past the deadline the reader is cancelled, which kills its process.
+        let deadline = Task {
+            try await Task.sleep(for: timeout)
+            reading.cancel()
+        }
+        defer { deadline.cancel() }
+        let result: ExecutionResult<Void, StringOutput<UTF8>, DiscardedOutput>
+        do {
+            result = try await withTaskCancellationHandler { try await reading.value } onCancel: { reading.cancel() }
+        } catch let error as SubprocessError where error.code == .outputLimitExceeded {
+            throw .tooLong
+        } catch {
+            throw reading.isCancelled ? .pastLimits : .unavailable("pdftotext could not be run: \(error)")
+        }
+        switch result.terminationStatus {
+        case .exited(0): return result.standardOutput ?? ""
+        case .exited(3): throw .unreadable("its owner does not allow its text to be copied")
+        case .exited: throw .unreadable("it is not a PDF that can be read")
+        // Killed at the deadline or by its CPU limit, or crashed short of memory.
+        case .signaled: throw .pastLimits
         }
     }
 }
