@@ -259,6 +259,9 @@ import Testing
                     #expect(try await send(.GET, gateway.url + "/v1/documents/\(undoneID)", key: key).status == 404)
                     let documents = try await send(.GET, gateway.url + "/v1/documents", key: key).decode(DocumentList.self)
                     #expect(documents.data.map(\.id) == [keptID])
+                    // Listed newest first, each with its own steps.
+                    let runs = try await send(.GET, gateway.url + "/v1/runs", key: key).decode(ListOf<Run>.self)
+                    #expect(runs.data == [undone, kept], "\(runs)")
                 }
             }
         }

@@ -48,44 +48,52 @@ enum WorkflowRepository {
     }
 
     static func run(_ id: UUID, in tx: TenantTransaction) async throws -> StoredRun? {
-        let rows = try await tx.query("""
-            SELECT workflow_id, spec::text, input::text, status, api_key_id, request_id, embedding_model, output, error, created_at, finished_at
-            FROM workflow_runs WHERE id = \(id)
-            """)
-        for try await (workflow, spec, input, status, apiKey, requestID, model, output, error, created, finished)
-            in rows.decode((UUID, String, String, String, UUID?, String, String, String?, String?, Date, Date?).self) {
-            let spec = try JSONCoding.decode(WorkflowSpec.self, from: Data(spec.utf8))
-            let steps = try await self.steps(of: id, in: tx)
+        try await runs(try await tx.query("SELECT \(unescaped: runColumns) FROM workflow_runs WHERE id = \(id)"), in: tx).first
+    }
+
+    /// The latest `limit` runs, newest first, of one workflow when given.
+    static func runs(workflow: UUID?, limit: Int, in tx: TenantTransaction) async throws -> [StoredRun] {
+        try await runs(try await tx.query("""
+            SELECT \(unescaped: runColumns) FROM workflow_runs WHERE \(workflow)::uuid IS NULL OR workflow_id = \(workflow)
+            ORDER BY id DESC LIMIT \(Int32(limit))
+            """), in: tx)
+    }
+
+    private static let runColumns = """
+        id, workflow_id, spec::text, input::text, status, api_key_id, request_id, embedding_model, output, error, created_at, finished_at
+        """
+
+    /// The runs `rows` hold (`runColumns`), with their steps, read in one more query.
+    private static func runs(_ rows: PostgresRowSequence, in tx: TenantTransaction) async throws -> [StoredRun] {
+        var runs: [StoredRun] = []
+        for try await (id, workflow, spec, input, status, apiKey, requestID, model, output, error, created, finished)
+            in rows.decode((UUID, UUID, String, String, String, UUID?, String, String, String?, String?, Date, Date?).self) {
             let run = Run(
                 id: id, workflowID: workflow, status: RunStatus(rawValue: status) ?? .failed,
-                input: try JSONCoding.decode([String: String].self, from: Data(input.utf8)), steps: steps, output: output, error: error,
+                input: try JSONCoding.decode([String: String].self, from: Data(input.utf8)), steps: [], output: output, error: error,
                 createdAt: created, finishedAt: finished)
-            return StoredRun(tenantID: tx.tenantID, run: run, spec: spec, apiKeyID: apiKey, requestID: requestID, embeddingModel: model)
+            runs.append(StoredRun(
+                tenantID: tx.tenantID, run: run, spec: try JSONCoding.decode(WorkflowSpec.self, from: Data(spec.utf8)), apiKeyID: apiKey,
+                requestID: requestID, embeddingModel: model))
         }
-        return nil
+        let steps = try await self.steps(of: runs.map(\.run.id), in: tx)
+        for index in runs.indices { runs[index].run.steps = steps[runs[index].run.id] ?? [] }
+        return runs
     }
 
-    /// The latest `limit` runs' ids, newest first, of one workflow when given.
-    static func runIDs(workflow: UUID?, limit: Int, in tx: TenantTransaction) async throws -> [UUID] {
+    /// Each run's finished steps, in order.
+    private static func steps(of runs: [UUID], in tx: TenantTransaction) async throws -> [UUID: [Run.Step]] {
+        guard !runs.isEmpty else { return [:] }
         let rows = try await tx.query("""
-            SELECT id FROM workflow_runs WHERE \(workflow)::uuid IS NULL OR workflow_id = \(workflow)
-            ORDER BY id DESC LIMIT \(Int32(limit))
-            """)
-        var ids: [UUID] = []
-        for try await id in rows.decode(UUID.self) { ids.append(id) }
-        return ids
-    }
-
-    static func steps(of run: UUID, in tx: TenantTransaction) async throws -> [Run.Step] {
-        let rows = try await tx.query("""
-            SELECT s.name, s.status, s.output, s.error, s.attempts, e.compensated_at
+            SELECT s.run_id, s.name, s.status, s.output, s.error, s.attempts, e.compensated_at
             FROM workflow_run_steps s
             LEFT JOIN workflow_run_effects e USING (tenant_id, run_id, step_index)
-            WHERE s.run_id = \(run) ORDER BY s.step_index
+            WHERE s.run_id = ANY(\(runs)) ORDER BY s.run_id, s.step_index
             """)
-        var steps: [Run.Step] = []
-        for try await (name, status, output, error, attempts, compensated) in rows.decode((String, String, String?, String?, Int32, Date?).self) {
-            steps.append(Run.Step(
+        var steps: [UUID: [Run.Step]] = [:]
+        for try await (run, name, status, output, error, attempts, compensated)
+            in rows.decode((UUID, String, String, String?, String?, Int32, Date?).self) {
+            steps[run, default: []].append(Run.Step(
                 name: name, status: RunStatus(rawValue: status) ?? .failed, output: output, error: error, attempts: Int(attempts),
                 compensatedAt: compensated))
         }

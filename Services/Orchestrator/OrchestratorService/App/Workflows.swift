@@ -87,11 +87,7 @@ struct Workflows: Sendable {
 
     func listRuns(_ call: RunListCall) async throws -> ListOf<Run> {
         ListOf(try await database.withTenant(call.tenantID) { tx in
-            var runs: [Run] = []
-            for id in try await WorkflowRepository.runIDs(workflow: call.workflowID, limit: min(max(call.limit, 1), 100), in: tx) {
-                if let stored = try await WorkflowRepository.run(id, in: tx) { runs.append(stored.run) }
-            }
-            return runs
+            try await WorkflowRepository.runs(workflow: call.workflowID, limit: min(max(call.limit, 1), 100), in: tx).map(\.run)
         })
     }
 
