@@ -55,6 +55,33 @@ public enum DocumentLimits {
     public static let maxQueryBytes = 4096
 }
 
+/// A document's metadata: labels of its own (a source, a project, a language) that a search can
+/// be narrowed to, and that search results carry.
+public enum DocumentMetadata {
+    public static let maxPairs = 16
+    /// Letters, digits, `_`, `-` and `.`.
+    public static let maxKeyLength = 64
+    public static let maxValueBytes = 512
+
+    /// What is wrong with `metadata` (a document's, or a search's filter), naming the field
+    /// under `param`; nil when nothing is. Values are checked unless they are templates still to
+    /// be filled in (a workflow's).
+    public static func problem(in metadata: [String: String], param: String, checkingValues: Bool = true) -> (param: String, message: String)? {
+        guard metadata.count <= maxPairs else { return (param, "\(param) may hold at most \(maxPairs) keys.") }
+        for key in metadata.keys.sorted() {
+            let valid = (1...maxKeyLength).contains(key.utf8.count)
+                && key.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "_-.".unicodeScalars.contains($0)) }
+            guard valid else { return (param, "A key of \(param) must be 1 to \(maxKeyLength) letters, digits, _, - or .: \(key.prefix(80)) is not.") }
+            guard checkingValues else { continue }
+            let value = metadata[key]!
+            guard value.utf8.count <= maxValueBytes, !value.utf8.contains(0) else {
+                return ("\(param).\(key)", "\(param).\(key) must be at most \(maxValueBytes) bytes, without the character U+0000.")
+            }
+        }
+        return nil
+    }
+}
+
 /// `POST /v1/documents`: `text`, or for a file type (`application/pdf`) the file as `data`.
 public struct DocumentUpload: Codable, Sendable, Equatable {
     public var name: String
@@ -63,12 +90,15 @@ public struct DocumentUpload: Codable, Sendable, Equatable {
     public var data: String?
     /// `text/plain` when not given.
     public var mediaType: DocumentMediaType?
+    /// Labels a search can be narrowed to (`DocumentMetadata`).
+    public var metadata: [String: String]?
 
-    public init(name: String, text: String? = nil, data: String? = nil, mediaType: DocumentMediaType? = nil) {
+    public init(name: String, text: String? = nil, data: String? = nil, mediaType: DocumentMediaType? = nil, metadata: [String: String]? = nil) {
         self.name = name
         self.text = text
         self.data = data
         self.mediaType = mediaType
+        self.metadata = metadata
     }
 
     /// What it is written in.
@@ -83,6 +113,7 @@ public struct DocumentUpload: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case name, text, data
         case mediaType = "media_type"
+        case metadata
     }
 }
 
@@ -101,12 +132,13 @@ public struct Document: Codable, Sendable, Equatable {
     public var embeddingModel: String
     /// Why it could not be indexed, when it failed.
     public var failure: String?
+    public var metadata: [String: String]
     public var createdAt: Date
     public var indexedAt: Date?
 
     public init(
         id: UUID, name: String, mediaType: DocumentMediaType, bytes: Int, status: DocumentStatus, chunkCount: Int?,
-        embeddingModel: String, failure: String?, createdAt: Date, indexedAt: Date?
+        embeddingModel: String, failure: String?, metadata: [String: String] = [:], createdAt: Date, indexedAt: Date?
     ) {
         self.id = id
         self.name = name
@@ -116,6 +148,7 @@ public struct Document: Codable, Sendable, Equatable {
         self.chunkCount = chunkCount
         self.embeddingModel = embeddingModel
         self.failure = failure
+        self.metadata = metadata
         self.createdAt = createdAt
         self.indexedAt = indexedAt
     }
@@ -126,7 +159,7 @@ public struct Document: Codable, Sendable, Equatable {
         case bytes, status
         case chunkCount = "chunk_count"
         case embeddingModel = "embedding_model"
-        case failure
+        case failure, metadata
         case createdAt = "created_at"
         case indexedAt = "indexed_at"
     }
@@ -232,16 +265,20 @@ public struct SearchRequest: Codable, Sendable, Equatable {
     public var limit: Int?
     /// Only these documents' chunks; every indexed document of the tenant when not given.
     public var documentIDs: [UUID]?
+    /// Only documents whose metadata holds every one of these keys with its value.
+    public var filter: [String: String]?
 
-    public init(query: String, limit: Int? = nil, documentIDs: [UUID]? = nil) {
+    public init(query: String, limit: Int? = nil, documentIDs: [UUID]? = nil, filter: [String: String]? = nil) {
         self.query = query
         self.limit = limit
         self.documentIDs = documentIDs
+        self.filter = filter
     }
 
     enum CodingKeys: String, CodingKey {
         case query, limit
         case documentIDs = "document_ids"
+        case filter
     }
 }
 
@@ -292,6 +329,7 @@ public struct SearchResults: Codable, Sendable, Equatable {
         public var object = "search.result"
         public var documentID: UUID
         public var documentName: String
+        public var documentMetadata: [String: String]
         /// The chunk's place in its document, from 0.
         public var chunkIndex: Int
         /// The chunk's text, as read out of the document.
@@ -305,9 +343,13 @@ public struct SearchResults: Codable, Sendable, Equatable {
         /// it holds none of them.
         public var keywordRank: Int?
 
-        public init(documentID: UUID, documentName: String, chunkIndex: Int, text: String, score: Double, similarity: Double, keywordRank: Int?) {
+        public init(
+            documentID: UUID, documentName: String, documentMetadata: [String: String] = [:], chunkIndex: Int, text: String, score: Double,
+            similarity: Double, keywordRank: Int?
+        ) {
             self.documentID = documentID
             self.documentName = documentName
+            self.documentMetadata = documentMetadata
             self.chunkIndex = chunkIndex
             self.text = text
             self.score = score
@@ -319,6 +361,7 @@ public struct SearchResults: Codable, Sendable, Equatable {
             case object
             case documentID = "document_id"
             case documentName = "document_name"
+            case documentMetadata = "document_metadata"
             case chunkIndex = "chunk_index"
             case text, score, similarity
             case keywordRank = "keyword_rank"

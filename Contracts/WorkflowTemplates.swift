@@ -57,6 +57,13 @@ extension WorkflowSpec {
             throw invalid("steps", "steps must hold 1 to \(WorkflowLimits.maxSteps) steps.")
         }
         var earlier: Set<String> = []
+        var texts: [(String, String)] = []
+        // Metadata whose values are templates: its keys are checked now, its values when filled in.
+        func labels(_ metadata: [String: String]?, _ param: String) throws(InvalidWorkflow) {
+            guard let metadata else { return }
+            if let problem = DocumentMetadata.problem(in: metadata, param: param, checkingValues: false) { throw invalid(problem.param, problem.message) }
+            for key in metadata.keys.sorted() { texts.append(("\(param).\(key)", metadata[key]!)) }
+        }
         for (index, step) in steps.enumerated() {
             let at = "steps[\(index)]"
             guard Self.isName(step.name) else { throw invalid("\(at).name", "A step's name must be 1 to 64 letters, digits, _ or -.") }
@@ -65,7 +72,7 @@ extension WorkflowSpec {
                 throw invalid("\(at).retries", "retries must be from 0 to \(WorkflowLimits.maxRetries).")
             }
             try checkText(step.model, "\(at).model")
-            var texts: [(String, String)] = []
+            texts = []
             switch step.type {
             case .chat:
                 guard let model = step.model, !model.isEmpty else { throw invalid("\(at).model", "A chat step names its model.") }
@@ -85,6 +92,7 @@ extension WorkflowSpec {
                 if let limit = step.limit, !(1...WorkflowLimits.maxSearchLimit).contains(limit) {
                     throw invalid("\(at).limit", "limit must be from 1 to \(WorkflowLimits.maxSearchLimit).")
                 }
+                try labels(step.filter, "\(at).filter")
             case .document:
                 guard let document = step.document else {
                     throw invalid("\(at).document", "A document step gives the document's name and text.")
@@ -98,6 +106,7 @@ extension WorkflowSpec {
                 }
                 texts.append(("\(at).document.name", document.name))
                 texts.append(("\(at).document.text", text))
+                try labels(document.metadata, "\(at).document.metadata")
             }
             for (param, text) in texts {
                 try checkText(text, param)
@@ -188,12 +197,19 @@ public enum WorkflowTemplate {
         limit * (DocumentLimits.maxChunkCharacters * 4 + 2)
     }
 
-    /// A document step's document, its name and text filled in and cut to what a document may
-    /// hold.
+    /// A document step's document, its name, text and metadata filled in and cut to what a
+    /// document may hold.
     public static func document(_ document: DocumentUpload, filling fill: (String) -> String) -> DocumentUpload {
         DocumentUpload(
             name: cut(fill(document.name), toBytes: DocumentLimits.maxNameLength),
-            text: cut(fill(document.text ?? ""), toBytes: DocumentLimits.maxTextBytes), mediaType: document.mediaType)
+            text: cut(fill(document.text ?? ""), toBytes: DocumentLimits.maxTextBytes), mediaType: document.mediaType,
+            metadata: document.metadata.map { labels($0, filling: fill) })
+    }
+
+    /// Metadata (a document's, a search's filter) with its values filled in, cut to what a value
+    /// may hold.
+    public static func labels(_ metadata: [String: String], filling fill: (String) -> String) -> [String: String] {
+        metadata.mapValues { cut(fill($0), toBytes: DocumentMetadata.maxValueBytes) }
     }
 
     public static func references(in text: String) -> [Reference] {

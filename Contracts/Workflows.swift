@@ -55,17 +55,19 @@ public struct WorkflowStep: Codable, Sendable, Equatable {
     public var model: String?
     public var messages: [WorkflowMessage]?
     public var maxTokens: Int?
-    /// `search`: the query and how many chunks.
+    /// `search`: the query, how many chunks, and the metadata of the documents searched
+    /// (values are templates).
     public var query: String?
     public var limit: Int?
-    /// `document`: its name and text (both templates) and what the text is written in.
+    public var filter: [String: String]?
+    /// `document`: its name, text and metadata values (templates) and what the text is written in.
     public var document: DocumentUpload?
     /// Attempts after the first when a call fails in a way that may pass (2 by default).
     public var retries: Int?
 
     public init(
         name: String, type: Kind, model: String? = nil, messages: [WorkflowMessage]? = nil, maxTokens: Int? = nil,
-        query: String? = nil, limit: Int? = nil, document: DocumentUpload? = nil, retries: Int? = nil
+        query: String? = nil, limit: Int? = nil, filter: [String: String]? = nil, document: DocumentUpload? = nil, retries: Int? = nil
     ) {
         self.name = name
         self.type = type
@@ -74,6 +76,7 @@ public struct WorkflowStep: Codable, Sendable, Equatable {
         self.maxTokens = maxTokens
         self.query = query
         self.limit = limit
+        self.filter = filter
         self.document = document
         self.retries = retries
     }
@@ -81,7 +84,7 @@ public struct WorkflowStep: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case name, type, model, messages
         case maxTokens = "max_tokens"
-        case query, limit, document, retries
+        case query, limit, filter, document, retries
     }
 }
 

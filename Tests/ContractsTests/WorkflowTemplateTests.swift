@@ -62,6 +62,16 @@ import Testing
         #expect(refusal(WorkflowStep(name: "s", type: .document, document: DocumentUpload(name: "", text: "t")))?.param == "steps[0].document.name")
         #expect(refusal(WorkflowStep(name: "s", type: .document, document: DocumentUpload(name: "n", text: "")))?.param == "steps[0].document.text")
         #expect(refusal(WorkflowStep(name: "s", type: .document, document: DocumentUpload(name: "n", text: "{{input.x}}")))?.param == "steps[0].document.text")
+        // Metadata keys are checked when the spec is stored, its values (templates) when filled in.
+        #expect(refusal(WorkflowStep(name: "s", type: .document, document: DocumentUpload(name: "n", text: "t", metadata: ["a key": "v"])))?.param
+            == "steps[0].document.metadata")
+        #expect(refusal(WorkflowStep(name: "s", type: .search, query: "q", filter: ["k": "{{input.x}}"]))?.param == "steps[0].filter.k")
+        #expect(refusal(WorkflowStep(name: "s", type: .search, query: "q", filter: ["k": String(repeating: "{{steps.s.output}}", count: 1)]))?.param
+            == "steps[0].filter.k")
+        let labelled = WorkflowTemplate.document(DocumentUpload(name: "n", text: "t", metadata: ["k": "{{input.v}}"])) {
+            WorkflowTemplate.fill($0, input: ["v": String(repeating: "v", count: 600)], outputs: [:], outputBytesAtMost: [:])
+        }
+        #expect(labelled.metadata?["k"]?.utf8.count == DocumentMetadata.maxValueBytes)
     }
 
     @Test func aRunsInputMustBeTheWorkflows() {

@@ -149,6 +149,57 @@ import Testing
 
     /// A document whose chunks the router refuses to embed ends `failed`, saying why, and
     /// `document.failed` is published; it is not retried for ever.
+    /// A document's metadata comes back with it and with its search results, and a search
+    /// narrowed by a filter finds only documents holding every label it names.
+    @Test func aSearchCanBeNarrowedToDocumentsWithGivenMetadata() async throws {
+        try await withDatabase { database in
+            let (tenant, key) = try await makeTenantWithKey(database, role: .developer)
+            try await withGateway(tenant: tenant) { gateway in
+                try await withServiceGroup(ingestionServices(gateway, tenant: tenant)) {
+                    func upload(_ name: String, _ metadata: String) async throws -> Document {
+                        let body = #"{"name": "\#(name)", "text": "Budgets cap what a tenant spends in a month.", "metadata": \#(metadata)}"#
+                        let stored = try await send(.POST, gateway.url + "/v1/documents", key: key, json: body)
+                        #expect(stored.status == 202, "\(stored.text)")
+                        return try stored.decode(Document.self)
+                    }
+                    let alpha = try await upload("alpha.txt", #"{"project": "alpha", "lang": "en"}"#)
+                    let beta = try await upload("beta.txt", #"{"project": "beta", "lang": "en"}"#)
+                    #expect(alpha.metadata == ["project": "alpha", "lang": "en"])
+                    for document in [alpha, beta] {
+                        #expect(try await eventually {
+                            try await send(.GET, gateway.url + "/v1/documents/\(document.id)", key: key).decode(Document.self).status == .indexed
+                        })
+                    }
+                    #expect(try await send(.GET, gateway.url + "/v1/documents/\(beta.id)", key: key).decode(Document.self).metadata["project"] == "beta")
+
+                    func search(_ filter: String) async throws -> [SearchResults.Hit] {
+                        let answer = try await send(.POST, gateway.url + "/v1/search", key: key, json: #"{"query": "what do budgets cap", "filter": \#(filter)}"#)
+                        #expect(answer.status == 200, "\(answer.text)")
+                        return try answer.decode(SearchResults.self).data
+                    }
+                    let both = try await search(#"{"lang": "en"}"#)
+                    #expect(Set(both.map(\.documentID)) == [alpha.id, beta.id], "\(both)")
+                    let onlyBeta = try await search(#"{"project": "beta", "lang": "en"}"#)
+                    #expect(onlyBeta.map(\.documentID) == [beta.id] && onlyBeta.first?.documentMetadata == ["project": "beta", "lang": "en"], "\(onlyBeta)")
+                    #expect(try await search(#"{"project": "gamma"}"#).isEmpty)
+
+                    let manyKeys = (0...DocumentMetadata.maxPairs).map { #""k\#($0)": "v""# }.joined(separator: ", ")
+                    let refusals: [(String, String, String)] = [
+                        ("/v1/documents", #"{"name": "a.txt", "text": "words", "metadata": {"not a key": "v"}}"#, "metadata"),
+                        ("/v1/documents", #"{"name": "a.txt", "text": "words", "metadata": {\#(manyKeys)}}"#, "metadata"),
+                        ("/v1/documents", #"{"name": "a.txt", "text": "words", "metadata": {"k": "\#(String(repeating: "v", count: 513))"}}"#, "metadata.k"),
+                        ("/v1/documents", #"{"name": "a.txt", "text": "words", "metadata": {"k": 1}}"#, "metadata.k"),
+                        ("/v1/search", #"{"query": "x", "filter": {"": "v"}}"#, "filter"),
+                    ]
+                    for (path, body, param) in refusals {
+                        let answer = try await send(.POST, gateway.url + path, key: key, json: body)
+                        #expect(answer.status == 400 && answer.error?.param == param, "\(body.prefix(100)): \(answer.status) \(answer.text)")
+                    }
+                }
+            }
+        }
+    }
+
     /// A PDF's text is read when it is stored, then indexed and found like any document's. A file
     /// that is not a PDF, cannot be read, holds no text, whose text is longer than a document
     /// holds, or that takes longer to read than allowed is refused naming `data`, and nothing is

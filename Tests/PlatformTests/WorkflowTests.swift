@@ -218,8 +218,9 @@ import Testing
     static func noteAndAnswer(answeredBy model: String, then more: String = "") -> String {
         """
         {"name": "note and answer", "inputs": ["note"], "steps": [
-          {"name": "store", "type": "document", "document": {"name": "note: {{input.note}}", "text": "{{input.note}}", "media_type": "text/markdown"}},
-          {"name": "find", "type": "search", "query": "{{input.note}}", "limit": 1},
+          {"name": "store", "type": "document", "document": {"name": "note: {{input.note}}", "text": "{{input.note}}", "media_type": "text/markdown",
+            "metadata": {"source": "note: {{input.note}}"}}},
+          {"name": "find", "type": "search", "query": "{{input.note}}", "limit": 1, "filter": {"source": "note: {{input.note}}"}},
           {"name": "answer", "type": "chat", "model": "\(model)", "max_tokens": 5, "messages": [{"role": "user", "content": "{{steps.find.output}}"}]}\(more)]}
         """
     }
@@ -248,7 +249,7 @@ import Testing
                     let keptID = try #require(kept.steps[0].output.flatMap(UUID.init(uuidString:)))
                     let document = try await send(.GET, gateway.url + "/v1/documents/\(keptID)", key: key).decode(Document.self)
                     #expect(document.status == .indexed && document.name == "note: Quarterly invoices close on the fifth working day.")
-                    #expect(document.mediaType == .markdown)
+                    #expect(document.mediaType == .markdown && document.metadata == ["source": document.name])
 
                     // Refused at its last step: the document stored at the first is deleted.
                     let undone = try await run(answeredBy: "local-embedding", note: "Realtime tickets expire after sixty seconds.")

@@ -31,12 +31,11 @@ struct DocumentSearch: Sendable {
         }
         let depth = max(limit * Self.depthPerResult, 40)
         let hits = try await database.withTenant(call.tenantID) { tx in
-            let keyword = try await DocumentRepository.keywordRanking(
-                query: search.query, model: model, documentIDs: search.documentIDs, depth: depth, in: tx)
+            let keyword = try await DocumentRepository.keywordRanking(search, model: model, depth: depth, in: tx)
             let keywordKeys = Set(keyword)
             var best = BestChunks(depth: depth)
             var similarity: [ChunkKey: Double] = [:]
-            try await DocumentRepository.scanEmbeddings(model: model, documentIDs: search.documentIDs, in: tx) { document, indexes, stored in
+            try await DocumentRepository.scanEmbeddings(search, model: model, in: tx) { document, indexes, stored in
                 // Vectors of another length were made by another model of the same name: unranked.
                 guard let scores = StoredVector.similarities(stored, count: indexes.count, to: query.vectors[0]) else { return }
                 for (index, score) in zip(indexes, scores) {
@@ -52,8 +51,9 @@ struct DocumentSearch: Sendable {
             return fused.compactMap { hit -> SearchResults.Hit? in
                 guard let chunk = chunks[hit.key] else { return nil }
                 return SearchResults.Hit(
-                    documentID: hit.key.documentID, documentName: chunk.name, chunkIndex: hit.key.index, text: chunk.text, score: hit.score,
-                    similarity: similarity[hit.key] ?? 0, keywordRank: hit.keywordRank)
+                    documentID: hit.key.documentID, documentName: chunk.documentName, documentMetadata: chunk.documentMetadata,
+                    chunkIndex: hit.key.index, text: chunk.text, score: hit.score, similarity: similarity[hit.key] ?? 0,
+                    keywordRank: hit.keywordRank)
             }
         }
         return (SearchResults(data: hits, model: model, usage: EmbeddingsResponse.Usage(promptTokens: query.tokens)), query.costMicros)
@@ -69,6 +69,9 @@ struct DocumentSearch: Sendable {
         }
         if let ids = search.documentIDs, ids.isEmpty || ids.count > 100 {
             throw ServiceFault(code: "invalid_value", message: "document_ids must name 1 to 100 documents.", param: "document_ids")
+        }
+        if let filter = search.filter, let problem = DocumentMetadata.problem(in: filter, param: "filter") {
+            throw ServiceFault(code: "invalid_value", message: problem.message, param: problem.param)
         }
     }
 }

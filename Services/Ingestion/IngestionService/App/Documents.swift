@@ -23,6 +23,9 @@ struct Documents: Sendable {
     /// the uploader, naming `data`, rather than failing later.
     func create(_ call: DocumentCreateCall) async throws -> Document {
         try Self.check(name: call.upload.name)
+        if let metadata = call.upload.metadata, let problem = DocumentMetadata.problem(in: metadata, param: "metadata") {
+            throw ServiceFault(code: "invalid_value", message: problem.message, param: problem.param)
+        }
         let (text, bytes) = try await text(of: call.upload)
         try Self.check(text: text)
         guard !call.embeddingModel.isEmpty else {

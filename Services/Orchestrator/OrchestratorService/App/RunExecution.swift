@@ -103,7 +103,9 @@ struct RunExecution: Sendable {
                     let completion = ChatCompletionRequest(model: step.model ?? "", messages: messages, maxTokens: step.maxTokens)
                     output = try await calls.chat(completion, tenant: run.tenantID, apiKey: run.apiKeyID, requestID: requestID)
                 case .search:
-                    let search = SearchRequest(query: fill(step.query ?? ""), limit: step.limit ?? WorkflowTemplate.defaultSearchLimit)
+                    let search = SearchRequest(
+                        query: fill(step.query ?? ""), limit: step.limit ?? WorkflowTemplate.defaultSearchLimit,
+                        filter: step.filter.map { WorkflowTemplate.labels($0, filling: fill) })
                     let call = SearchCall(tenantID: run.tenantID, apiKeyID: run.apiKeyID, requestID: requestID, embeddingModel: run.embeddingModel, search: search)
                     output = WorkflowTemplate.searchOutput(try await calls.search(call))
                 case .document:
