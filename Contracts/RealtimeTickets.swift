@@ -24,6 +24,8 @@ public struct RealtimeTicket: Codable, Sendable, Equatable {
 /// What a realtime ticket says, signed by the gateway that issued it and read by the realtime
 /// service: who may open a socket, for which tenant, until when.
 public struct RealtimeTicketClaims: Codable, Sendable, Equatable {
+    /// The ticket's own id: it opens one socket, once.
+    public var id: UUID
     public var tenantID: UUID
     /// The API key the ticket was issued to: its revocation closes the sockets.
     public var apiKeyID: UUID?
@@ -35,7 +37,8 @@ public struct RealtimeTicketClaims: Codable, Sendable, Equatable {
     /// When the credential the ticket was issued for expires, which closes its sockets.
     public var credentialExpiresAt: Date?
 
-    public init(tenantID: UUID, apiKeyID: UUID?, subject: String?, expiresAt: Date, credentialExpiresAt: Date?) {
+    public init(id: UUID = UUID(), tenantID: UUID, apiKeyID: UUID?, subject: String?, expiresAt: Date, credentialExpiresAt: Date?) {
+        self.id = id
         self.tenantID = tenantID
         self.apiKeyID = apiKeyID
         self.subject = subject
@@ -44,6 +47,7 @@ public struct RealtimeTicketClaims: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
+        case id
         case tenantID = "tenant_id"
         case apiKeyID = "api_key_id"
         case subject

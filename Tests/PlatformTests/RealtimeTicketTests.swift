@@ -45,8 +45,14 @@ import Testing
                 }
                 #expect(events.map(\.event.payload.number) == [1, 2])
 
+                // A ticket opens one socket: a copy of it opens nothing.
+                let reused = try await RealtimeTests().connect(address, key: nil, query: query) { inbound, _, _ in for try await _ in inbound {} }
+                #expect(reused?.closeCode == .unknown(4401) && reused?.reason?.hasPrefix("The ticket has opened a socket already") == true,
+                        "\(String(describing: reused))")
+
                 // The member loses every role that may subscribe: their socket closes.
-                let closed = try await RealtimeTests().connect(address, key: nil, query: query) { inbound, _, _ in
+                let second = try await send(.POST, gateway.url + "/v1/realtime/tickets", key: token).decode(RealtimeTicket.self)
+                let closed = try await RealtimeTests().connect(address, key: nil, query: "?ticket=\(second.ticket)") { inbound, _, _ in
                     #expect(try await eventually(timeout: .seconds(5)) { realtime.openSockets == 1 })
                     try await bus.publish(Envelope(tenantID: tenant, payload: MemberChanged(subject: "alice@example.test", roles: [.billing])))
                     for try await _ in inbound {}

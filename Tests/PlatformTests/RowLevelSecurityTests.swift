@@ -68,6 +68,7 @@ import Testing
                 INSERT INTO workflow_run_effects (tenant_id, run_id, step_index, kind, resource_id)
                 VALUES (\(tenant), \(workflow), 0, 'document', \(document))
                 """)
+            try await tx.execute("INSERT INTO realtime_ticket_uses (tenant_id, ticket_id, expires_at) VALUES (\(tenant), \(UUID()), now())")
         }
     }
 

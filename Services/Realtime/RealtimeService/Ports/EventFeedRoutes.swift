@@ -17,7 +17,7 @@ import SwitchyardRuntime
 /// reconnects; `types` (e.g. `usage.recorded,budget.threshold_crossed`) keeps those types only.
 /// It needs an API key with `realtime:subscribe` (`Authorization: Bearer`), or a ticket a gateway
 /// issued (`?ticket=`, `POST /v1/realtime/tickets`, for browsers and members signed in with
-/// the identity provider), checked before the socket opens.
+/// the identity provider; it opens one socket), checked before the socket opens.
 /// A refused socket opens and closes at once with code 4000 + the HTTP status (4401, 4403, 4400,
 /// 4503) and the error's message as the reason, which a WebSocket client can read, unlike the
 /// status of a refused handshake; a plain HTTP request gets the status and OpenAI's error body.
@@ -40,6 +40,10 @@ struct EventFeedRoutes: Sendable {
             }
             do {
                 let asked = try await authorize(request)
+                if let ticket = asked.who.ticket, try await !TicketUses.redeem(ticket, in: database) {
+                    throw Refusal(.authentication, "The ticket has opened a socket already; ask POST /v1/realtime/tickets for another.",
+                                  code: "ticket_used")
+                }
                 let who = asked.who
                 // Opened before the socket: no event published once the client holds an open
                 // socket is missed. One type is filtered by the stream, several by the feed.
@@ -79,6 +83,8 @@ struct EventFeedRoutes: Sendable {
         var subject: String?
         /// When the credential expires, which ends the socket.
         var expiresAt: Date?
+        /// The ticket that opens the socket, if one does.
+        var ticket: RealtimeTicketClaims?
     }
 
     /// What a socket asks for, once its opener may have it.
@@ -121,7 +127,8 @@ struct EventFeedRoutes: Sendable {
                 throw Refusal(.authentication, "The ticket is not valid or has expired; ask POST /v1/realtime/tickets for another.",
                               code: "invalid_ticket")
             }
-            return Opener(tenantID: claims.tenantID, apiKeyID: claims.apiKeyID, subject: claims.subject, expiresAt: claims.credentialExpiresAt)
+            return Opener(
+                tenantID: claims.tenantID, apiKeyID: claims.apiKeyID, subject: claims.subject, expiresAt: claims.credentialExpiresAt, ticket: claims)
         }
         guard let authorization = request.headers[.authorization], authorization.lowercased().hasPrefix("bearer ") else {
             throw Refusal(.authentication, "You didn't provide an API key. You need to provide your API key in an Authorization header "
