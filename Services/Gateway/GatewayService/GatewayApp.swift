@@ -149,7 +149,7 @@ public struct Gateway: Sendable {
         UsageRoutes(billing: BillingClient(bus: bus)).addRoutes(to: v1)
         InvoiceRoutes(billing: BillingClient(bus: bus)).addRoutes(to: v1)
         PaymentWebhookRoutes(secret: config.paymentWebhookSecret, billing: BillingClient(bus: bus), redis: redis, body: body).addRoutes(to: router)
-        AnalyticsRoutes(bus: bus).addRoutes(to: v1)
+        AnalyticsRoutes(analytics: AnalyticsClient(bus: bus)).addRoutes(to: v1)
         RealtimeTicketRoutes(signer: config.realtimeTicketSecret.map(RealtimeTicketSigner.init)).addRoutes(to: v1)
         DocumentRoutes(documents: DocumentCalls(ingestion: IngestionClient(bus: bus), calls: calls, embeddingModel: config.documentsEmbeddingModel),
                        body: body).addRoutes(to: v1)

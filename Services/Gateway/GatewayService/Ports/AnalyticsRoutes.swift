@@ -1,13 +1,12 @@
 import Contracts
 import Foundation
 import Hummingbird
-import SwitchyardBus
 
 /// `GET /v1/analytics/usage?from=&to=&group_by=&interval=`: the caller's tenant's calls, tokens,
 /// cost, errors and latency over time, from analytics' read models; `GET /v1/dashboard`: the
 /// same, its budget and forecast as an HTML page.
 struct AnalyticsRoutes: Sendable {
-    let bus: Bus
+    let analytics: AnalyticsClient
     /// The longest periods asked for at once, so one answer stays a few thousand points.
     static let longestPeriod: [AnalyticsInterval: TimeInterval] = [.hour: 31 * 86_400, .day: 366 * 86_400]
 
@@ -20,7 +19,7 @@ struct AnalyticsRoutes: Sendable {
         let caller = try context.requireCaller()
         try caller.require(.analyticsRead)
         let call = AnalyticsDashboardCall(tenantID: try caller.requireTenant())
-        let page = try await ask(AnalyticsVerb.dashboard, call, context: context)
+        let page = try await analytics.answer(AnalyticsVerb.dashboard, call, correlationID: context.requestID)
         return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: page)))
     }
 
@@ -42,22 +41,10 @@ struct AnalyticsRoutes: Sendable {
             throw APIError.invalid("from", "With interval \(interval.rawValue) the period may be at most \(Int(longest / 86_400)) days.")
         }
         let call = AnalyticsUsageCall(tenantID: tenant, from: from, to: to, groupBy: groupBy, interval: interval)
-        let report = try await ask(AnalyticsVerb.usage, call, context: context)
+        let report = try await analytics.answer(AnalyticsVerb.usage, call, correlationID: context.requestID)
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: report)))
     }
 
-    /// The analytics service's answer, passed on as it came.
-    private func ask(_ verb: String, _ call: some Encodable, context: GatewayContext) async throws(APIError) -> Data {
-        do {
-            let reply = try await bus.request(
-                Subject.service(.analytics, verb), payload: JSONCoding.encode(call),
-                headers: [BusHeader.correlationID: context.requestID], timeout: .seconds(10))
-            return reply.payload
-        } catch {
-            throw APIError(.serviceUnavailable, "Analytics cannot be read right now; please retry.", code: "analytics_unavailable",
-                           headers: [.retryAfter: "1"])
-        }
-    }
 
     private static func choice<Choice: RawRepresentable & CaseIterable>(
         _ request: Request, _ name: String, _ type: Choice.Type
