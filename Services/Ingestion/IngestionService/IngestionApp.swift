@@ -55,9 +55,11 @@ public struct IngestionConfig: Sendable {
         ackWait = try settings.duration("SWITCHYARD_INGESTION_ACK_WAIT", default: ackWait)
         guard ackWait >= .seconds(3) else { throw ConfigError(variable: "SWITCHYARD_INGESTION_ACK_WAIT", reason: "must be at least 3s") }
         pdfTimeout = try settings.duration("SWITCHYARD_INGESTION_PDF_TIMEOUT", default: pdfTimeout)
-        // A request to store a document waits for its reading, and the gateway's call for that.
-        guard (.seconds(1)...Duration.seconds(60)).contains(pdfTimeout) else {
-            throw ConfigError(variable: "SWITCHYARD_INGESTION_PDF_TIMEOUT", reason: "must be from 1s to 60s")
+        // A request to store a document waits for its reading and then its storing, within the
+        // 30 s the gateway gives it (`IngestionClient`): past that the call is cancelled, and the
+        // uploader told 503 rather than why.
+        guard (.seconds(1)...Duration.seconds(20)).contains(pdfTimeout) else {
+            throw ConfigError(variable: "SWITCHYARD_INGESTION_PDF_TIMEOUT", reason: "must be from 1s to 20s")
         }
     }
 }

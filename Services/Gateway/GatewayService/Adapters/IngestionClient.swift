@@ -6,7 +6,8 @@ import SwitchyardBus
 struct IngestionClient: Sendable {
     let client: ServiceClient
 
-    /// A search embeds its query through the router first; a document is stored at once.
+    /// A search embeds its query through the router first; a PDF's text is read (up to
+    /// `SWITCHYARD_INGESTION_PDF_TIMEOUT`, 20 s at most) before it is stored.
     init(bus: Bus) {
         client = ServiceClient(
             bus: bus, service: .ingestion, timeout: .seconds(30), resource: "document",
