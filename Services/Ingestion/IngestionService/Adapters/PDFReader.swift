@@ -12,6 +12,16 @@ enum PDFReadFailure: Error, Equatable {
     case pastLimits
     /// This machine cannot read PDFs (`pdftotext` is missing or cannot start).
     case unavailable(String)
+
+    /// As `switchyard_ingestion_pdf_reads_total` counts it.
+    var outcome: String {
+        switch self {
+        case .unreadable: "unreadable"
+        case .tooLong: "too_long"
+        case .pastLimits: "past_limits"
+        case .unavailable: "unavailable"
+        }
+    }
 }
 
 /// Reads a PDF's text with poppler's `pdftotext` (Debian's poppler-utils), each file in a process

@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import Logging
+import Metrics
 import SwitchyardBus
 import SwitchyardDatabase
 
@@ -68,9 +69,12 @@ struct Documents: Sendable {
         }
         guard file.starts(with: Data("%PDF-".utf8)) else { throw invalid("data", "data is not a PDF: it does not start with %PDF-.") }
         let text: String
+        let started = ContinuousClock.now
         do {
             text = try await pdfReader.text(of: file)
+            Self.countRead("read", since: started)
         } catch {
+            Self.countRead(error.outcome, since: started)
             switch error {
             case .unreadable(let why): throw invalid("data", "The PDF could not be read: \(why).")
             case .tooLong: throw ServiceFault(code: "too_large", message: "The PDF's text is longer than \(DocumentLimits.maxTextBytes) bytes.", param: "data")
@@ -86,6 +90,12 @@ struct Documents: Sendable {
             throw invalid("data", "The PDF holds no text to index (a scanned PDF holds only images of it).")
         }
         return (readable, file.count)
+    }
+
+    /// `switchyard_ingestion_pdf_reads_total{outcome}` and how long reading took.
+    private static func countRead(_ outcome: String, since started: ContinuousClock.Instant) {
+        Counter(label: "switchyard_ingestion_pdf_reads_total", dimensions: [("outcome", outcome)]).increment()
+        Timer(label: "switchyard_ingestion_pdf_read_seconds").record(duration: started.duration(to: .now))
     }
 
     /// What the gateway checks too, checked again here: the service does not trust its callers

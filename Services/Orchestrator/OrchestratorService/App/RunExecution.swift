@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import Logging
+import Metrics
 import SwitchyardBus
 import SwitchyardDatabase
 
@@ -141,10 +142,24 @@ struct RunExecution: Sendable {
             switch effect.kind {
             case .document:
                 let call = DocumentCall(tenantID: run.tenantID, documentID: effect.resourceID)
-                _ = try await calls.deleteDocument(call, requestID: "\(run.requestID)-undo-\(effect.stepIndex)")
+                let deleted: Bool
+                do {
+                    deleted = try await calls.deleteDocument(call, requestID: "\(run.requestID)-undo-\(effect.stepIndex)")
+                } catch {
+                    Self.countCompensation("failed")
+                    throw error
+                }
+                // `gone`: never stored (its call failed before), or deleted by the tenant.
+                Self.countCompensation(deleted ? "deleted" : "gone")
             }
             try await database.withTenant(run.tenantID) { try await WorkflowRepository.markCompensated(run: id, stepIndex: effect.stepIndex, in: $0) }
         }
+    }
+
+    /// `switchyard_orchestrator_compensations_total{outcome}`: a run's undone effects; `failed`
+    /// ones are tried again later, and a rising count means runs cannot end.
+    private static func countCompensation(_ outcome: String) {
+        Counter(label: "switchyard_orchestrator_compensations_total", dimensions: [("outcome", outcome)]).increment()
     }
 
     private func finish(_ event: Envelope<RunRequested>, _ status: RunStatus, output: String?, error: String?) async throws -> Outcome {
