@@ -229,16 +229,19 @@ public struct DocumentListCall: Codable, Sendable, Equatable {
     public var limit: Int
     /// A document id: the page starts after it.
     public var after: UUID?
+    /// Only documents whose metadata holds every one of these keys with its value.
+    public var metadata: [String: String]?
 
-    public init(tenantID: UUID, limit: Int, after: UUID?) {
+    public init(tenantID: UUID, limit: Int, after: UUID?, metadata: [String: String]? = nil) {
         self.tenantID = tenantID
         self.limit = limit
         self.after = after
+        self.metadata = metadata
     }
 
     enum CodingKeys: String, CodingKey {
         case tenantID = "tenant_id"
-        case limit, after
+        case limit, after, metadata
     }
 }
 

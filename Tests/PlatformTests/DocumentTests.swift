@@ -183,6 +183,17 @@ import Testing
                     #expect(onlyBeta.map(\.documentID) == [beta.id] && onlyBeta.first?.documentMetadata == ["project": "beta", "lang": "en"], "\(onlyBeta)")
                     #expect(try await search(#"{"project": "gamma"}"#).isEmpty)
 
+                    // Lists take the same filter, as metadata[KEY]=VALUE.
+                    func list(_ query: String) async throws -> [UUID] {
+                        try await send(.GET, gateway.url + "/v1/documents?" + query, key: key).decode(DocumentList.self).data.map(\.id)
+                    }
+                    #expect(try await list("metadata[lang]=en") == [beta.id, alpha.id])
+                    #expect(try await list("metadata[project]=alpha&metadata[lang]=en") == [alpha.id])
+                    #expect(try await list("metadata%5Bproject%5D=beta") == [beta.id])
+                    #expect(try await list("metadata[project]=gamma").isEmpty)
+                    let badKey = try await send(.GET, gateway.url + "/v1/documents?metadata[a%20b]=x", key: key)
+                    #expect(badKey.status == 400 && badKey.error?.param == "metadata", "\(badKey.text)")
+
                     let manyKeys = (0...DocumentMetadata.maxPairs).map { #""k\#($0)": "v""# }.joined(separator: ", ")
                     let refusals: [(String, String, String)] = [
                         ("/v1/documents", #"{"name": "a.txt", "text": "words", "metadata": {"not a key": "v"}}"#, "metadata"),

@@ -34,12 +34,15 @@ struct DocumentRoutes: Sendable {
         return try Self.json(document, status: .accepted, admission)
     }
 
-    /// `limit` (1–100, default 20) documents, newest first, after the document `after` names.
+    /// `limit` (1–100, default 20) documents, newest first, after the document `after` names,
+    /// with the metadata `metadata[KEY]=VALUE` names if any.
     func list(_ request: Request, context: GatewayContext) async throws -> Response {
         let caller = try context.requireCaller()
         try caller.require(.documentsRead)
         let page = PageQuery(request: request)
-        let call = DocumentListCall(tenantID: try caller.requireTenant(), limit: try page.limit, after: try page.id("after", of: "document"))
+        let call = DocumentListCall(
+            tenantID: try caller.requireTenant(), limit: try page.limit, after: try page.id("after", of: "document"),
+            metadata: Self.metadataFilter(request))
         return try Response.json(try await documents.ingestion.list(call, correlationID: context.requestID))
     }
 
@@ -70,6 +73,19 @@ struct DocumentRoutes: Sendable {
         var response = try Response.json(value, status: status)
         InferenceRoutes.add(admission?.headers ?? [], to: &response.headers)
         return response
+    }
+
+    /// `metadata[KEY]=VALUE` query parameters (OpenAPI's deepObject style) as a filter; nil when
+    /// there are none. Ingestion checks the keys and values.
+    private static func metadataFilter(_ request: Request) -> [String: String]? {
+        var filter: [String: String] = [:]
+        for (encoded, value) in request.uri.queryParameters {
+            // Hummingbird decodes values, not names: clients send the brackets as %5B and %5D.
+            let name = String(encoded).removingPercentEncoding ?? String(encoded)
+            guard name.hasPrefix("metadata["), name.hasSuffix("]") else { continue }
+            filter[String(name.dropFirst("metadata[".count).dropLast())] = String(value)
+        }
+        return filter.isEmpty ? nil : filter
     }
 
     /// A path's document id; one that is not an id names no document.

@@ -36,11 +36,15 @@ enum DocumentRepository {
         return try await documents(rows).first
     }
 
-    /// `limit` documents, newest first, after `after` when given; and whether more follow.
-    static func list(limit: Int, after: UUID?, in tx: TenantTransaction) async throws -> (documents: [Document], hasMore: Bool) {
+    /// `limit` documents, newest first, after `after` and with `metadata` when given; and
+    /// whether more follow.
+    static func list(
+        limit: Int, after: UUID?, metadata: [String: String]?, in tx: TenantTransaction
+    ) async throws -> (documents: [Document], hasMore: Bool) {
+        let filter = try metadata.map(json)
         let rows = try await tx.query("""
             SELECT \(unescaped: columns) FROM documents
-            WHERE \(after)::uuid IS NULL OR id < \(after)
+            WHERE (\(after)::uuid IS NULL OR id < \(after)) AND (\(filter)::jsonb IS NULL OR metadata @> \(filter)::jsonb)
             ORDER BY id DESC LIMIT \(Int32(limit + 1))
             """)
         let page = try await documents(rows)

@@ -126,8 +126,11 @@ struct Documents: Sendable {
     }
 
     func list(_ call: DocumentListCall) async throws -> DocumentList {
+        if let filter = call.metadata, let problem = DocumentMetadata.problem(in: filter, param: "metadata") {
+            throw ServiceFault(code: "invalid_value", message: problem.message, param: problem.param)
+        }
         let page = try await database.withTenant(call.tenantID) { tx in
-            try await DocumentRepository.list(limit: min(max(call.limit, 1), 100), after: call.after, in: tx)
+            try await DocumentRepository.list(limit: min(max(call.limit, 1), 100), after: call.after, metadata: call.metadata, in: tx)
         }
         return DocumentList(data: page.documents, hasMore: page.hasMore)
     }
