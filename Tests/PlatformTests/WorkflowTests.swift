@@ -333,7 +333,7 @@ import Testing
 
                     _ = try await gateway.bus.publish(Envelope(tenantID: tenant, payload: RunRequested(runID: run, workflowID: workflow)))
                     let finished = try await waitForRun(gateway, key: key, run)
-                    #expect(finished.status == .succeeded && finished.output == document.uuidString.lowercased(), "\(finished)")
+                    #expect(finished.status == .succeeded && finished.output == document.uuidString, "\(finished)")
                     let documents = try await send(.GET, gateway.url + "/v1/documents", key: key).decode(DocumentList.self)
                     #expect(documents.data.map(\.id) == [document] && documents.data.first?.status == .indexed, "\(documents)")
                 }

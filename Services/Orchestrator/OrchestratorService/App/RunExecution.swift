@@ -114,7 +114,8 @@ struct RunExecution: Sendable {
                     let call = DocumentCreateCall(
                         tenantID: run.tenantID, apiKeyID: run.apiKeyID, requestID: requestID, embeddingModel: run.embeddingModel,
                         upload: upload, documentID: effect)
-                    output = try await calls.storeIndexed(call).id.uuidString.lowercased()
+                    // As the API shows a document's id.
+                    output = try await calls.storeIndexed(call).id.uuidString
                 }
                 return Run.Step(name: step.name, status: .succeeded, output: output, error: nil, attempts: attempt)
             } catch {
