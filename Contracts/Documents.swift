@@ -10,6 +10,8 @@ public enum IngestionVerb {
     public static let list = "list"
     /// A `DocumentCall`, answered with the `Document`.
     public static let show = "show"
+    /// A `DocumentUpdateCall`, answered with the `Document`.
+    public static let update = "update"
     /// A `DocumentCall`, answered with a `DocumentDeleted`.
     public static let delete = "delete"
     /// A `SearchCall`, answered with `SearchResults`.
@@ -242,6 +244,34 @@ public struct DocumentListCall: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case tenantID = "tenant_id"
         case limit, after, metadata
+    }
+}
+
+/// `POST /v1/documents/{id}`: what to change of a document (its text cannot change: upload
+/// another).
+public struct DocumentUpdate: Codable, Sendable, Equatable {
+    /// Replaces its metadata whole.
+    public var metadata: [String: String]
+
+    public init(metadata: [String: String]) { self.metadata = metadata }
+}
+
+/// A document's change, on `svc.ingestion.update`.
+public struct DocumentUpdateCall: Codable, Sendable, Equatable {
+    public var tenantID: UUID
+    public var documentID: UUID
+    public var update: DocumentUpdate
+
+    public init(tenantID: UUID, documentID: UUID, update: DocumentUpdate) {
+        self.tenantID = tenantID
+        self.documentID = documentID
+        self.update = update
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case tenantID = "tenant_id"
+        case documentID = "document_id"
+        case update
     }
 }
 

@@ -149,8 +149,9 @@ import Testing
 
     /// A document whose chunks the router refuses to embed ends `failed`, saying why, and
     /// `document.failed` is published; it is not retried for ever.
-    /// A document's metadata comes back with it and with its search results, and a search
-    /// narrowed by a filter finds only documents holding every label it names.
+    /// A document's metadata comes back with it and with its search results; a search or a list
+    /// narrowed by a filter finds only documents holding every label it names; relabelling a
+    /// document changes what finds it.
     @Test func aSearchCanBeNarrowedToDocumentsWithGivenMetadata() async throws {
         try await withDatabase { database in
             let (tenant, key) = try await makeTenantWithKey(database, role: .developer)
@@ -193,6 +194,16 @@ import Testing
                     #expect(try await list("metadata[project]=gamma").isEmpty)
                     let badKey = try await send(.GET, gateway.url + "/v1/documents?metadata[a%20b]=x", key: key)
                     #expect(badKey.status == 400 && badKey.error?.param == "metadata", "\(badKey.text)")
+
+                    // Relabelled, alpha is found as beta's project: its chunks are searched by the new labels.
+                    let relabelled = try await send(.POST, gateway.url + "/v1/documents/\(alpha.id)", key: key, json: #"{"metadata": {"project": "beta"}}"#)
+                    #expect(relabelled.status == 200 && (try? relabelled.decode(Document.self).metadata) == ["project": "beta"], "\(relabelled.text)")
+                    #expect(Set(try await search(#"{"project": "beta"}"#).map(\.documentID)) == [alpha.id, beta.id])
+                    #expect(try await search(#"{"project": "alpha"}"#).isEmpty)
+                    let unlabelled = try await send(.POST, gateway.url + "/v1/documents/\(alpha.id)", key: key, json: #"{"metadata": {"bad key": "x"}}"#)
+                    #expect(unlabelled.status == 400 && unlabelled.error?.param == "metadata", "\(unlabelled.text)")
+                    #expect(try await send(.POST, gateway.url + "/v1/documents/\(UUID())", key: key, json: #"{"metadata": {}}"#).status == 404)
+                    #expect(try await send(.POST, gateway.url + "/v1/documents/\(alpha.id)", key: key, json: #"{}"#).status == 400)
 
                     let manyKeys = (0...DocumentMetadata.maxPairs).map { #""k\#($0)": "v""# }.joined(separator: ", ")
                     let refusals: [(String, String, String)] = [

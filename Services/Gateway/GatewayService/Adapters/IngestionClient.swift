@@ -28,6 +28,10 @@ struct IngestionClient: Sendable {
         try await client.request(IngestionVerb.show, call, correlationID: correlationID)
     }
 
+    func update(_ call: DocumentUpdateCall, correlationID: String) async throws(APIError) -> Document {
+        try await client.request(IngestionVerb.update, call, correlationID: correlationID)
+    }
+
     func delete(_ call: DocumentCall, correlationID: String) async throws(APIError) -> DocumentDeleted {
         try await client.request(IngestionVerb.delete, call, correlationID: correlationID)
     }

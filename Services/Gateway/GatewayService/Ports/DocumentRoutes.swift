@@ -12,6 +12,7 @@ struct DocumentRoutes: Sendable {
         group.post("documents", use: create)
         group.get("documents", use: list)
         group.get("documents/:document", use: show)
+        group.post("documents/:document", use: update)
         group.delete("documents/:document", use: delete)
         group.post("search", use: search)
     }
@@ -51,6 +52,16 @@ struct DocumentRoutes: Sendable {
         try caller.require(.documentsRead)
         let call = DocumentCall(tenantID: try caller.requireTenant(), documentID: try Self.documentID(context))
         return try Response.json(try await documents.ingestion.show(call, correlationID: context.requestID))
+    }
+
+    /// Changes the document's metadata.
+    func update(_ request: Request, context: GatewayContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        try caller.require(.documentsWrite)
+        let documentID = try Self.documentID(context)
+        let update = try await body.decode(DocumentUpdate.self, from: request)
+        let call = DocumentUpdateCall(tenantID: try caller.requireTenant(), documentID: documentID, update: update)
+        return try Response.json(try await documents.ingestion.update(call, correlationID: context.requestID))
     }
 
     func delete(_ request: Request, context: GatewayContext) async throws -> Response {

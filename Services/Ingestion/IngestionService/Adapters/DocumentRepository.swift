@@ -55,6 +55,13 @@ enum DocumentRepository {
         try await documents(try await tx.query("SELECT \(unescaped: columns) FROM documents WHERE id = \(id)")).first
     }
 
+    /// The document with its metadata replaced; nil when there is none.
+    static func setMetadata(_ metadata: [String: String], of id: UUID, in tx: TenantTransaction) async throws -> Document? {
+        try await documents(try await tx.query("""
+            UPDATE documents SET metadata = \(try json(metadata))::jsonb WHERE id = \(id) RETURNING \(unescaped: columns)
+            """)).first
+    }
+
     /// Deletes the document and its chunks; false when there was none.
     static func delete(_ id: UUID, in tx: TenantTransaction) async throws -> Bool {
         let rows = try await tx.query("DELETE FROM documents WHERE id = \(id) RETURNING id")

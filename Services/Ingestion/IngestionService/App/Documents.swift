@@ -24,9 +24,7 @@ struct Documents: Sendable {
     /// the uploader, naming `data`, rather than failing later.
     func create(_ call: DocumentCreateCall) async throws -> Document {
         try Self.check(name: call.upload.name)
-        if let metadata = call.upload.metadata, let problem = DocumentMetadata.problem(in: metadata, param: "metadata") {
-            throw ServiceFault(code: "invalid_value", message: problem.message, param: problem.param)
-        }
+        try Self.check(metadata: call.upload.metadata)
         let (text, bytes) = try await text(of: call.upload)
         try Self.check(text: text)
         guard !call.embeddingModel.isEmpty else {
@@ -108,6 +106,13 @@ struct Documents: Sendable {
         try rejectNUL(name, param: "name")
     }
 
+    /// A document's metadata, or a list's filter by it.
+    static func check(metadata: [String: String]?) throws(ServiceFault) {
+        if let metadata, let problem = DocumentMetadata.problem(in: metadata, param: "metadata") {
+            throw ServiceFault(code: "invalid_value", message: problem.message, param: problem.param)
+        }
+    }
+
     static func check(text: String) throws(ServiceFault) {
         guard !text.trimmingWhitespace().isEmpty else {
             throw ServiceFault(code: "invalid_value", message: "text must not be empty.", param: "text")
@@ -126,9 +131,7 @@ struct Documents: Sendable {
     }
 
     func list(_ call: DocumentListCall) async throws -> DocumentList {
-        if let filter = call.metadata, let problem = DocumentMetadata.problem(in: filter, param: "metadata") {
-            throw ServiceFault(code: "invalid_value", message: problem.message, param: problem.param)
-        }
+        try Self.check(metadata: call.metadata)
         let page = try await database.withTenant(call.tenantID) { tx in
             try await DocumentRepository.list(limit: min(max(call.limit, 1), 100), after: call.after, metadata: call.metadata, in: tx)
         }
@@ -137,6 +140,16 @@ struct Documents: Sendable {
 
     func show(_ call: DocumentCall) async throws -> Document {
         let document = try await database.withTenant(call.tenantID) { try await DocumentRepository.find(call.documentID, in: $0) }
+        guard let document else { throw Self.notFound }
+        return document
+    }
+
+    /// Replaces the document's metadata; its chunks, which do not hold it, stay as they are.
+    func update(_ call: DocumentUpdateCall) async throws -> Document {
+        try Self.check(metadata: call.update.metadata)
+        let document = try await database.withTenant(call.tenantID) { tx in
+            try await DocumentRepository.setMetadata(call.update.metadata, of: call.documentID, in: tx)
+        }
         guard let document else { throw Self.notFound }
         return document
     }

@@ -66,6 +66,7 @@ struct IngestionPorts {
             verb(IngestionVerb.create) { (call: DocumentCreateCall) in try await documents.create(call) },
             verb(IngestionVerb.list) { (call: DocumentListCall) in try await documents.list(call) },
             verb(IngestionVerb.show) { (call: DocumentCall) in try await documents.show(call) },
+            verb(IngestionVerb.update) { (call: DocumentUpdateCall) in try await documents.update(call) },
             verb(IngestionVerb.delete) { (call: DocumentCall) in try await documents.delete(call) },
             Responder(bus: bus, subject: Subject.service(.ingestion, IngestionVerb.search), queue: ServiceName.ingestion.rawValue, logger: logger,
                       handler: .reply { request in
