@@ -13,7 +13,7 @@ struct IngestionClient: Sendable {
             bus: bus, service: .ingestion, timeout: .seconds(30), resource: "document",
             unavailable: APIError(.serviceUnavailable, "Documents cannot be reached right now; please retry.", code: "documents_unavailable",
                                   headers: [.retryAfter: "1"]),
-            unavailableWithReason: ["embedding_refused"])
+            unavailableWithReason: ["embedding_refused", "pdf_reader_unavailable"])
     }
 
     func create(_ call: DocumentCreateCall, correlationID: String) async throws(APIError) -> Document {

@@ -45,7 +45,6 @@ struct AnalyticsRoutes: Sendable {
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: report)))
     }
 
-
     private static func choice<Choice: RawRepresentable & CaseIterable>(
         _ request: Request, _ name: String, _ type: Choice.Type
     ) throws(APIError) -> Choice? where Choice.RawValue == String {

@@ -79,7 +79,7 @@ struct Documents: Sendable {
             case .pastLimits: throw invalid("data", "The PDF could not be read within the time and memory a document may take.")
             case .unavailable(let why):
                 logger.error("a PDF could not be read", metadata: ["error": "\(why)"])
-                throw ServiceFault(code: "unavailable", message: "PDFs cannot be read here now; please retry later.")
+                throw ServiceFault(code: "pdf_reader_unavailable", message: "PDFs cannot be read now; please retry later.")
             }
         }
         // PostgreSQL's text cannot hold U+0000, which a PDF's text may.
