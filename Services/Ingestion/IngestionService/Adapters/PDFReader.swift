@@ -69,7 +69,7 @@ struct PDFReader: Sendable {
             throw reading.isCancelled ? .pastLimits : .unavailable("pdftotext could not be run: \(error)")
         }
         switch result.terminationStatus {
-        case .exited(0): return result.standardOutput ?? ""
+        case .exited(0): return result.standardOutput
         case .exited(3): throw .unreadable("its owner does not allow its text to be copied")
         case .exited: throw .unreadable("it is not a PDF that can be read")
         // Killed at the deadline or by its CPU limit, or crashed short of memory.

@@ -51,7 +51,7 @@ struct StepCalls: Sendable {
     /// Stores the document (once, under the call's document id, however often asked) and waits
     /// until it is indexed.
     func storeIndexed(_ call: DocumentCreateCall) async throws(StepFailure) -> Document {
-        var document: Document = try await decoded(try await request(.ingestion, IngestionVerb.create, call, requestID: call.requestID))
+        var document: Document = try decoded(try await request(.ingestion, IngestionVerb.create, call, requestID: call.requestID))
         let shown = DocumentCall(tenantID: call.tenantID, documentID: document.id)
         let deadline = ContinuousClock.now + timeout
         var pause = Duration.milliseconds(50)
@@ -61,7 +61,7 @@ struct StepCalls: Sendable {
             }
             try? await Task.sleep(for: pause)
             pause = min(pause * 2, .seconds(2))
-            document = try await decoded(try await request(.ingestion, IngestionVerb.show, shown, requestID: call.requestID))
+            document = try decoded(try await request(.ingestion, IngestionVerb.show, shown, requestID: call.requestID))
         }
         guard document.status == .indexed else { throw .refused("the document could not be indexed: \(document.failure ?? "")") }
         return document
