@@ -32,7 +32,7 @@ struct DocumentRoutes: Sendable {
                            code: "document_too_large", param: "text", status: .contentTooLarge)
         }
         let (document, admission) = try await documents.create(upload, caller: caller, requestID: context.requestID)
-        return try Self.json(document, status: .accepted, admission)
+        return try InferenceRoutes.json(document, status: .accepted, admission)
     }
 
     /// `limit` (1–100, default 20) documents, newest first, after the document `after` names,
@@ -76,14 +76,7 @@ struct DocumentRoutes: Sendable {
         try caller.require(.documentsRead)
         let search = try await body.decode(SearchRequest.self, from: request)
         let (results, admission) = try await documents.search(search, caller: caller, requestID: context.requestID)
-        return try Self.json(results, status: .ok, admission)
-    }
-
-    /// With the rate limit headers of the call's admission.
-    private static func json(_ value: some Encodable, status: HTTPResponse.Status, _ admission: Admission?) throws -> Response {
-        var response = try Response.json(value, status: status)
-        InferenceRoutes.add(admission?.headers ?? [], to: &response.headers)
-        return response
+        return try InferenceRoutes.json(results, status: .ok, admission)
     }
 
     /// `metadata[KEY]=VALUE` query parameters (OpenAPI's deepObject style) as a filter; nil when

@@ -99,6 +99,14 @@ struct InferenceRoutes: Sendable {
         })
     }
 
+    /// A JSON answer with the rate limit headers of the call's admission (uploads, searches,
+    /// runs: calls the platform makes on the caller's behalf).
+    static func json(_ value: some Encodable, status: HTTPResponse.Status, _ admission: Admission?) throws -> Response {
+        var response = try Response.json(value, status: status)
+        add(admission?.headers ?? [], to: &response.headers)
+        return response
+    }
+
     static func add(_ pairs: [(String, String)], to headers: inout HTTPFields) {
         for (name, value) in pairs {
             if let name = HTTPField.Name(name) { headers[name] = value }

@@ -57,9 +57,7 @@ struct WorkflowRoutes: Sendable {
         try caller.require(.workflowsRun)
         let run = try await body.decode(RunRequest.self, from: request)
         let (started, admission) = try await runs.start(try await workflow(context, caller), input: run.input, caller: caller, requestID: context.requestID)
-        var response = try Response.json(started, status: .accepted)
-        InferenceRoutes.add(admission?.headers ?? [], to: &response.headers)
-        return response
+        return try InferenceRoutes.json(started, status: .accepted, admission)
     }
 
     func showRun(_ request: Request, context: GatewayContext) async throws -> Response {
